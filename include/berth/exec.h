@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stddef.h>
+
+#include "berth/error.h"
+
+/*
+ * Run a protocol executable: write `input` to its stdin, collect stdout (and stderr), wait at
+ * most timeout_ms (0 = no limit; on expiry the child is SIGKILLed and -ETIMEDOUT returned with
+ * code 5, message naming the program and the timeout).
+ * envp replaces the environment (NULL = inherit).  extra_fd, when >= 0, is passed to the child
+ * as fd 3 (tar streams).  Returns 0 when the child ran to an exit status, which goes to
+ * *ret_status (the exit code, or 128+signal); stdout in *ret_out (NUL-terminated, caller frees),
+ * stderr in *ret_errout when non-NULL (else inherited).
+ */
+struct berth_exec_opts {
+	const char *const *argv; /* argv[0] is the path */
+	char *const *envp;
+	const char *input;
+	size_t input_len;
+	int timeout_ms;
+	int extra_fd;
+};
+
+int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_out,
+	       char **ret_errout, berth_error *err);
+
+/* Find `name` (a plain file name, no '/') along a ':'-separated path of directories.
+ * Returns a malloc'd full path, or -ENOENT. */
+int berth_find_in_path(const char *name, const char *path, char **ret, berth_error *err);
+
+/* Build a new environment: the current one with each "K=V" in set overriding (V empty and
+ * no '=' means unset).  NULL-terminated; free with berth_strv_free. */
+char **berth_env_override(char *const *base, const char *const *set);

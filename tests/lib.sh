@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# Shared helpers for integration tests: TAP output, throwaway names, cleanup traps, plugin calls.
+# Source it from tests/integration/*.sh.  Every object a test creates gets a name built from
+# $T (unique per run) and is registered for removal on exit, whatever happens.
+
+set -u
+BERTH_SRC=${BERTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BERTH_BUILD=${BERTH_BUILD:-$BERTH_SRC/build}
+CNI_BIN=$BERTH_BUILD/cni
+STOR_BIN=$BERTH_BUILD/storage
+REF_CNI=${REF_CNI:-/usr/lib/cni}
+SHARED=${SHARED:-$BERTH_SRC/../shared}
+# A short unique tag: interface names are limited to 15 characters.
+T=${T:-$(printf '%04x%02x' $(( $$ & 0xffff )) $(( RANDOM & 0xff )))}
+
+_tap_n=0
+_tap_failed=0
+_cleanups=()
+
+ok() { # ok COND-EXIT-STATUS DESCRIPTION
+	local rc=$1; shift
+	_tap_n=$((_tap_n + 1))
+	if [ "$rc" -eq 0 ]; then
+		echo "ok $_tap_n - $*"
+	else
+		_tap_failed=$((_tap_failed + 1))
+		echo "not ok $_tap_n - $*"
+	fi
+	return 0
+}
+check() { # check DESCRIPTION -- COMMAND...: passes when COMMAND exits 0
+	local desc=$1; shift; [ "${1:-}" = "--" ] && shift
+	local out rc
+	out=$("$@" 2>&1); rc=$?
+	ok $rc "$desc"
+	[ $rc -eq 0 ] || printf '%s\n' "$out" | sed 's/^/#   /' | head -40
+	return 0
+}
+is() { # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi
+}
+diag() { echo "# $*"; }
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $*"; }
+
+# defer COMMAND...: run at exit, last registered first.
+defer() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+	done
+}
+done_testing() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ]
+}
+trap '_run_cleanups' EXIT
+trap 'exit 130' INT TERM
+
+need_root() { [ "$(id -u)" -eq 0 ] || skip_all "needs root"; }
+
+# mknetns NAME: create a netns (removed at exit) with lo up.
+mknetns() {
+	ip netns add "$1" || return 1
+	defer "ip netns del $1"
+	ip -n "$1" link set lo up
+}
+
+# cni PLUGIN_PATH COMMAND CONTAINERID NETNS IFNAME [CNI_ARGS] < config
+# Prints stdout; returns the plugin's exit status.
+cni() {
+	local plugin=$1 cmd=$2 id=$3 netns=$4 ifname=$5 args=${6:-}
+	env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" CNI_NETNS="$netns" \
+		CNI_IFNAME="$ifname" CNI_ARGS="$args" CNI_PATH="${CNI_PATH:-$CNI_BIN}" \
+		BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-warn}" "$plugin"
+}
+
+# json_get JSON JQ-FILTER
+jget() { jq -r "$2" <<<"$1"; }
+
+# Snapshot of host state a test must leave unchanged.
+host_state() {
+	{
+		ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
+		ip netns list | awk '{print $1}' | sort
+	}
+}
