@@ -23,7 +23,7 @@ SAN_FLAGS   :=
 OPT         ?= -O2
 endif
 
-WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wno-unused-parameter \
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation \
 	   -fno-common -Werror
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) -Iinclude \
