@@ -446,6 +446,7 @@ int berth_netconf_find(const char *dir, const char *name, struct berth_netconf *
 {
 	_cleanup_strv_ char **files = NULL;
 	_cleanup_netconf_ struct berth_netconf *found = NULL;
+	char skipped[512] = "";
 	size_t nfiles;
 	int r;
 
@@ -476,6 +477,9 @@ int berth_netconf_find(const char *dir, const char *name, struct berth_netconf *
 					return berth_error_ret(&e);
 				}
 			}
+			/* remembered: it may be the network asked for, unreadably */
+			if (!skipped[0])
+				snprintf(skipped, sizeof(skipped), " (skipped %s)", e.msg);
 			continue;
 		}
 		if (!STREQ(c->name, name))
@@ -493,5 +497,5 @@ int berth_netconf_find(const char *dir, const char *name, struct berth_netconf *
 	if (STREQ(name, BERTH_DEFAULT_NETWORK))
 		return berth_netconf_default(ret, err);
 	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
-			       "network \"%s\" not found in %s", name, dir);
+			       "network \"%s\" not found in %s%s", name, dir, skipped);
 }

@@ -84,7 +84,7 @@ static const struct option options[] = {
 int cli_fail(const struct cli *c, const berth_error *err)
 {
 	if (c && c->json) {
-		json_t *j = json_pack("{sisss?}", "code", err->code ? err->code : 999, "msg",
+		json_t *j = json_pack("{s:i,s:s,s:s?}", "code", err->code ? err->code : 999, "msg",
 				      err->msg[0] ? err->msg : strerror(err->errnum ? err->errnum
 										   : EINVAL),
 				      "details", err->details[0] ? err->details : NULL);
