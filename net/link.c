@@ -19,47 +19,6 @@
 #include "berth/link.h"
 #include "nl-internal.h"
 
-static bool isxdigit_ascii(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int berth_mac_parse(const char *s, uint8_t mac[BERTH_MAC_LEN])
-{
-	unsigned int b[BERTH_MAC_LEN];
-	char sep, tail;
-	int n;
-
-	if (!s || strlen(s) != 17)
-		return -EINVAL;
-	sep = s[2];
-	if (sep != ':' && sep != '-')
-		return -EINVAL;
-	for (int i = 0; i < BERTH_MAC_LEN; i++) {
-		if (i > 0 && s[i * 3 - 1] != sep)
-			return -EINVAL;
-		if (!isxdigit_ascii(s[i * 3]) || !isxdigit_ascii(s[i * 3 + 1]))
-			return -EINVAL;
-	}
-	n = sscanf(s, "%2x%*c%2x%*c%2x%*c%2x%*c%2x%*c%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-		   &b[5], &tail);
-	if (n != BERTH_MAC_LEN)
-		return -EINVAL;
-	for (int i = 0; i < BERTH_MAC_LEN; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
-char *berth_mac_format(const uint8_t *mac, int len, char buf[BERTH_MAC_STRLEN])
-{
-	buf[0] = '\0';
-	if (len != BERTH_MAC_LEN)
-		return buf;
-	snprintf(buf, BERTH_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
-		 mac[3], mac[4], mac[5]);
-	return buf;
-}
-
 static struct nl_msg *link_msg(int type, int flags, int family, int ifindex)
 {
 	struct ifinfomsg ifi = { .ifi_family = (unsigned char)family, .ifi_index = ifindex };

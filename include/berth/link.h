@@ -15,8 +15,12 @@
  * Missing interfaces are -ENODEV, existing ones on create -EEXIST.
  */
 
+#ifndef BERTH_MAC_LEN
 #define BERTH_MAC_LEN 6
+#endif
+#ifndef BERTH_MAC_STRLEN
 #define BERTH_MAC_STRLEN 18
+#endif
 
 struct berth_link {
 	int ifindex;
@@ -37,9 +41,7 @@ struct berth_link {
 	int port_isolated;      /* -1 unknown */
 };
 
-/* "aa:bb:cc:dd:ee:ff" (also '-' separated); -EINVAL otherwise. */
-int berth_mac_parse(const char *s, uint8_t mac[BERTH_MAC_LEN]);
-char *berth_mac_format(const uint8_t *mac, int len, char buf[BERTH_MAC_STRLEN]);
+/* MAC parsing and formatting: berth_mac_parse()/berth_mac_format() in cniargs.h. */
 
 int berth_link_get_by_name(struct berth_nl *nl, const char *name, struct berth_link *ret,
 			   berth_error *err);
