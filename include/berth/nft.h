@@ -130,6 +130,11 @@ int berth_nft_macspoof_check(const struct berth_nft_owner *o, berth_error *err);
 int berth_nft_bridge_gc(const char *network, const struct berth_cni_attachment *valid,
 			size_t n_valid, berth_error *err);
 
+/* Delete conntrack entries of `proto` (IPPROTO_UDP) whose original destination port is one of
+ * ports, in the current netns (family AF_INET or AF_INET6).  Missing ctnetlink is not an error. */
+int berth_conntrack_flush_ports(int family, uint8_t proto, const uint16_t *ports, size_t n,
+				berth_error *err);
+
 /* ---- key builders (register layout), shared by plugins and tests ---- */
 size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip);
 size_t berth_nft_put_u8(uint8_t *buf, uint8_t v);    /* 1 byte, padded to 4 */
