@@ -2,6 +2,7 @@
 /* The berth CLI: dispatch and the options every command shares. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,11 +237,19 @@ static void cli_defaults(struct cli *c)
 	c->valid = json_array();
 }
 
+/* A plugin may exit without reading all of its stdin (VERSION does): the write then fails with
+ * EPIPE instead of killing us.  A handler, unlike SIG_IGN, is reset to default across exec,
+ * so the plugins keep the default disposition. */
+static void on_sigpipe(int sig)
+{
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
 	int first = 1;
 
+	signal(SIGPIPE, on_sigpipe);
 	berth_log_init("berth");
 	cli_defaults(&c);
 
