@@ -36,6 +36,3 @@ int berth_nft_elems_dump(int family, const char *set,
 /* Add elements, each with its own comment, grouped into one message per set. */
 int berth_nft_batch_elems_c(struct berth_nft_batch *b, const struct berth_nft_elem *e, size_t n,
 			    const char *const *comments, berth_error *err);
-/* First and last address of the prefix that n is in. */
-void berth_nft_prefix_range(const struct berth_ipnet *n, struct berth_ip *first,
-			    struct berth_ip *last);

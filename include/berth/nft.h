@@ -140,3 +140,6 @@ size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip);
 size_t berth_nft_put_u8(uint8_t *buf, uint8_t v);    /* 1 byte, padded to 4 */
 size_t berth_nft_put_port(uint8_t *buf, uint16_t v); /* network order, padded to 4 */
 size_t berth_nft_put_ifname(uint8_t *buf, const char *name); /* 16 bytes */
+/* First and last address of the prefix that n is in. */
+void berth_nft_prefix_range(const struct berth_ipnet *n, struct berth_ip *first,
+			    struct berth_ip *last);
