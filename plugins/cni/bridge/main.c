@@ -215,6 +215,7 @@ static int create_veth(struct add_state *s, berth_error *err)
 			.peer_nsfd = s->nsfd,
 			.mtu = c->mtu,
 			.peer_mac = c->has_mac ? c->mac : NULL,
+			.txqlen_zero = true,
 		};
 
 		if ((r = random_veth_name(name)) < 0)
