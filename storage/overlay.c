@@ -136,6 +136,9 @@ int berth_ovl_open(const struct berth_stor_call *call, struct ovl *o, int lock, 
 	r = parse_options(o, call->options, err);
 	if (r < 0)
 		return r;
+	r = berth_json_get_bool(call->args, "args", "noWait", false, &o->no_wait, err);
+	if (r < 0)
+		return r;
 	if (strpbrk(o->root, ":,") || strpbrk(o->run_root, ":,"))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "root/runRoot must not contain ':' or ',' (overlay mount "
@@ -169,9 +172,14 @@ int berth_ovl_relock(struct ovl *o, int lock, berth_error *err)
 		if (o->lockfd < 0)
 			return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/.lock", o->root);
 	}
-	while (flock(o->lockfd, lock == OVL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) < 0)
+	while (flock(o->lockfd, (lock == OVL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) |
+					(o->no_wait ? LOCK_NB : 0)) < 0) {
+		if (errno == EWOULDBLOCK)
+			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+					       "%s is busy with another call (args.noWait)", o->root);
 		if (errno != EINTR)
 			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s/.lock", o->root);
+	}
 	return 0;
 }
 
@@ -193,9 +201,26 @@ static void ovl_closep(struct ovl *o)
 int berth_ovl_lock_layer(struct ovl *o, const char *id, int *ret_fd, berth_error *err)
 {
 	char path[PATH_MAX];
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/locks/%s", o->run_root, id);
-	return berth_lock_path(path, true, ret_fd, err);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+	while (flock(fd, LOCK_EX | (o->no_wait ? LOCK_NB : 0)) < 0) {
+		if (errno == EWOULDBLOCK) {
+			close(fd);
+			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+					       "layer \"%s\" is busy with another call (args.noWait)",
+					       id);
+		}
+		if (errno != EINTR) {
+			close(fd);
+			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s", path);
+		}
+	}
+	*ret_fd = fd;
+	return 0;
 }
 
 int berth_ovl_layer_state(struct ovl *o, const char *id)
