@@ -12,9 +12,10 @@
  * the index is rebuilt from the files.  Since Linux 6.13 ext4/xfs/btrfs/tmpfs use fine-grained
  * timestamps once a timestamp has been read, so a change right after ours is never missed;
  * on older kernels a change within the same clock tick could be (docs/host-local.md).
- * The index lives in a subdirectory so that replacing it does not touch the data directory's
- * own timestamps.  Everything happens under the lock; the index and last_reserved_ip are
- * replaced by rename, an address file appears with its content (O_TMPFILE + linkat).
+ * The index lives in a subdirectory so that writing it does not touch the data directory's
+ * own timestamps.  Everything happens under the lock.  An address file appears with its
+ * content (O_TMPFILE + linkat); the index (checksummed) and last_reserved_ip are rewritten in
+ * place, because a new inode per write costs more than the rest of the call on some disks.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -260,13 +261,28 @@ static void stamp(const struct stat *st, char *buf, size_t len)
 		 (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 }
 
-/* Load the index when it describes the directory as it is now; 1 loaded, 0 missing/stale. */
+static uint64_t fnv1a(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Load the index when it describes the directory as it is now; 1 loaded, 0 missing/stale.
+ * Header: "<stamp> <count> <body length> <fnv1a-64 of the body>\n"; bytes after the body are
+ * left over from a longer previous version (the file is rewritten in place, see write_index). */
 static int load_index(struct berth_ipam_store *s, const struct stat *st)
 {
 	_cleanup_close_ int fd = -1;
 	char want[160];
-	size_t len = 0, wl, count = 0;
+	size_t len = 0, wl, count, blen;
+	unsigned long long c, bl, sum;
 	char *p, *end, *nl;
+	int used = 0;
 
 	fd = openat(s->dirfd, INDEX_DIR "/" INDEX_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -275,24 +291,22 @@ static int load_index(struct berth_ipam_store *s, const struct stat *st)
 		return 0;
 	stamp(st, want, sizeof(want));
 	wl = strlen(want);
-	/* header: "<stamp> <count>\n" */
 	if (len < wl + 2 || memcmp(s->buf, want, wl) != 0 || s->buf[wl] != ' ')
 		return 0;
 	p = s->buf + wl + 1;
-	end = s->buf + len;
-	nl = memchr(p, '\n', (size_t)(end - p));
+	nl = memchr(p, '\n', len - wl - 1);
 	if (!nl)
 		return 0;
 	*nl = '\0';
-	{
-		char *e;
-		unsigned long long c = strtoull(p, &e, 10);
-
-		if (*e)
-			return 0;
-		count = (size_t)c;
-	}
-	for (p = nl + 1; p < end; p = nl + 1) {
+	if (sscanf(p, "%llu %llu %llx%n", &c, &bl, &sum, &used) != 3 || p[used] != '\0')
+		return 0;
+	count = (size_t)c;
+	blen = (size_t)bl;
+	p = nl + 1;
+	if (blen > (size_t)(s->buf + len - p) || fnv1a(p, blen) != sum)
+		return 0; /* torn by a crash mid-write */
+	end = p + blen;
+	for (; p < end; p = nl + 1) {
 		struct entry *e;
 		char *sp;
 
@@ -320,6 +334,28 @@ static int load_index(struct berth_ipam_store *s, const struct stat *st)
 	return 1;
 bad:
 	s->n = 0;
+	return 0;
+}
+
+/* Overwrite fd's content with buf; shrink the file only when asked (shrinking frees blocks,
+ * which is slow on some filesystems, and the index does not need it). */
+static int overwrite(int fd, const char *buf, size_t len, bool shrink)
+{
+	size_t off = 0;
+	struct stat st;
+
+	while (off < len) {
+		ssize_t n = pwrite(fd, buf + off, len - off, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)n;
+	}
+	if (shrink && fstat(fd, &st) == 0 && (size_t)st.st_size > len && ftruncate(fd, (off_t)len) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -374,11 +410,14 @@ bool berth_ipam_store_rebuilt(const struct berth_ipam_store *s)
 	return s->rebuilt;
 }
 
+/* The index is rewritten in place rather than renamed: creating a file costs an inode
+ * allocation per call, milliseconds on some filesystems, and nothing reads it unlocked.  A crash
+ * mid-write leaves a body whose checksum does not match, which is rebuilt like a stale one. */
 static int write_index(struct berth_ipam_store *s)
 {
 	_cleanup_free_ char *out = NULL;
-	_cleanup_close_ int bfd = -1;
-	size_t len = 0, cap;
+	_cleanup_close_ int bfd = -1, fd = -1;
+	size_t len = 0, cap, hl;
 	struct stat st;
 	char hdr[200];
 	int n;
@@ -391,19 +430,23 @@ static int write_index(struct berth_ipam_store *s)
 	}
 	if (bfd < 0)
 		return -errno;
+	fd = openat(bfd, INDEX_FILE, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
 	/* After every change to the data directory (including the mkdir above). */
 	if (fstat(s->dirfd, &st) < 0)
 		return -errno;
 	stamp(&st, hdr, sizeof(hdr));
-	cap = strlen(hdr) + 32;
+	hl = strlen(hdr) + 64;
+	cap = hl;
 	for (size_t i = 0; i < s->n; i++)
-		cap += strlen(s->e[i].pub.name) + 3 + (s->e[i].pub.id ? strlen(s->e[i].pub.id) : 0) +
+		cap += strlen(s->e[i].pub.name) + 4 + (s->e[i].pub.id ? strlen(s->e[i].pub.id) : 0) +
 		       (s->e[i].pub.ifname ? strlen(s->e[i].pub.ifname) : 0);
 	out = malloc(cap);
 	if (!out)
 		return -ENOMEM;
-	n = snprintf(out, cap, "%s %zu\n", hdr, s->n);
-	len = (size_t)n;
+	/* body first, after room for the header */
+	len = hl;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct berth_ipam_entry *e = &s->e[i].pub;
 
@@ -411,7 +454,17 @@ static int write_index(struct berth_ipam_store *s)
 			     e->id ? e->id : "", e->ifname ? " " : "", e->ifname ? e->ifname : "");
 		len += (size_t)n;
 	}
-	return berth_write_file_atomic_at(bfd, INDEX_FILE, out, len, 0600, false, NULL);
+	{
+		char h[256];
+		size_t blen = len - hl;
+		int k = snprintf(h, sizeof(h), "%s %zu %zu %016llx\n", hdr, s->n, blen,
+				 (unsigned long long)fnv1a(out + hl, blen));
+
+		if (k < 0 || (size_t)k > hl)
+			return -EOVERFLOW;
+		memcpy(out + hl - (size_t)k, h, (size_t)k);
+		return overwrite(fd, out + hl - (size_t)k, (size_t)k + blen, false);
+	}
 }
 
 void berth_ipam_store_close(struct berth_ipam_store *s)
@@ -631,13 +684,25 @@ int berth_ipam_store_last_reserved(struct berth_ipam_store *s, size_t set, struc
 	return 0;
 }
 
+/* Written in place as the reference does (it is a round-robin hint, read under the lock):
+ * no inode allocation per call. */
 int berth_ipam_store_set_last_reserved(struct berth_ipam_store *s, size_t set,
 				       const struct berth_ip *ip, berth_error *err)
 {
 	char name[64], val[BERTH_IP_STRLEN];
+	_cleanup_close_ int fd = -1;
+	int r;
 
 	snprintf(name, sizeof(name), LAST_PREFIX "%zu", set);
 	berth_ipam_ip_name(ip, val);
 	s->dirty = true;
-	return berth_write_file_atomic_at(s->dirfd, name, val, strlen(val), 0600, false, err);
+	fd = openat(s->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/%s", s->dir, name);
+	r = overwrite(fd, val, strlen(val), true);
+	if (r < 0) {
+		errno = -r;
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "write %s/%s", s->dir, name);
+	}
+	return 0;
 }

@@ -409,6 +409,32 @@ static void test_store(void)
 	ok(berth_ipam_check(c, "chk", "eth1", &err) < 0 && err.code == 3,
 	   "CHECK of another ifname fails with code 3");
 
+	/* the index shrinks in place: leftovers after the body are ignored */
+	is_str(add(c, "tmp1", "eth0"), "10.8.0.4/24", "ADD");
+	is_int(del(c, "tmp1", "eth0"), 0, "DEL (index now shorter than the file)");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && !berth_ipam_store_rebuilt(s) &&
+		   berth_ipam_store_find_owner(s, "tmp1", "eth0", NULL) == 0 &&
+		   berth_ipam_store_find_owner(s, "chk", "eth0", NULL) == 1,
+	   "shrunk index read back without a rebuild");
+	berth_ipam_store_close(s);
+
+	/* a torn index (body does not match its checksum) is rebuilt */
+	idx = slurp(".berth/index");
+	if (idx) {
+		char *b = strstr(idx, "chk eth0");
+
+		if (b)
+			b[0] = 'x';
+		put(".berth/index", idx);
+		free(idx);
+	}
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && berth_ipam_store_rebuilt(s) &&
+		   berth_ipam_store_find_owner(s, "chk", "eth0", NULL) == 1,
+	   "torn index detected by its checksum and rebuilt");
+	berth_ipam_store_close(s);
+
 	/* a corrupt index is rebuilt */
 	put(".berth/index", "garbage\n");
 	s = NULL;

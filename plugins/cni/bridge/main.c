@@ -42,7 +42,7 @@ struct add_state {
 	struct berth_nl *host, *cont;
 	int nsfd;
 	struct berth_link br, hveth, cveth;
-	bool br_created;
+	bool br_created, br_set_up, br_set_promisc;
 	struct gw gws[MAX_GWS];
 	size_t n_gws;
 };
@@ -96,6 +96,7 @@ static int ensure_bridge(struct add_state *s, berth_error *err)
 		if (r < 0)
 			return berth_error_prefix(err, "could not set promiscuous mode on \"%s\"",
 						  c->br_name);
+		s->br_set_promisc = true;
 	}
 	if (s->br_created) {
 		berth_error ign = { 0 };
@@ -109,23 +110,33 @@ static int ensure_bridge(struct add_state *s, berth_error *err)
 		r = berth_link_set_up(s->host, s->br.ifindex, true, err);
 		if (r < 0)
 			return r;
+		s->br_set_up = true;
 	}
 	return 0;
 }
 
-/* Remove a bridge this ADD created, unless some other ADD attached a port meanwhile. */
+/* Remove a bridge this ADD created, or put back the state of one it changed, unless some
+ * other ADD attached a port meanwhile. */
 static void undo_bridge(struct add_state *s)
 {
 	_cleanup_free_ struct berth_link *links = NULL;
 	berth_error ign = { 0 };
 	size_t n = 0;
 
-	if (!s->br_created || berth_link_list(s->host, &links, &n, &ign) < 0)
+	if (!s->br.ifindex || !(s->br_created || s->br_set_up || s->br_set_promisc) ||
+	    berth_link_list(s->host, &links, &n, &ign) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (links[i].master == s->br.ifindex)
 			return;
-	(void)berth_link_del(s->host, s->br.ifindex, &ign);
+	if (s->br_created) {
+		(void)berth_link_del(s->host, s->br.ifindex, &ign);
+		return;
+	}
+	if (s->br_set_promisc)
+		(void)berth_link_set_promisc(s->host, s->br.ifindex, false, &ign);
+	if (s->br_set_up)
+		(void)berth_link_set_up(s->host, s->br.ifindex, false, &ign);
 }
 
 /* ---- veth ------------------------------------------------------------------------------ */
@@ -204,6 +215,7 @@ static int create_veth(struct add_state *s, berth_error *err)
 			.peer_nsfd = s->nsfd,
 			.mtu = c->mtu,
 			.peer_mac = c->has_mac ? c->mac : NULL,
+			.txqlen_zero = true,
 		};
 
 		if ((r = random_veth_name(name)) < 0)
@@ -301,7 +313,8 @@ static int ensure_addr(struct add_state *s, const struct berth_link *l, struct g
 							  l->name);
 		}
 	}
-	r = berth_addr_add(s->host, l->ifindex, &g->net, 0, err);
+	/* The gateway is ours: no DAD delay before containers can reach it. */
+	r = berth_addr_add(s->host, l->ifindex, &g->net, s->conf->enable_dad ? 0 : IFA_F_NODAD, err);
 	if (r == -EEXIST)
 		return 0;
 	if (r < 0)

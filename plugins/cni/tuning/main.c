@@ -350,8 +350,9 @@ static int apply_sysctls(int nsfd, const struct tuning_conf *c, const char *ifna
 		berth_error e = {0};
 		const char *k;
 		json_t *o;
-		json_object_foreach(saved, k, o)
+		json_object_foreach(saved, k, o) {
 			berth_sysctl_write_in(nsfd, k, json_string_value(o), &e);
+		}
 	}
 	return r;
 }
@@ -499,7 +500,7 @@ static int restore(int nsfd, const char *ifname, json_t *b, berth_error *err)
 	if ((v = json_object_get(b, "txQLen")) && json_is_integer(v) &&
 	    berth_link_set_txqlen(nl, l.ifindex, (int)json_integer_value(v), &e) < 0)
 		NOTE("transmit queue length");
-	if (json_is_object(sysctl))
+	if (json_is_object(sysctl)) {
 		json_object_foreach_safe(sysctl, tmp, key, v) {
 			/* a per-interface key of an interface that went away is fine */
 			if (json_is_string(v) &&
@@ -507,6 +508,7 @@ static int restore(int nsfd, const char *ifname, json_t *b, berth_error *err)
 			    e.errnum != ENOENT)
 				NOTE("sysctl");
 		}
+	}
 #undef NOTE
 	if (errs[0])
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO, "%s", errs);
