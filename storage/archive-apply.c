@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,8 +658,13 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 				return fail_io(ap, errno, "set opaque xattr");
 			return 0;
 		}
+		/* the .wh. entry carries the device's owner, mode and time (Docker's convention),
+		 * so a diff of the result reproduces this tar */
+		struct timespec ts[2];
+		mode_t mode = archive_entry_perm(e) & 0777;
+
 		for (int tries = 0;; tries++) {
-			if (mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) == 0)
+			if (mknodat(pfd, name, S_IFCHR | mode, makedev(0, 0)) == 0)
 				break;
 			if (errno != EEXIST || tries > 0)
 				return fail_io(ap, errno, "mknod whiteout");
@@ -666,7 +672,16 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 			if (r < 0)
 				return r;
 		}
-		return do_chown(ap, pfd, name, archive_entry_uid(e), archive_entry_gid(e));
+		r = do_chown(ap, pfd, name, archive_entry_uid(e), archive_entry_gid(e));
+		if (r < 0)
+			return r;
+		if (mode != (mode & ~ap->umask) &&
+		    fchmodat(pfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail_io(ap, errno, "chmod whiteout");
+		entry_times(e, ts);
+		if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail_io(ap, errno, "set whiteout times");
+		return 0;
 	}
 
 	/* DELETE */
@@ -830,6 +845,7 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 			struct berth_archive_apply_stats *ret_stats, berth_error *err)
 {
 	struct applier ap = { .rootfd = rootfd, .err = err };
+	_cleanup_(berth_archive_locale_restore) locale_t loc = berth_archive_locale_utf8();
 	struct archive_entry *e;
 	_cleanup_free_ char *path = NULL;
 	size_t pathcap;
