@@ -13,6 +13,10 @@ CC          ?= cc
 PKG_CONFIG  ?= pkg-config
 PKGS        := libnl-3.0 libnl-route-3.0 libmnl libnftnl jansson devmapper libarchive
 
+ifeq ($(FAULT),1)
+BUILD       ?= build-fault
+FAULT_FLAGS := -DBERTH_FAULT_INJECTION
+endif
 ifeq ($(SANITIZE),1)
 BUILD       ?= build-san
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -26,7 +30,7 @@ endif
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation \
 	   -fno-common -Werror
 CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) -Iinclude \
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) $(FAULT_FLAGS) -Iinclude \
 	   $(shell $(PKG_CONFIG) --cflags $(PKGS)) \
 	   -DBERTH_LIBEXECDIR='"$(LIBEXECDIR)"' -DBERTH_CNI_BIN_DIR='"$(CNI_BIN_DIR)"' \
 	   -DBERTH_STORAGE_BIN_DIR='"$(STORAGE_BIN_DIR)"' -DBERTH_SYSCONFDIR='"$(SYSCONFDIR)"' \
@@ -96,7 +100,7 @@ uninstall:
 	      $(STORAGE_DRIVERS:%=$(DESTDIR)$(STORAGE_BIN_DIR)/%)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fault
 
 .PHONY: all check check-unit check-integration install uninstall clean
 .DELETE_ON_ERROR:

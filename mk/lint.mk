@@ -1,0 +1,24 @@
+# make lint: static analysis over the tree (clang-tidy + cppcheck); fails on any finding.
+LINT_SRC = $(sort $(wildcard common/*.c net/*.c storage/*.c storage/*/*.c core/*.c core/cli/*.c \
+	plugins/*/*/*.c))
+LINT_CFLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) \
+	-DBERTH_LIBEXECDIR='"x"' -DBERTH_CNI_BIN_DIR='"x"' -DBERTH_STORAGE_BIN_DIR='"x"' \
+	-DBERTH_SYSCONFDIR='"x"' -DBERTH_VERSION='"x"'
+CLANG_TIDY_CHECKS = -*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.*,\
+bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,\
+-bugprone-narrowing-conversions,-bugprone-branch-clone,-bugprone-macro-parentheses,\
+-bugprone-assignment-in-if-condition,-bugprone-implicit-widening-of-multiplication-result,\
+-bugprone-signal-handler,-bugprone-suspicious-string-compare,-bugprone-not-null-terminated-result,\
+-clang-analyzer-unix.Malloc,-clang-analyzer-valist.Uninitialized,-clang-analyzer-deadcode.DeadStores,-clang-analyzer-core.NullDereference,-bugprone-sizeof-expression
+
+lint: lint-cppcheck lint-clang-tidy
+
+lint-cppcheck:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Iinclude $(LINT_SRC)
+
+lint-clang-tidy:
+	clang-tidy --quiet --warnings-as-errors='*' --checks='$(CLANG_TIDY_CHECKS)' $(LINT_SRC) \
+		-- $(LINT_CFLAGS) 2>/dev/null
+
+.PHONY: lint lint-cppcheck lint-clang-tidy

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Addresses through rtnetlink. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "berth/addr.h"
+#include "berth/cleanup.h"
+#include "nl-internal.h"
+
+static struct nl_msg *addr_msg(int type, int flags, int ifindex, const struct berth_ipnet *a)
+{
+	struct ifaddrmsg ifa = {
+		.ifa_family = (unsigned char)a->ip.family,
+		.ifa_prefixlen = (unsigned char)a->prefix,
+		.ifa_index = (unsigned int)ifindex,
+	};
+	int len = berth_ip_len(a->ip.family);
+	struct nl_msg *msg = nlmsg_alloc_simple(type, flags);
+
+	if (!msg)
+		return NULL;
+	if (nlmsg_append(msg, &ifa, sizeof(ifa), NLMSG_ALIGNTO) < 0 ||
+	    nla_put(msg, IFA_LOCAL, len, a->ip.addr) < 0 ||
+	    nla_put(msg, IFA_ADDRESS, len, a->ip.addr) < 0) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+int berth_addr_add(struct berth_nl *nl, int ifindex, const struct berth_ipnet *addr,
+		   uint32_t flags, berth_error *err)
+{
+	_cleanup_nlmsg_ struct nl_msg *msg = NULL;
+	char s[BERTH_IPNET_STRLEN], what[96];
+
+	if (!berth_ip_len(addr->ip.family))
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EAFNOSUPPORT,
+				       "address without a family");
+	msg = addr_msg(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, ifindex, addr);
+	if (!msg)
+		goto nomem;
+	if (addr->ip.family == AF_INET && addr->prefix < 31) {
+		struct berth_ip bcast = berth_ipnet_last(addr);
+
+		if (nla_put(msg, IFA_BROADCAST, 4, bcast.addr) < 0)
+			goto nomem;
+	}
+	if (flags) {
+		((struct ifaddrmsg *)nlmsg_data(nlmsg_hdr(msg)))->ifa_flags = (uint8_t)flags;
+		if (nla_put_u32(msg, IFA_FLAGS, flags) < 0)
+			goto nomem;
+	}
+	snprintf(what, sizeof(what), "failed to add address %s", berth_ipnet_format(addr, s));
+	return berth_nl_talk(nl, msg, NULL, NULL, err, what);
+nomem:
+	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+}
+
+int berth_addr_del(struct berth_nl *nl, int ifindex, const struct berth_ipnet *addr,
+		   berth_error *err)
+{
+	_cleanup_nlmsg_ struct nl_msg *msg = addr_msg(RTM_DELADDR, 0, ifindex, addr);
+	char s[BERTH_IPNET_STRLEN], what[96];
+
+	if (!msg)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	snprintf(what, sizeof(what), "failed to delete address %s", berth_ipnet_format(addr, s));
+	return berth_nl_talk(nl, msg, NULL, NULL, err, what);
+}
+
+struct list_ctx {
+	int ifindex;
+	struct berth_addr *v;
+	size_t n, cap;
+};
+
+static int list_cb(struct nlmsghdr *nlh, void *arg)
+{
+	struct list_ctx *c = arg;
+	struct ifaddrmsg *ifa = nlmsg_data(nlh);
+	struct nlattr *tb[IFA_MAX + 1], *a;
+	struct berth_addr *e;
+	int len;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR)
+		return 0;
+	if (c->ifindex && (int)ifa->ifa_index != c->ifindex)
+		return 0;
+	if (nlmsg_parse(nlh, sizeof(*ifa), tb, IFA_MAX, NULL) < 0)
+		return -EPROTO;
+	len = berth_ip_len(ifa->ifa_family);
+	a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+	if (!len || !a || nla_len(a) != len)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct berth_addr *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	e = &c->v[c->n++];
+	memset(e, 0, sizeof(*e));
+	e->addr.ip.family = ifa->ifa_family;
+	memcpy(e->addr.ip.addr, nla_data(a), (size_t)len);
+	e->addr.prefix = ifa->ifa_prefixlen;
+	e->ifindex = (int)ifa->ifa_index;
+	e->flags = tb[IFA_FLAGS] ? nla_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
+	e->scope = ifa->ifa_scope;
+	return 0;
+}
+
+int berth_addr_list(struct berth_nl *nl, int ifindex, int family, struct berth_addr **ret,
+		    size_t *ret_n, berth_error *err)
+{
+	_cleanup_nlmsg_ struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETADDR, NLM_F_DUMP);
+	struct ifaddrmsg ifa = { .ifa_family = (unsigned char)family };
+	struct list_ctx c = { .ifindex = ifindex };
+	int r;
+
+	if (!msg || nlmsg_append(msg, &ifa, sizeof(ifa), NLMSG_ALIGNTO) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	r = berth_nl_talk(nl, msg, list_cb, &c, err, "failed to list addresses");
+	if (r < 0) {
+		free(c.v);
+		return r;
+	}
+	*ret = c.v;
+	*ret_n = c.n;
+	return 0;
+}

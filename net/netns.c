@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Network namespaces: open and verify, enter and always restore. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "berth/netns.h"
+
+#ifndef NSFS_MAGIC
+#define NSFS_MAGIC 0x6e736673
+#endif
+
+int berth_netns_open(const char *path, int *ret_fd, berth_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct statfs sfs;
+	int type;
+
+	if (!path || !*path)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+				       "netns path is empty");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_NETNS,
+					 "failed to open netns \"%s\"", path);
+	if (fstatfs(fd, &sfs) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_NETNS,
+					 "failed to stat netns \"%s\"", path);
+	/* Also true for /proc/PID/ns/net: the opened fd is the nsfs inode. */
+	if (sfs.f_type != NSFS_MAGIC)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+				       "\"%s\" is not a network namespace", path);
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type < 0 || type != CLONE_NEWNET)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+				       "\"%s\" is not a network namespace", path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int berth_netns_open_current(int *ret_fd, berth_error *err)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/ns/net", gettid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "failed to open %s", path);
+	*ret_fd = fd;
+	return 0;
+}
+
+bool berth_netns_is_current(int nsfd)
+{
+	struct stat a, b;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/ns/net", gettid());
+	if (fstat(nsfd, &a) < 0 || stat(path, &b) < 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int berth_netns_enter(int nsfd, int *ret_saved, berth_error *err)
+{
+	int saved, r;
+
+	r = berth_netns_open_current(&saved, err);
+	if (r < 0)
+		return r;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		r = berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "failed to enter netns");
+		close(saved);
+		return r;
+	}
+	*ret_saved = saved;
+	return 0;
+}
+
+void berth_netns_restore(int *saved)
+{
+	int e = errno;
+
+	if (*saved < 0)
+		return;
+	if (setns(*saved, CLONE_NEWNET) < 0) {
+		/* Going on in the wrong netns would configure the wrong interfaces. */
+		fprintf(stderr, "berth: failed to restore the network namespace: %s\n",
+			strerror(errno));
+		abort();
+	}
+	close(*saved);
+	*saved = -1;
+	errno = e;
+}
+
+int berth_netns_run(int nsfd, berth_netns_fn fn, void *userdata, berth_error *err)
+{
+	_cleanup_netns_ int saved = -1;
+	int r;
+
+	if (nsfd >= 0) {
+		r = berth_netns_enter(nsfd, &saved, err);
+		if (r < 0)
+			return r;
+	}
+	return fn(userdata, err);
+}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# The plugin skeleton, exercised through every CNI plugin binary: environment validation, version
+# negotiation, error JSON on stdout with exit 1, VERSION as podman calls it.
+source "$(dirname "$0")/../lib.sh"
+
+plugins=$(ls "$CNI_BIN" 2>/dev/null)
+[ -n "$plugins" ] || skip_all "no CNI plugins built"
+
+# run_err PLUGIN ENV... -- STDIN: expect exit 1 and an error JSON; prints "code|msg"
+run_err() {
+	local plugin=$1; shift
+	local envs=() out rc
+	while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+	shift
+	out=$(printf '%s' "$1" | env -i PATH="$PATH" "${envs[@]}" "$CNI_BIN/$plugin" 2>/dev/null)
+	rc=$?
+	[ $rc -eq 1 ] || { echo "rc=$rc"; return; }
+	jq -r '"\(.code)|\(.msg)|\(.details // "")"' <<<"$out" 2>/dev/null || echo "bad-json:$out"
+}
+
+ns=bsk$T
+mknetns "$ns"
+touch /tmp/notns.$T; defer "rm -f /tmp/notns.$T"
+base=(CNI_CONTAINERID=ctr1 CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN)
+
+for p in $plugins; do
+	conf="{\"cniVersion\":\"1.0.0\",\"name\":\"sk$T\",\"type\":\"$p\"}"
+
+	out=$(echo '{"cniVersion":"1.0.0"}' | env -i CNI_COMMAND=VERSION CNI_NETNS=dummy CNI_PATH=dummy CNI_IFNAME=dummy "$CNI_BIN/$p")
+	is "$(jq -r '.supportedVersions | index("0.4.0") != null and index("1.0.0") != null' <<<"$out")" true \
+		"$p: VERSION as podman calls it lists 0.4.0 and 1.0.0"
+	is "$(jq -r '.cniVersion' <<<"$out")" "1.1.0" "$p: VERSION reports spec 1.1.0"
+
+	env -i "$CNI_BIN/$p" </dev/null >/dev/null 2>&1
+	ok $? "$p: no CNI_COMMAND prints the about text and exits 0"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD -- "$conf")
+	case $r in 4\|*CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH*) ok 0 "$p: missing env -> code 4 naming them" ;;
+	*) ok 1 "$p: missing env -> code 4 naming them"; diag "$r" ;; esac
+
+	r=$(run_err "$p" CNI_COMMAND=FROB "${base[@]}" -- "$conf")
+	is "${r%%|*}" 4 "$p: unknown CNI_COMMAND -> code 4"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- '{"cniVersion":"1.0.0",')
+	is "${r%%|*}" 6 "$p: malformed JSON -> code 6"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"9.9.9\",\"name\":\"x\",\"type\":\"$p\"}")
+	case $r in 1\|incompatible*9.9.9*) ok 0 "$p: unknown cniVersion -> code 1 with details" ;;
+	*) ok 1 "$p: unknown cniVersion -> code 1 with details"; diag "$r" ;; esac
+
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"type\":\"$p\"}")
+	is "${r%%|*}" 7 "$p: missing network name -> code 7"
+
+	r=$(run_err "$p" CNI_COMMAND=CHECK "${base[@]}" -- "{\"cniVersion\":\"0.3.1\",\"name\":\"x\",\"type\":\"$p\"}")
+	is "${r%%|*}" 1 "$p: CHECK with 0.3.1 -> code 1"
+
+	r=$(run_err "$p" CNI_COMMAND=STATUS CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 1 "$p: STATUS with 1.0.0 -> code 1"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID='../etc' CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 4 "$p: container ID with a path escape -> code 4"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=abcdefghijklmnop CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 4 "$p: 16-character ifname -> code 4"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=../x CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 4 "$p: ifname with / -> code 4"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/tmp/notns.$T CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 4 "$p: CNI_NETNS that is not a netns -> code 4"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/proc/self/ns/net CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
+	is "${r%%|*}" 8 "$p: the plugin's own netns -> code 8"
+done
+
+done_testing
