@@ -118,14 +118,17 @@ void berth_dm_config_free(struct berth_dm_config *c);
 struct berth_dmset;
 
 /*
- * Open the device set at root (locks root/.lock exclusively for the life of the handle), run
+ * Open the device set at root (root/.lock, exclusive or shared, held for the life of the
+ * handle; no_wait: a busy store is code 11 instead of a wait), run
  * INIT work when needed: validate the pool source, create or adopt the pool, recover open
  * transactions from the journal, make the base device.  Every verb goes through this, so INIT
  * is idempotent and a verb on a fresh root sets it up.  Bad configuration fails before
  * anything is created.
  */
 int berth_dmset_open(const char *root, const char *run_root, const struct berth_dm_config *cfg,
-		     struct berth_dmset **ret, berth_error *err);
+		     bool exclusive, bool no_wait, struct berth_dmset **ret, berth_error *err);
+/* Per-layer lock (runRoot/dm-locks/<id>) for verbs that run under the shared store lock. */
+int berth_dmset_lock_layer(struct berth_dmset *s, const char *id, int *ret_fd, berth_error *err);
 void berth_dmset_close(struct berth_dmset *s);
 static inline void berth_dmset_closep(struct berth_dmset **s)
 {
@@ -150,7 +153,8 @@ bool berth_dmset_exists(struct berth_dmset *s, const char *id);
 /* Ids in safe removal order (children before parents). */
 int berth_dmset_list(struct berth_dmset *s, json_t **ret, berth_error *err);
 int berth_dmset_metadata(struct berth_dmset *s, const char *id, json_t **ret, berth_error *err);
-/* Activate and mount (refcounted on disk in run_root); *ret_path is root/mnt/<id>. */
+/* Activate and mount (refcounted on disk in run_root); *ret_path is root/mnt/<id>.  Returns
+ * the reference count. */
 int berth_dmset_mount(struct berth_dmset *s, const char *id, bool read_only,
 		      const char *mount_label, char **ret_path, berth_error *err);
 /* Drop one reference; at 0 unmount and deactivate.  Not mounted is success.  Returns refs left. */

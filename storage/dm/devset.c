@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -53,6 +54,7 @@ struct layer {
 	uint32_t devid;
 	uint64_t size;
 	char state[16]; /* "ready", "applying" */
+	bool applied;   /* APPLY_DIFF has filled it */
 };
 
 struct berth_dmset {
@@ -65,6 +67,8 @@ struct berth_dmset {
 	bool owned_pool;
 	uint64_t block_sectors;
 	json_t *state; /* deviceset.json */
+	json_t *done;  /* what open's recovery removed, reported by GC */
+	bool exclusive, no_wait;
 };
 
 void berth_dm_crash_point(const char *point)
@@ -245,6 +249,7 @@ static int read_layer(struct berth_dmset *s, const char *id, struct layer *ret, 
 	snprintf(ret->id, sizeof(ret->id), "%s", id);
 	snprintf(ret->parent, sizeof(ret->parent), "%s", jstr(j, "parent") ? jstr(j, "parent") : "");
 	snprintf(ret->state, sizeof(ret->state), "%s", jstr(j, "state") ? jstr(j, "state") : "");
+	ret->applied = json_is_true(json_object_get(j, "applied"));
 	ret->devid = (uint32_t)jint(j, "device_id");
 	ret->size = jint(j, "size");
 	if (ret->devid == 0 || ret->size == 0)
@@ -262,6 +267,7 @@ static int write_layer(struct berth_dmset *s, const struct layer *l, berth_error
 	json_object_set_new(j, "device_id", json_integer(l->devid));
 	json_object_set_new(j, "size", json_integer((json_int_t)l->size));
 	json_object_set_new(j, "state", json_string(l->state));
+	json_object_set_new(j, "applied", json_boolean(l->applied));
 	json_object_set_new(j, "fs", json_string(s->cfg->fs == BERTH_DM_FS_XFS ? "xfs" : "ext4"));
 	return save_json(p, j, true, err);
 }
@@ -1055,6 +1061,79 @@ static int grow_base(struct berth_dmset *s, berth_error *err)
 	return save_state(s, err);
 }
 
+/* ---- locks ---- */
+
+static int lock_fd(int fd, bool exclusive, bool no_wait, const char *what, berth_error *err)
+{
+	while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (no_wait ? LOCK_NB : 0)) < 0) {
+		if (errno == EWOULDBLOCK)
+			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+					       "%s is busy with another call (args.noWait)", what);
+		if (errno != EINTR)
+			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s", what);
+	}
+	return 0;
+}
+
+int berth_dmset_lock_layer(struct berth_dmset *s, const char *id, int *ret_fd, berth_error *err)
+{
+	_cleanup_free_ char *p = pathf("%s/dm-locks/%s", s->run_root, id);
+	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r;
+
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", p);
+	r = lock_fd(fd, true, s->no_wait, id, err);
+	if (r < 0)
+		return r;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Whether a shared-lock caller must first run the exclusive setup. */
+static bool needs_setup(struct berth_dmset *s, bool pool_exists)
+{
+	_cleanup_free_ char *jdir = pathf("%s/journal", s->root);
+	_cleanup_closedir_ DIR *d = NULL;
+	json_t *base = json_object_get(s->state, "base");
+	struct dirent *de;
+
+	if (!pool_exists || !base || jint(base, "size") != s->cfg->base_size)
+		return true;
+	d = opendir(jdir);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			return true;
+	return false;
+}
+
+static int remove_layer(struct berth_dmset *s, const struct layer *l, bool force,
+			berth_error *err);
+static int unmount_layer(struct berth_dmset *s, const struct layer *l, berth_error *err);
+
+/* Layers a killed APPLY_DIFF left half written (their appliers held the shared lock, so under
+ * the exclusive one nobody is still writing them). */
+static void remove_incomplete(struct berth_dmset *s, json_t *removed)
+{
+	_cleanup_free_ struct layer *all = NULL;
+	size_t n = 0;
+	berth_error e = { 0 };
+
+	if (all_layers(s, &all, &n, &e) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!STREQ(all[i].state, "applying"))
+			continue;
+		berth_log_warn("removing layer %s left incomplete by an interrupted APPLY_DIFF",
+			       all[i].id);
+		unmount_layer(s, &all[i], &e);
+		berth_error_clear(&e);
+		if (remove_layer(s, &all[i], true, &e) == 0 && removed)
+			json_array_append_new(removed, json_string(all[i].id));
+		berth_error_clear(&e);
+	}
+}
+
 /* ---- open / close ---- */
 
 void berth_dmset_close(struct berth_dmset *s)
@@ -1064,13 +1143,14 @@ void berth_dmset_close(struct berth_dmset *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	json_decref(s->state);
+	json_decref(s->done);
 	free(s->root);
 	free(s->run_root);
 	free(s);
 }
 
 int berth_dmset_open(const char *root, const char *run_root, const struct berth_dm_config *cfg,
-		     struct berth_dmset **ret, berth_error *err)
+		     bool exclusive, bool no_wait, struct berth_dmset **ret, berth_error *err)
 {
 	_cleanup_dmset_ struct berth_dmset *s = calloc(1, sizeof(*s));
 	_cleanup_free_ char *statep = NULL, *lockp = NULL;
@@ -1083,6 +1163,8 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 		return berth_error_set(err, 0, ENOMEM, "out of memory");
 	s->lockfd = -1;
 	s->cfg = cfg;
+	s->exclusive = exclusive;
+	s->no_wait = no_wait;
 	s->root = strdup(root);
 	s->run_root = strdup(run_root);
 	if (!s->root || !s->run_root)
@@ -1123,7 +1205,10 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	if (r < 0)
 		return r;
 	lockp = pathf("%s/.lock", root);
-	r = berth_lock_path(lockp, true, &s->lockfd, err);
+	s->lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->lockfd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", lockp);
+	r = lock_fd(s->lockfd, exclusive || fresh, no_wait, root, err);
 	if (r < 0)
 		return r;
 	fresh = access(statep, F_OK) < 0; /* again, under the lock */
@@ -1172,6 +1257,28 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	json_object_set_new(s->state, "block_size",
 			    json_integer((json_int_t)(s->block_sectors * SECTOR)));
 
+	if (!exclusive && !fresh && !needs_setup(s, exists)) {
+		s->done = json_array();
+		*ret = TAKE_PTR(s);
+		return 0;
+	}
+	if (!exclusive && !fresh) {
+		/* setup or recovery to do: take the exclusive lock, then share again */
+		struct berth_dmset *ex = NULL;
+		berth_dmset_close(TAKE_PTR(s));
+		r = berth_dmset_open(root, run_root, cfg, true, no_wait, &ex, err);
+		if (r < 0)
+			return r;
+		ex->exclusive = false;
+		r = lock_fd(ex->lockfd, false, no_wait, root, err);
+		if (r < 0) {
+			berth_dmset_close(ex);
+			return r;
+		}
+		*ret = ex;
+		return 0;
+	}
+
 	static const char *const subdirs[] = { "metadata", "journal", "deferred", "mnt" };
 	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
 		_cleanup_free_ char *d = pathf("%s/%s", root, subdirs[i]);
@@ -1180,7 +1287,8 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	}
 	{
 		_cleanup_free_ char *d = pathf("%s/dm-mounts", run_root);
-		if ((r = berth_mkdir_p(d, 0700, err)) < 0)
+		_cleanup_free_ char *d2 = pathf("%s/dm-locks", run_root);
+		if ((r = berth_mkdir_p(d, 0700, err)) < 0 || (r = berth_mkdir_p(d2, 0700, err)) < 0)
 			goto fail;
 	}
 
@@ -1193,8 +1301,10 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	if (fresh && (r = save_state(s, err)) < 0)
 		goto fail;
 
-	recover_journal(s, NULL, NULL);
-	finish_deferred(s, NULL, NULL);
+	s->done = json_array();
+	recover_journal(s, s->done, NULL);
+	finish_deferred(s, s->done, NULL);
+	remove_incomplete(s, s->done);
 
 	if (!json_object_get(s->state, "base"))
 		r = create_base(s, err);
@@ -1203,6 +1313,11 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	if (r < 0)
 		goto fail;
 
+	if (!exclusive) {
+		r = lock_fd(s->lockfd, false, no_wait, root, err);
+		if (r < 0)
+			goto fail;
+	}
 	*ret = TAKE_PTR(s);
 	return 0;
 
@@ -1225,6 +1340,8 @@ static int unknown_layer(berth_error *err, const char *id)
 			       "layer %.130s does not exist", id);
 }
 
+static int read_visible(struct berth_dmset *s, const char *id, struct layer *l, berth_error *err);
+
 /* The device a new layer snapshots: its parent's, or the base's. */
 static int origin_of(struct berth_dmset *s, const char *parent, uint32_t *ret_devid,
 		     uint64_t *ret_size, berth_error *err)
@@ -1238,7 +1355,7 @@ static int origin_of(struct berth_dmset *s, const char *parent, uint32_t *ret_de
 		*ret_size = jint(base, "size");
 		return 0;
 	}
-	r = read_layer(s, parent, &p, err);
+	r = read_visible(s, parent, &p, err);
 	if (r == -ENOENT)
 		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
 				       "parent layer %.130s does not exist", parent);
@@ -1300,9 +1417,9 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 	if (r < 0)
 		return r;
 	if (size && size < origin_size)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
 				       "args.size: %" PRIu64 " is smaller than the parent's %" PRIu64
-				       " bytes",
+				       " bytes; a thin snapshot's filesystem can grow, not shrink",
 				       size, origin_size);
 	if (size % 4096)
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
@@ -1361,42 +1478,51 @@ fail_journal:
 	return r;
 }
 
+/* A layer being applied is not there yet for the protocol. */
+static int read_visible(struct berth_dmset *s, const char *id, struct layer *l, berth_error *err)
+{
+	int r = read_layer(s, id, l, err);
+
+	if (r == 0 && STREQ(l->state, "applying"))
+		return -ENOENT;
+	return r;
+}
+
 bool berth_dmset_exists(struct berth_dmset *s, const char *id)
 {
 	struct layer l;
 	berth_error e = { 0 };
 
-	return read_layer(s, id, &l, &e) == 0;
+	return read_visible(s, id, &l, &e) == 0;
 }
 
-int berth_dmset_remove(struct berth_dmset *s, const char *id, berth_error *err)
+static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool force,
+			berth_error *err)
 {
 	_cleanup_free_ struct layer *all = NULL;
 	_cleanup_free_ char *mp = NULL, *mnt = NULL;
-	struct layer l;
+	struct layer l = *lp;
+	const char *id = l.id;
 	size_t n = 0;
 	bool deferred = false;
 	int r;
 
-	r = read_layer(s, id, &l, err);
-	if (r == -ENOENT) {
-		berth_error_clear(err);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = all_layers(s, &all, &n, err);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		if (STREQ(all[i].parent, id))
-			return berth_error_set(err, BERTH_STOR_ERR_HAS_CHILDREN, ENOTEMPTY,
-					       "layer %.130s has children (%.130s)", id, all[i].id);
 	mnt = pathf("%s/mnt/%s", s->root, id);
-	if (get_refs(s, id) > 0 && is_mountpoint(mnt))
-		return berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
-				       "layer %.130s is mounted (%d references); unmount it first",
-				       id, get_refs(s, id));
+	if (!force) {
+		r = all_layers(s, &all, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (STREQ(all[i].parent, id))
+				return berth_error_set(err, BERTH_STOR_ERR_HAS_CHILDREN, ENOTEMPTY,
+						       "layer %.130s has children (%.130s)", id,
+						       all[i].id);
+		if (get_refs(s, id) > 0 && is_mountpoint(mnt))
+			return berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
+					       "layer %.130s is mounted (%d references); unmount "
+					       "it first",
+					       id, get_refs(s, id));
+	}
 	set_refs(s, id, 0, &(berth_error){ 0 });
 
 	r = deactivate(s, l.devid, false, err);
@@ -1442,6 +1568,21 @@ int berth_dmset_remove(struct berth_dmset *s, const char *id, berth_error *err)
 	return deferred ? 1 : 0;
 }
 
+int berth_dmset_remove(struct berth_dmset *s, const char *id, berth_error *err)
+{
+	struct layer l;
+	int r;
+
+	r = read_layer(s, id, &l, err);
+	if (r == -ENOENT) {
+		berth_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	return remove_layer(s, &l, false, err);
+}
+
 static int depth_of(const struct layer *all, size_t n, size_t i)
 {
 	int d = 0;
@@ -1469,6 +1610,11 @@ int berth_dmset_list(struct berth_dmset *s, json_t **ret, berth_error *err)
 	r = all_layers(s, &all, &n, err);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < n;) /* hide layers being applied */
+		if (STREQ(all[i].state, "applying"))
+			all[i] = all[--n];
+		else
+			i++;
 	depth = calloc(n + 1, sizeof(int));
 	if (!depth)
 		return berth_error_set(err, 0, ENOMEM, "out of memory");
@@ -1493,7 +1639,7 @@ int berth_dmset_metadata(struct berth_dmset *s, const char *id, json_t **ret, be
 	char name[160];
 	int r;
 
-	r = read_layer(s, id, &l, err);
+	r = read_visible(s, id, &l, err);
 	if (r == -ENOENT)
 		return unknown_layer(err, id);
 	if (r < 0)
@@ -1507,43 +1653,77 @@ int berth_dmset_metadata(struct berth_dmset *s, const char *id, json_t **ret, be
 	return 0;
 }
 
-int berth_dmset_mount(struct berth_dmset *s, const char *id, bool read_only,
-		      const char *mount_label, char **ret_path, berth_error *err)
+static int mount_layer(struct berth_dmset *s, const struct layer *l, bool read_only,
+		       const char *mount_label, char **ret_path, berth_error *err)
 {
-	_cleanup_free_ char *mnt = NULL;
-	struct layer l;
+	_cleanup_free_ char *mnt = pathf("%s/mnt/%s", s->root, l->id);
 	int refs, r;
 
-	r = read_layer(s, id, &l, err);
+	refs = get_refs(s, l->id);
+	if (refs > 0 && is_mountpoint(mnt)) {
+		r = set_refs(s, l->id, refs + 1, err);
+		if (r < 0)
+			return r;
+		*ret_path = TAKE_PTR(mnt);
+		return refs + 1;
+	}
+	r = activate(s, l->devid, l->size, err);
+	if (r < 0)
+		return r;
+	r = do_mount(s, l->devid, mnt, read_only, mount_label, err);
+	if (r < 0) {
+		deactivate(s, l->devid, false, &(berth_error){ 0 });
+		return r;
+	}
+	r = set_refs(s, l->id, 1, err);
+	if (r < 0) {
+		umount2(mnt, MNT_DETACH);
+		deactivate(s, l->devid, false, &(berth_error){ 0 });
+		return r;
+	}
+	*ret_path = TAKE_PTR(mnt);
+	return 1;
+}
+
+/* Internal users (diff, usage) mount any ready layer under its layer lock. */
+static int mount_id(struct berth_dmset *s, const char *id, int *ret_lock, char **ret_path,
+		    berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct layer l;
+	int r;
+
+	r = read_visible(s, id, &l, err);
 	if (r == -ENOENT)
 		return unknown_layer(err, id);
 	if (r < 0)
 		return r;
-	mnt = pathf("%s/mnt/%s", s->root, id);
-	refs = get_refs(s, id);
-	if (refs > 0 && is_mountpoint(mnt)) {
-		r = set_refs(s, id, refs + 1, err);
-		if (r < 0)
-			return r;
-		*ret_path = TAKE_PTR(mnt);
-		return 0;
-	}
-	r = activate(s, l.devid, l.size, err);
+	r = berth_dmset_lock_layer(s, id, &lock, err);
 	if (r < 0)
 		return r;
-	r = do_mount(s, l.devid, mnt, read_only, mount_label, err);
-	if (r < 0) {
-		deactivate(s, l.devid, false, &(berth_error){ 0 });
+	r = mount_layer(s, &l, false, NULL, ret_path, err);
+	if (r < 0)
 		return r;
-	}
-	r = set_refs(s, id, 1, err);
-	if (r < 0) {
-		umount2(mnt, MNT_DETACH);
-		deactivate(s, l.devid, false, &(berth_error){ 0 });
-		return r;
-	}
-	*ret_path = TAKE_PTR(mnt);
+	*ret_lock = TAKE_FD(lock);
 	return 0;
+}
+
+int berth_dmset_mount(struct berth_dmset *s, const char *id, bool read_only,
+		      const char *mount_label, char **ret_path, berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	struct layer l;
+	int r;
+
+	r = read_visible(s, id, &l, err);
+	if (r == -ENOENT)
+		return unknown_layer(err, id);
+	if (r < 0)
+		return r;
+	r = berth_dmset_lock_layer(s, id, &lock, err);
+	if (r < 0)
+		return r;
+	return mount_layer(s, &l, read_only, mount_label, ret_path, err);
 }
 
 static int unmount_layer(struct berth_dmset *s, const struct layer *l, berth_error *err)
@@ -1560,10 +1740,23 @@ static int unmount_layer(struct berth_dmset *s, const struct layer *l, berth_err
 	return r < 0 ? r : 0;
 }
 
+static int unmount_ref(struct berth_dmset *s, const struct layer *l, berth_error *err)
+{
+	int refs = get_refs(s, l->id), r;
+
+	if (refs > 1) {
+		r = set_refs(s, l->id, refs - 1, err);
+		return r < 0 ? r : refs - 1;
+	}
+	r = unmount_layer(s, l, err);
+	return r < 0 ? r : 0;
+}
+
 int berth_dmset_unmount(struct berth_dmset *s, const char *id, berth_error *err)
 {
+	_cleanup_close_ int lock = -1;
 	struct layer l;
-	int refs, r;
+	int r;
 
 	r = read_layer(s, id, &l, err);
 	if (r == -ENOENT) {
@@ -1572,20 +1765,28 @@ int berth_dmset_unmount(struct berth_dmset *s, const char *id, berth_error *err)
 	}
 	if (r < 0)
 		return r;
-	refs = get_refs(s, id);
-	if (refs > 1) {
-		r = set_refs(s, id, refs - 1, err);
-		return r < 0 ? r : refs - 1;
-	}
-	r = unmount_layer(s, &l, err);
-	return r < 0 ? r : 0;
+	r = berth_dmset_lock_layer(s, id, &lock, err);
+	if (r < 0)
+		return r;
+	return unmount_ref(s, &l, err);
+}
+
+static void unmount_id(struct berth_dmset *s, const char *id, int lock)
+{
+	struct layer l;
+	berth_error e = { 0 };
+
+	if (read_layer(s, id, &l, &e) == 0)
+		unmount_ref(s, &l, &e);
+	if (lock >= 0)
+		close(lock);
 }
 
 int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uint64_t *ret_size,
 			   berth_error *err)
 {
 	_cleanup_free_ char *mnt = NULL;
-	_cleanup_close_ int rootfd = -1;
+	_cleanup_close_ int rootfd = -1, lock = -1;
 	struct berth_archive_apply_opts opts = {
 		.whiteout = BERTH_ARCHIVE_WHITEOUT_DELETE,
 		.sync = true,
@@ -1594,33 +1795,50 @@ int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uin
 	struct layer l;
 	int r, r2;
 
-	r = read_layer(s, id, &l, err);
+	r = read_visible(s, id, &l, err);
 	if (r == -ENOENT)
 		return unknown_layer(err, id);
 	if (r < 0)
 		return r;
+	r = berth_dmset_lock_layer(s, id, &lock, err);
+	if (r < 0)
+		return r;
+	/* Only into a fresh layer: applying twice would merge two diffs silently. */
+	if (l.applied)
+		return berth_error_set(err, BERTH_STOR_ERR_EXISTS, EEXIST,
+				       "layer %.130s already has content", id);
 	snprintf(l.state, sizeof(l.state), "applying");
 	r = write_layer(s, &l, err);
 	if (r < 0)
 		return r;
-	r = berth_dmset_mount(s, id, false, NULL, &mnt, err);
-	if (r < 0)
-		return r;
-	rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", mnt);
-	else
-		r = berth_archive_apply(rootfd, tarfd, &opts, &st, err);
-	if (rootfd >= 0) {
-		close(rootfd);
-		rootfd = -1;
+	r = mount_layer(s, &l, false, NULL, &mnt, err);
+	if (r >= 0) {
+		rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", mnt);
+		else
+			r = berth_archive_apply(rootfd, tarfd, &opts, &st, err);
+		if (rootfd >= 0) {
+			close(rootfd);
+			rootfd = -1;
+		}
+		r2 = unmount_ref(s, &l, r < 0 ? &(berth_error){ 0 } : err);
+		if (r >= 0 && r2 < 0)
+			r = r2;
 	}
-	r2 = berth_dmset_unmount(s, id, r < 0 ? &(berth_error){ 0 } : err);
-	if (r < 0)
-		return r; /* the layer stays "applying": the caller removes it */
-	if (r2 < 0)
-		return r2;
+	if (r < 0) {
+		/* A layer that failed to apply is useless and maybe hostile: it goes now,
+		 * under the exclusive lock.  A crash instead leaves "applying" for INIT/GC. */
+		berth_error e = { 0 };
+		if (lock_fd(s->lockfd, true, false, s->root, &e) == 0) {
+			unmount_layer(s, &l, &e);
+			remove_layer(s, &l, true, &e);
+			lock_fd(s->lockfd, s->exclusive, false, s->root, &e);
+		}
+		return r;
+	}
 	snprintf(l.state, sizeof(l.state), "ready");
+	l.applied = true;
 	r = write_layer(s, &l, err);
 	if (r < 0)
 		return r;
@@ -1629,17 +1847,25 @@ int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uin
 	return 0;
 }
 
+static const char *kind_name(enum berth_archive_change_kind k)
+{
+	return k == BERTH_ARCHIVE_CHANGE_ADD ? "added"
+	       : k == BERTH_ARCHIVE_CHANGE_DELETE ? "deleted"
+						  : "modified";
+}
+
 int berth_dmset_diff(struct berth_dmset *s, const char *id, const char *parent, int outfd,
 		     json_t **ret_changes, uint64_t *ret_size, berth_error *err)
 {
 	_cleanup_free_ char *tree = NULL, *ptree = NULL;
 	_cleanup_close_ int treefd = -1, parentfd = -1;
 	struct berth_archive_changes ch = { 0 };
+	int lock = -1, plock = -1;
 	const char *par;
 	struct layer l;
 	int r;
 
-	r = read_layer(s, id, &l, err);
+	r = read_visible(s, id, &l, err);
 	if (r == -ENOENT)
 		return unknown_layer(err, id);
 	if (r < 0)
@@ -1647,11 +1873,11 @@ int berth_dmset_diff(struct berth_dmset *s, const char *id, const char *parent, 
 	par = parent && *parent ? parent : l.parent;
 	if (*par && !berth_dmset_exists(s, par))
 		return unknown_layer(err, par);
-	r = berth_dmset_mount(s, id, false, NULL, &tree, err);
+	r = mount_id(s, id, &lock, &tree, err);
 	if (r < 0)
 		return r;
-	if (*par) {
-		r = berth_dmset_mount(s, par, false, NULL, &ptree, err);
+	if (*par && !STREQ(par, id)) {
+		r = mount_id(s, par, &plock, &ptree, err);
 		if (r < 0)
 			goto out;
 	}
@@ -1667,6 +1893,12 @@ int berth_dmset_diff(struct berth_dmset *s, const char *id, const char *parent, 
 			goto out;
 		}
 	}
+	if (outfd >= 0 && parentfd < 0) {
+		/* a layer on the (empty) base: its diff is the whole tree */
+		struct berth_archive_diff_opts o = { .whiteout = BERTH_ARCHIVE_WHITEOUT_KEEP };
+		r = berth_archive_diff(treefd, outfd, &o, ret_size, err);
+		goto out;
+	}
 	r = berth_archive_changes(treefd, parentfd, BERTH_ARCHIVE_CHANGES_FULL, false, &ch, err);
 	if (r < 0)
 		goto out;
@@ -1677,8 +1909,10 @@ int berth_dmset_diff(struct berth_dmset *s, const char *id, const char *parent, 
 	} else if (ret_changes) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < ch.n; i++)
-			json_array_append_new(a, json_pack("{s:s,s:i}", "path", ch.v[i].path,
-							   "kind", (int)ch.v[i].kind));
+			json_array_append_new(a, json_pack("{s:s%,s:s}", "path", "", 0, "kind",
+							   kind_name(ch.v[i].kind))),
+				json_object_set_new(json_array_get(a, i), "path",
+						    json_sprintf("/%s", ch.v[i].path));
 		*ret_changes = a;
 	} else if (ret_size) {
 		r = berth_archive_changes_size(treefd, &ch, ret_size, err);
@@ -1694,9 +1928,9 @@ out:
 		parentfd = -1;
 	}
 	if (ptree)
-		berth_dmset_unmount(s, par, &(berth_error){ 0 });
+		unmount_id(s, par, plock);
 	if (tree)
-		berth_dmset_unmount(s, id, &(berth_error){ 0 });
+		unmount_id(s, id, lock);
 	return r;
 }
 
@@ -1708,14 +1942,14 @@ int berth_dmset_usage(struct berth_dmset *s, const char *id, uint64_t *ret_size,
 	uint64_t mapped = 0;
 	struct layer l;
 	char name[160];
-	int r;
+	int r, lock = -1;
 
-	r = read_layer(s, id, &l, err);
+	r = read_visible(s, id, &l, err);
 	if (r == -ENOENT)
 		return unknown_layer(err, id);
 	if (r < 0)
 		return r;
-	r = berth_dmset_mount(s, id, false, NULL, &mnt, err);
+	r = mount_id(s, id, &lock, &mnt, err);
 	if (r < 0)
 		return r;
 	dev_name(s, l.devid, name, sizeof(name));
@@ -1726,7 +1960,7 @@ int berth_dmset_usage(struct berth_dmset *s, const char *id, uint64_t *ret_size,
 	*ret_inodes = 0;
 	if (r == 0 && statvfs(mnt, &sv) == 0)
 		*ret_inodes = sv.f_files - sv.f_ffree;
-	berth_dmset_unmount(s, id, &(berth_error){ 0 });
+	unmount_id(s, id, lock);
 	return r;
 }
 
@@ -1767,6 +2001,7 @@ int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_erro
 	size_t n = 0;
 	int r;
 
+	json_array_extend(removed, s->done);
 	finish_deferred(s, removed, pending);
 	recover_journal(s, removed, errors);
 
@@ -1784,9 +2019,28 @@ int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_erro
 			size_t k;
 			json_t *kv;
 
-			json_array_foreach(keep, k, kv)
-				if (json_is_string(kv) && STREQ(json_string_value(kv), id))
-					kept = true;
+			/* a kept layer keeps its ancestors */
+			json_array_foreach(keep, k, kv) {
+				char cur[160];
+				struct layer kl;
+				berth_error ke = { 0 };
+				int guard = 0;
+
+				if (!json_is_string(kv))
+					continue;
+				snprintf(cur, sizeof(cur), "%s", json_string_value(kv));
+				while (*cur && guard++ < 100000) {
+					if (STREQ(cur, id)) {
+						kept = true;
+						break;
+					}
+					if (read_layer(s, cur, &kl, &ke) < 0)
+						break;
+					snprintf(cur, sizeof(cur), "%s", kl.parent);
+				}
+				if (kept)
+					break;
+			}
 			if (kept)
 				continue;
 			berth_error e = { 0 };
