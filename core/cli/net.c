@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* berth net add|del|check|status|gc|ls|show */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "berth/cleanup.h"
+#include "berth/core.h"
+#include "berth/json.h"
+#include "cli.h"
+
+static void print_result_human(const char *net, const char *container, const char *ifname,
+			       json_t *res)
+{
+	json_t *ifs = json_object_get(res, "interfaces"), *ips = json_object_get(res, "ips");
+	json_t *routes = json_object_get(res, "routes"), *v;
+	size_t i;
+
+	printf("%s: %s attached as %s\n", net, container, ifname);
+	json_array_foreach(ifs, i, v) {
+		const char *sb = json_string_value(json_object_get(v, "sandbox"));
+		printf("  interface %-16s mac %-17s %s\n",
+		       json_string_value(json_object_get(v, "name")) ?: "?",
+		       json_string_value(json_object_get(v, "mac")) ?: "-",
+		       sb && *sb ? "(container)" : "(host)");
+	}
+	json_array_foreach(ips, i, v) {
+		const char *gw = json_string_value(json_object_get(v, "gateway"));
+		printf("  address   %s%s%s\n", json_string_value(json_object_get(v, "address")) ?: "?",
+		       gw ? " gateway " : "", gw ? gw : "");
+	}
+	json_array_foreach(routes, i, v) {
+		const char *gw = json_string_value(json_object_get(v, "gw"));
+		printf("  route     %s%s%s\n", json_string_value(json_object_get(v, "dst")) ?: "?",
+		       gw ? " via " : "", gw ? gw : "");
+	}
+}
+
+/* The network for a DEL: the config dir, else the config the cache entry carries, so that a
+ * container can be detached after its conflist is gone. */
+static int find_for_del(struct cli *c, const char *name, struct berth_netconf **ret,
+			berth_error *err)
+{
+	struct berth_cache_entry ce;
+	int r;
+
+	r = berth_netconf_find(c->config_dir, name, ret, err);
+	if (r != -ENOENT || !c->container)
+		return r;
+	if (berth_cache_read(&c->core, name, c->container, c->ifname, &ce, NULL) < 0)
+		return r;
+	if (ce.config) {
+		berth_error e = { 0 };
+		if (berth_netconf_parse(ce.config, ce.config_len, ce.path, false, ret, &e) == 0) {
+			berth_cache_entry_free(&ce);
+			return 0;
+		}
+	}
+	berth_cache_entry_free(&ce);
+	return r;
+}
+
+static int net_add(struct cli *c, const char *name)
+{
+	_cleanup_netconf_ struct berth_netconf *net = NULL;
+	_cleanup_json_ json_t *caps = cli_cap_args(c), *res = NULL;
+	berth_error err = { 0 };
+
+	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
+		return cli_fail(c, &err);
+	struct berth_rt rt = { c->container, c->netns, c->ifname, c->args,
+			       json_object_size(caps) ? caps : NULL };
+	if (berth_net_add(&c->core, net, &rt, &res, &err) < 0)
+		return cli_fail(c, &err);
+	if (c->json)
+		cli_print_json(res);
+	else
+		print_result_human(net->name, c->container, c->ifname, res);
+	return 0;
+}
+
+static int net_del(struct cli *c, const char *name)
+{
+	_cleanup_netconf_ struct berth_netconf *net = NULL;
+	_cleanup_json_ json_t *caps = cli_cap_args(c);
+	berth_error err = { 0 };
+
+	if (find_for_del(c, name, &net, &err) < 0)
+		return cli_fail(c, &err);
+	struct berth_rt rt = { c->container, c->netns, c->ifname, c->args,
+			       json_object_size(caps) ? caps : NULL };
+	if (berth_net_del(&c->core, net, &rt, &err) < 0)
+		return cli_fail(c, &err);
+	if (c->json)
+		printf("{}\n");
+	else
+		printf("%s: %s detached (%s)\n", net->name, c->container, c->ifname);
+	return 0;
+}
+
+static int net_check(struct cli *c, const char *name)
+{
+	_cleanup_netconf_ struct berth_netconf *net = NULL;
+	_cleanup_json_ json_t *caps = cli_cap_args(c);
+	berth_error err = { 0 };
+
+	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
+		return cli_fail(c, &err);
+	struct berth_rt rt = { c->container, c->netns, c->ifname, c->args,
+			       json_object_size(caps) ? caps : NULL };
+	if (berth_net_check(&c->core, net, &rt, &err) < 0)
+		return cli_fail(c, &err);
+	if (c->json)
+		printf("{}\n");
+	else
+		printf("%s: %s (%s) ok\n", net->name, c->container, c->ifname);
+	return 0;
+}
+
+static int net_status(struct cli *c, const char *name)
+{
+	_cleanup_netconf_ struct berth_netconf *net = NULL;
+	berth_error err = { 0 };
+
+	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
+		return cli_fail(c, &err);
+	if (berth_net_status(&c->core, net, &err) < 0)
+		return cli_fail(c, &err);
+	if (c->json)
+		printf("{\"network\":\"%s\",\"ready\":true}\n", net->name);
+	else
+		printf("%s: ready\n", net->name);
+	return 0;
+}
+
+static bool netns_alive(const char *ns)
+{
+	struct stat st;
+	return ns && *ns && stat(ns, &st) == 0;
+}
+
+/*
+ * The valid set: --valid entries when given (what a runtime knows is alive); otherwise every
+ * cached attachment whose netns still exists, or whose writer recorded none (we cannot tell,
+ * so it is kept).
+ */
+static int gc_one(struct cli *c, struct berth_netconf *net, json_t *out)
+{
+	struct berth_attachment *valid = NULL;
+	struct berth_cache_entry *ents = NULL;
+	size_t n_valid = 0, n = 0, deleted = 0;
+	berth_error err = { 0 };
+	int r;
+
+	if (json_array_size(c->valid)) {
+		size_t i;
+		json_t *v;
+		valid = calloc(json_array_size(c->valid), sizeof(*valid));
+		if (!valid)
+			return -ENOMEM;
+		json_array_foreach(c->valid, i, v) {
+			char *s = strdup(json_string_value(v));
+			char *colon = strchr(s, ':');
+			if (colon)
+				*colon = '\0';
+			valid[n_valid].container_id = s;
+			valid[n_valid].ifname = colon ? colon + 1 : (char *)"eth0";
+			n_valid++;
+		}
+	} else {
+		r = berth_cache_list(&c->core, net->name, NULL, &ents, &n, NULL, &err);
+		if (r < 0)
+			return cli_fail(c, &err);
+		valid = calloc(n + 1, sizeof(*valid));
+		if (!valid) {
+			berth_cache_entries_free(ents, n);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!ents[i].netns || netns_alive(ents[i].netns))
+				valid[n_valid++] = (struct berth_attachment){ ents[i].container_id,
+									      ents[i].ifname };
+	}
+	r = berth_net_gc(&c->core, net, valid, n_valid, &deleted, &err);
+	if (json_array_size(c->valid))
+		for (size_t i = 0; i < n_valid; i++)
+			free(valid[i].container_id);
+	free(valid);
+	berth_cache_entries_free(ents, n);
+	json_array_append_new(out, json_pack("{sssIss?}", "network", net->name, "deleted",
+					     (json_int_t)deleted, "error",
+					     r < 0 ? err.msg : NULL));
+	if (!c->json)
+		printf("%s: %zu stale attachment%s deleted%s%s\n", net->name, deleted,
+		       deleted == 1 ? "" : "s", r < 0 ? "; error: " : "", r < 0 ? err.msg : "");
+	return r < 0 ? 1 : 0;
+}
+
+static int net_gc(struct cli *c, const char *name)
+{
+	_cleanup_json_ json_t *out = json_array();
+	int ret = 0;
+
+	if (name) {
+		_cleanup_netconf_ struct berth_netconf *net = NULL;
+		berth_error err = { 0 };
+		if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
+			return cli_fail(c, &err);
+		ret = gc_one(c, net, out);
+	} else {
+		struct berth_netconf **v = NULL;
+		size_t n = 0;
+		berth_error err = { 0 };
+		if (berth_netconf_list(c->config_dir, &v, &n, NULL, &err) < 0)
+			return cli_fail(c, &err);
+		for (size_t i = 0; i < n; i++)
+			ret |= gc_one(c, v[i], out);
+		berth_netconf_list_free(v, n);
+	}
+	if (c->json)
+		cli_print_json(out);
+	return ret;
+}
+
+static json_t *plugin_types(const struct berth_netconf *net)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < net->n_plugins; i++)
+		json_array_append_new(a, json_string(net->plugins[i].type));
+	return a;
+}
+
+static int net_ls(struct cli *c)
+{
+	struct berth_netconf **v = NULL;
+	_cleanup_json_ json_t *errors = NULL, *out = json_array();
+	size_t n = 0, i;
+	berth_error err = { 0 };
+	json_t *e;
+
+	if (berth_netconf_list(c->config_dir, &v, &n, &errors, &err) < 0)
+		return cli_fail(c, &err);
+	if (!c->json)
+		printf("%-20s %-8s %-40s %s\n", "NAME", "VERSION", "PLUGINS", "SOURCE");
+	for (i = 0; i < n; i++) {
+		json_t *types = plugin_types(v[i]);
+		if (c->json) {
+			json_array_append_new(out, json_pack("{sssssoss}", "name", v[i]->name,
+							     "cniVersion", v[i]->cni_version,
+							     "plugins", types, "source",
+							     v[i]->source));
+			continue;
+		}
+		char chain[256] = "";
+		size_t k;
+		json_t *t;
+		json_array_foreach(types, k, t) {
+			if (k)
+				strncat(chain, ",", sizeof(chain) - strlen(chain) - 1);
+			strncat(chain, json_string_value(t), sizeof(chain) - strlen(chain) - 1);
+		}
+		json_decref(types);
+		printf("%-20s %-8s %-40s %s\n", v[i]->name, v[i]->cni_version, chain, v[i]->source);
+	}
+	json_array_foreach(errors, i, e) {
+		if (c->json)
+			json_array_append_new(out, json_pack("{sOsO}", "file",
+							     json_object_get(e, "file"), "error",
+							     json_object_get(e, "error")));
+		else
+			fprintf(stderr, "berth: skipped %s\n",
+				json_string_value(json_object_get(e, "error")));
+	}
+	if (c->json)
+		cli_print_json(out);
+	berth_netconf_list_free(v, n);
+	return 0;
+}
+
+static int net_show(struct cli *c, const char *name)
+{
+	_cleanup_netconf_ struct berth_netconf *net = NULL;
+	struct berth_cache_entry *ents = NULL;
+	size_t n = 0, bad = 0;
+	berth_error err = { 0 };
+
+	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0) {
+		/* a network known only from the cache (e.g. podman's) still shows */
+		if (berth_cache_list(&c->core, name, NULL, &ents, &n, &bad, NULL) < 0 || n == 0)
+			return cli_fail(c, &err);
+		if (!ents[0].config ||
+		    berth_netconf_parse(ents[0].config, ents[0].config_len, ents[0].path, false,
+					&net, &err) < 0) {
+			berth_cache_entries_free(ents, n);
+			return cli_fail(c, &err);
+		}
+		berth_cache_entries_free(ents, n);
+		ents = NULL;
+		n = 0;
+	}
+	if (berth_cache_list(&c->core, net->name, NULL, &ents, &n, &bad, &err) < 0)
+		return cli_fail(c, &err);
+	if (c->json) {
+		json_t *att = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *a = json_pack("{ssss}", "containerId", ents[i].container_id, "ifName",
+					      ents[i].ifname);
+			if (ents[i].netns)
+				json_object_set_new(a, "netns", json_string(ents[i].netns));
+			if (ents[i].result)
+				json_object_set(a, "result", ents[i].result);
+			if (ents[i].cap_args)
+				json_object_set(a, "capabilityArgs", ents[i].cap_args);
+			json_array_append_new(att, a);
+		}
+		json_t *j = json_pack("{sssssssOso}", "name", net->name, "cniVersion",
+				      net->cni_version, "source", net->source, "config", net->json,
+				      "attachments", att);
+		cli_print_json(j);
+		json_decref(j);
+	} else {
+		printf("network %s (cniVersion %s) from %s\n", net->name, net->cni_version,
+		       net->source);
+		for (size_t i = 0; i < net->n_plugins; i++) {
+			json_t *caps = json_object_get(net->plugins[i].conf, "capabilities");
+			_cleanup_free_ char *cs = caps ? json_dumps(caps, JSON_COMPACT) : NULL;
+			printf("  plugins[%zu] %s%s%s\n", i, net->plugins[i].type,
+			       cs ? " capabilities " : "", cs ? cs : "");
+		}
+		printf("attachments: %zu\n", n);
+		for (size_t i = 0; i < n; i++) {
+			json_t *ips = json_object_get(ents[i].result, "ips"), *ip;
+			size_t k;
+			printf("  %s %s", ents[i].container_id, ents[i].ifname);
+			json_array_foreach(ips, k, ip)
+				printf(" %s", json_string_value(json_object_get(ip, "address")) ?: "");
+			printf("%s%s\n", ents[i].netns ? " netns " : "",
+			       ents[i].netns ? ents[i].netns : "");
+		}
+		if (bad)
+			printf("  (%zu unreadable cache entr%s skipped)\n", bad, bad == 1 ? "y" : "ies");
+	}
+	berth_cache_entries_free(ents, n);
+	return 0;
+}
+
+int cli_net(struct cli *c, int argc, char **argv)
+{
+	int oi, r;
+
+	r = cli_parse(c, argc, argv, &oi);
+	if (r)
+		return r;
+	if (oi >= argc) {
+		fprintf(stderr, "berth net: expected add|del|check|status|gc|ls|show\n");
+		return 2;
+	}
+	const char *sub = argv[oi];
+	const char *name = oi + 1 < argc ? argv[oi + 1] : NULL;
+	if (oi + 2 < argc) {
+		fprintf(stderr, "berth net %s: unexpected argument \"%s\"\n", sub, argv[oi + 2]);
+		return 2;
+	}
+	bool needs_container = STREQ(sub, "add") || STREQ(sub, "del") || STREQ(sub, "check");
+	if (needs_container && !c->container) {
+		fprintf(stderr, "berth net %s: --container is required\n", sub);
+		return 2;
+	}
+	if (STREQ(sub, "add") && !c->netns) {
+		fprintf(stderr, "berth net add: --netns is required\n");
+		return 2;
+	}
+	if (!name && !STREQ(sub, "gc") && !STREQ(sub, "ls"))
+		name = BERTH_DEFAULT_NETWORK;
+
+	if (STREQ(sub, "add"))
+		return net_add(c, name);
+	if (STREQ(sub, "del"))
+		return net_del(c, name);
+	if (STREQ(sub, "check"))
+		return net_check(c, name);
+	if (STREQ(sub, "status"))
+		return net_status(c, name);
+	if (STREQ(sub, "gc"))
+		return net_gc(c, name);
+	if (STREQ(sub, "ls"))
+		return net_ls(c);
+	if (STREQ(sub, "show"))
+		return net_show(c, name);
+	fprintf(stderr, "berth net: unknown subcommand \"%s\"\n", sub);
+	return 2;
+}

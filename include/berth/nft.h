@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth/error.h"
+#include "berth/ip.h"
+
+/*
+ * nftables through libmnl + libnftnl.
+ *
+ * berth owns two tables and never touches any other: `inet berth` (NAT, port mapping,
+ * forward filter) and `bridge berth` (MAC spoof check, same-bridge isolation).  The name is
+ * "berth" unless BERTH_NFT_TABLE says otherwise (tests use that to run side by side).  Tables,
+ * chains, sets and rules are created once, in one transaction, by the first call that needs
+ * them; after that every plugin call only adds or removes set/map elements, in one batch, so
+ * its cost does not depend on how many containers exist and it is all or nothing.
+ *
+ * Every element carries its owner as an element comment "berth <kind> <network> <id> <ifname>"
+ * and each attachment's elements are also recorded in a state file
+ * ($BERTH_NFT_STATE_DIR, default /run/berth/nft, then /<table>/<kind>/<hash>.json), from which
+ * DEL works without the netns and berth_nft_reapply_all() rebuilds everything after someone
+ * ran `nft flush ruleset`.
+ */
+
+/* Who an element belongs to (a CNI attachment). */
+struct berth_nft_owner {
+	const char *network;
+	const char *container_id;
+	const char *ifname;
+};
+
+/* ---- low level: one batch, built separately from sending (unit tests check bytes) ---- */
+
+struct berth_nft_batch;
+
+/* One element of one of our sets: raw key bytes in register layout (each field padded to 4). */
+struct berth_nft_elem {
+	int family;          /* NFPROTO_INET or NFPROTO_BRIDGE: which of our tables */
+	const char *set;     /* set name */
+	uint8_t key[64];
+	uint8_t key_len;
+	uint8_t key_end[64]; /* interval sets: last key of the range */
+	uint8_t key_end_len;
+	uint8_t data[64];    /* maps */
+	uint8_t data_len;
+};
+
+int berth_nft_batch_new(struct berth_nft_batch **ret);
+void berth_nft_batch_free(struct berth_nft_batch *b);
+static inline void berth_nft_batch_freep(struct berth_nft_batch **b)
+{
+	berth_nft_batch_free(*b);
+}
+#define _cleanup_nft_batch_ __attribute__((cleanup(berth_nft_batch_freep)))
+
+/* The table name in use ($BERTH_NFT_TABLE or "berth"). */
+const char *berth_nft_table(void);
+
+/* Append the messages that create our table of `family` with all its chains, sets and rules.
+ * The table message carries NLM_F_EXCL, so the batch fails with -EEXIST when it exists. */
+int berth_nft_batch_setup(struct berth_nft_batch *b, int family, berth_error *err);
+/* Append one message per set that adds (NLM_F_EXCL) or destroys the given elements.  `comment`
+ * (may be NULL) becomes each element's comment. */
+int berth_nft_batch_elems(struct berth_nft_batch *b, bool add, const struct berth_nft_elem *e,
+			  size_t n, const char *comment, berth_error *err);
+/* Append a message deleting our whole table of `family` (reapply and tests only). */
+int berth_nft_batch_del_table(struct berth_nft_batch *b, int family, berth_error *err);
+/* Close the batch (BATCH_END).  After this the buffer is final. */
+int berth_nft_batch_finish(struct berth_nft_batch *b);
+/* The finished batch bytes, for inspection. */
+const void *berth_nft_batch_data(const struct berth_nft_batch *b, size_t *ret_len);
+size_t berth_nft_batch_messages(const struct berth_nft_batch *b);
+/* Send a finished batch and wait for every ACK.  A kernel error becomes *err with the failing
+ * message described and the extended ACK text appended.  Returns -errno of the first error. */
+int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err);
+
+/* Does element e exist in the kernel?  1 yes, 0 no; *ret_comment (may be NULL) gets its
+ * comment (caller frees). */
+int berth_nft_elem_get(const struct berth_nft_elem *e, char **ret_comment, berth_error *err);
+
+/* ---- per-attachment element sets (the layer every plugin uses) ---- */
+
+/* Replace the elements `kind` ("portmap", "masq", "macspoof", "firewall") records for owner
+ * with e[0..n): one batch that removes what the state file lists and adds e, creating our
+ * tables on first use; then the state file is written.  -EEXIST when a key is taken by
+ * another owner (err names it). */
+int berth_nft_attach_set(const char *kind, const struct berth_nft_owner *o,
+			 const struct berth_nft_elem *e, size_t n, berth_error *err);
+/* Same; on -EEXIST *ret_conflict is the index of the element whose key another owner holds
+ * and *ret_owner that owner's comment ("berth KIND NETWORK ID IFNAME"; caller frees). */
+int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
+			    const struct berth_nft_elem *e, size_t n, size_t *ret_conflict,
+			    char **ret_owner, berth_error *err);
+/* The elements recorded for owner (from the state file); *ret NULL and n 0 when none. */
+int berth_nft_attach_load(const char *kind, const struct berth_nft_owner *o,
+			  struct berth_nft_elem **ret, size_t *ret_n, berth_error *err);
+/* Remove what the state file lists (idempotent: missing file, table or element is fine). */
+int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, berth_error *err);
+/* Every element recorded for owner is present: 0, or -ENOENT naming the missing one. */
+int berth_nft_attach_check(const char *kind, const struct berth_nft_owner *o, berth_error *err);
+/* GC for one network and kind: remove elements and state of attachments not in valid. */
+struct berth_cni_attachment;
+int berth_nft_attach_gc(const char *kind, const char *network,
+			const struct berth_cni_attachment *valid, size_t n_valid, berth_error *err);
+
+/* After `nft flush ruleset` (or a firewall reload): delete our tables (only ours), recreate
+ * them and add every element recorded in the state dir, in one transaction. Returns the
+ * number of elements applied. */
+int berth_nft_reapply_all(berth_error *err);
+
+/* ---- bridge plugin API ---- */
+
+/* ipMasqBackend: NULL, "" or "nftables" are fine; "iptables" is mapped to nftables (berth has
+ * no iptables code; the rule semantics are the same); anything else is code 7. */
+int berth_nft_masq_backend_ok(const char *backend, berth_error *err);
+/* ipMasq: masquerade traffic from each address leaving its own subnet (not multicast). */
+int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet *addrs, size_t n,
+		       berth_error *err);
+int berth_nft_masq_del(const struct berth_nft_owner *o, berth_error *err);
+int berth_nft_masq_check(const struct berth_nft_owner *o, berth_error *err);
+/* macspoofchk: frames entering the bridge from host_ifname must carry source MAC mac. */
+int berth_nft_macspoof_add(const struct berth_nft_owner *o, const char *host_ifname,
+			   const uint8_t mac[6], berth_error *err);
+int berth_nft_macspoof_del(const struct berth_nft_owner *o, berth_error *err);
+int berth_nft_macspoof_check(const struct berth_nft_owner *o, berth_error *err);
+/* GC for a network: masq and macspoof elements of attachments not in valid. */
+int berth_nft_bridge_gc(const char *network, const struct berth_cni_attachment *valid,
+			size_t n_valid, berth_error *err);
+
+/* Delete conntrack entries of `proto` (IPPROTO_UDP) whose original destination port is one of
+ * ports, in the current netns (family AF_INET or AF_INET6).  Missing ctnetlink is not an error. */
+int berth_conntrack_flush_ports(int family, uint8_t proto, const uint16_t *ports, size_t n,
+				berth_error *err);
+
+/* ---- key builders (register layout), shared by plugins and tests ---- */
+size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip);
+size_t berth_nft_put_u8(uint8_t *buf, uint8_t v);    /* 1 byte, padded to 4 */
+size_t berth_nft_put_port(uint8_t *buf, uint16_t v); /* network order, padded to 4 */
+size_t berth_nft_put_ifname(uint8_t *buf, const char *name); /* 16 bytes */
+/* First and last address of the prefix that n is in. */
+void berth_nft_prefix_range(const struct berth_ipnet *n, struct berth_ip *first,
+			    struct berth_ip *last);

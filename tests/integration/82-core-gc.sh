@@ -1,0 +1,53 @@
+#!/bin/bash
+# berth net gc: a container whose netns vanished without a DEL (a leaked attachment) is
+# DELeted from its cache entry, releasing its address; live ones are kept; on 1.1.0 lists
+# each plugin then gets GC with cni.dev/valid-attachments.
+source "$(dirname "$0")/lib-core.bash"
+core_setup
+C2=bd$T
+mknetns "$C2"
+
+write_conflist 1.0.0
+out1=$(berth net add "$NET" --container live$T --netns "/run/netns/$C" --json)
+ok $? "ADD of the live container"
+out2=$(berth net add "$NET" --container gone$T --netns "/run/netns/$C2" --json)
+ok $? "ADD of the container that will leak"
+ip1=$(jget "$out1" '.ips[0].address'); ip1=${ip1%/*}
+ip2=$(jget "$out2" '.ips[0].address'); ip2=${ip2%/*}
+ip netns del "$C2" # the container dies; nobody runs DEL
+ok "$([ -e "$D/ipam/$NET/$ip2" ]; echo $?)" "the dead container's address $ip2 is still reserved (leak)"
+
+out=$(berth net gc "$NET" --json)
+ok $? "net gc succeeds"
+is "$(jget "$out" '.[0].deleted')" 1 "one stale attachment deleted"
+ok "$([ ! -e "$D/ipam/$NET/$ip2" ]; echo $?)" "leaked address $ip2 released"
+ok "$([ ! -e "$D/cache/results/$NET-gone$T-eth0" ]; echo $?)" "leaked cache entry removed"
+ok "$([ -e "$D/ipam/$NET/$ip1" ]; echo $?)" "live address $ip1 kept"
+ok "$([ -e "$D/cache/results/$NET-live$T-eth0" ]; echo $?)" "live cache entry kept"
+check "live container still reaches its gateway" -- ip netns exec "$C" ping -c1 -W5 "$SUBNET.1"
+check "DEL of the live container" -- berth net del "$NET" --container live$T
+
+# 1.1.0: GC reaches the plugins with the valid set.
+mkrecorder rec-a
+cat >"$D/net.d/20-gc.conflist" <<JSON
+{"cniVersion":"1.1.0","name":"gc$T","plugins":[{"type":"rec-a"}]}
+JSON
+for id in keep$T drop$T; do
+	check "ADD $id on the 1.1.0 list" -- berth net add gc$T --container $id --netns "/run/netns/$C"
+done
+rm -f "$D"/rec/*
+check "net gc --valid keep$T:eth0" -- berth net gc gc$T --valid keep$T:eth0
+is "$(rec_order DEL)" "rec-a " "the attachment outside the valid set got a DEL"
+is "$(grep ^CNI_CONTAINERID= "$D"/rec/*-DEL-rec-a.env)" "CNI_CONTAINERID=drop$T" "for the right container"
+gc=$(rec_files GC)
+is "$(jq -c '.["cni.dev/valid-attachments"]' "$gc")" "[{\"containerID\":\"keep$T\",\"ifname\":\"eth0\"}]" \
+	"the plugin got GC with cni.dev/valid-attachments"
+is "$(jq -c '.["cni.dev/attachments"]' "$gc")" "[{\"containerID\":\"keep$T\",\"ifname\":\"eth0\"}]" \
+	"and the legacy cni.dev/attachments key"
+ok "$([ ! -e "$D/cache/results/gc$T-drop$T-eth0" ] && [ -e "$D/cache/results/gc$T-keep$T-eth0" ]; echo $?)" \
+	"cache: dropped entry gone, valid entry kept"
+echo '{"cniVersion":"1.1.0","name":"gc2'$T'","disableGC":true,"plugins":[{"type":"rec-a"}]}' >"$D/net.d/30-gc.conflist"
+rm -f "$D"/rec/*
+check "net gc on a disableGC list" -- berth net gc gc2$T
+is "$(rec_files GC | wc -l)" 0 "disableGC: no GC call"
+done_testing

@@ -1,0 +1,67 @@
+#!/bin/bash
+# berth oci-hook with OCI state documents as a runtime passes them: createRuntime attaches the
+# networks named in org.berth.networks to /proc/<pid>/ns/net (annotations from the state or
+# from the bundle's config.json), poststop detaches them after the process is gone, and a
+# failure on the second network undoes the first.
+source "$(dirname "$0")/lib-core.bash"
+core_setup
+write_conflist 1.0.0
+NET2=m$T
+sed -e "s/\"$NET\"/\"$NET2\"/" -e "s/$BR/bs$T/" -e "s/10\.251\./10.252./g" -e "s|$D/ipam|$D/ipam2|" -e 's|"dst": "0.0.0.0/0"|"dst": "10.99.0.0/16"|' \
+	"$D/net.d/10-$NET.conflist" >"$D/net.d/20-$NET2.conflist"
+
+unshare --net sleep 3600 &
+PID=$!
+defer "kill $PID"
+ID=hk$T
+state() { # STATUS ANNOTATIONS-JSON
+	printf '{"ociVersion":"1.0.2","id":"%s","status":"%s","pid":%s,"bundle":"%s","annotations":%s}' \
+		"$ID" "$1" "$PID" "$D/bundle" "$2"
+}
+hook() { berth oci-hook "$@"; }
+in_ctr() { nsenter -t "$PID" -n "$@"; } # the container's netns dies with its process
+
+check "createRuntime attaches two networks" -- hook createRuntime <<<"$(state created "{\"org.berth.networks\":\"$NET,$NET2:net1\"}")"
+is "$(in_ctr ip -o -4 addr show eth0 | awk '{print $4}')" "$SUBNET.2/24" "eth0 on $NET"
+is "$(in_ctr ip -o -4 addr show net1 | awk '{print $4}')" "10.252.$SUBNET_OCTET.2/24" "net1 on $NET2 (interface name from the annotation)"
+is "$(jq -r .netns "$D/cache/results/$NET-$ID-eth0")" "/proc/$PID/ns/net" "attached to /proc/<pid>/ns/net"
+check "container reaches both gateways" -- in_ctr sh -c "ping -c1 -W5 $SUBNET.1 && ping -c1 -W5 10.252.$SUBNET_OCTET.1"
+
+kill "$PID"; wait "$PID" 2>/dev/null
+check "poststop detaches" -- hook poststop <<<"$(state stopped "{\"org.berth.networks\":\"$NET,$NET2:net1\"}")"
+is "$(ls "$D/cache/results" | wc -l)" 0 "cache entries removed"
+is "$(ls "$D/ipam/$NET" "$D/ipam2/$NET2" | grep -c '^10\.')" 0 "addresses released"
+is "$(ip -n "$H" -o link show master "$BR" | wc -l)$(ip -n "$H" -o link show master "bs$T" | wc -l)" 00 "no veth left on either bridge"
+
+# annotations from the bundle's config.json; the phase from the status
+unshare --net sleep 3600 &
+PID=$!
+defer "kill $PID"
+mkdir -p "$D/bundle"
+echo "{\"ociVersion\":\"1.0.2\",\"annotations\":{\"org.berth.networks\":\"$NET\",\"org.berth.publish\":\"8081:80/udp\"}}" >"$D/bundle/config.json"
+check "createRuntime (phase from the status) with annotations from config.json" -- hook <<<"$(state created null)"
+is "$(jq -c .capabilityArgs "$D/cache/results/$NET-$ID-eth0")" '{"portMappings":[{"hostPort":8081,"containerPort":80,"protocol":"udp"}]}' \
+	"org.berth.publish became portMappings"
+kill "$PID"; wait "$PID" 2>/dev/null
+check "poststop (phase from the status)" -- hook <<<"$(state stopped null)"
+is "$(ls "$D/cache/results" | wc -l)" 0 "detached"
+
+unshare --net sleep 3600 &
+PID=$!
+defer "kill $PID"
+echo '{}' >"$D/bundle/config.json"
+
+# no annotation: nothing to do
+check "a container without the annotation is left alone" -- hook createRuntime <<<"$(state created '{"x":"y"}')"
+check "(also without any annotations)" -- hook createRuntime <<<"$(state created null)"
+is "$(in_ctr ip -o link show | grep -c eth0)" 0 "no interface added"
+
+# the second network fails: the first is undone
+echo '{"cniVersion":"1.0.0","name":"broken'$T'","plugins":[{"type":"nosuch"}]}' >"$D/net.d/30-broken.conflist"
+err=$(hook createRuntime <<<"$(state created "{\"org.berth.networks\":\"$NET,broken$T\"}")" 2>&1)
+is $? 1 "createRuntime fails when one network cannot attach"
+grep -q "plugin nosuch" <<<"$err"; ok $? "the error names the plugin: $err"
+is "$(in_ctr ip -o link show | grep -c eth0)" 0 "the first network was undone"
+is "$(ls "$D/cache/results" | wc -l)" 0 "no cache entries"
+err=$(hook createRuntime <<<'{"id":"x"' 2>&1); is $? 1 "bad state JSON refused"
+done_testing

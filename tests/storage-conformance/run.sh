@@ -1,0 +1,433 @@
+#!/bin/sh
+# Storage driver conformance suite (docs/storage-protocol.md), TAP output.
+#
+#   run.sh DRIVER_PATH [config.json]
+#
+# config.json is the driver's static config ({"driver","root","runRoot","options"}); without
+# it the suite uses a fresh root under $TMPDIR.  POSIX shell only (busybox/dash are enough:
+# the devicemapper driver runs this inside a VM); the helper stor-tree (tests/helpers) stands
+# in for jq, setfattr and GNU tar.  Needs root.
+#
+# Environment:
+#   STOR_TREE                path of the stor-tree helper (default $BERTH_BUILD/tests/helpers/)
+#   STOR_CONF_SMALL_CONFIG   a config whose backing store holds less than 8 MiB (code 14);
+#                            for overlay the suite makes one on a small tmpfs itself
+#   STOR_CONF_WRONGFS_CONFIG a config on a backing store the driver must refuse (code 13);
+#                            for overlay the suite makes one on an overlay mount itself
+#   STOR_CONF_BIG_MIB        size of the file used for the kill -9 test (default 8)
+set -u
+
+DRV=${1:?usage: run.sh DRIVER_PATH [config.json]}
+CONF_IN=${2:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+# Every mount this suite makes stays in a private mount namespace of its own.
+if [ -z "${STOR_CONF_NS:-}" ] && command -v unshare >/dev/null 2>&1; then
+	STOR_CONF_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+BUILD=${BERTH_BUILD:-$HERE/../../build}
+TREE=${STOR_TREE:-$BUILD/tests/helpers/stor-tree}
+[ -x "$TREE" ] || { echo "1..0 # SKIP stor-tree helper not found at $TREE"; exit 0; }
+[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+case $DRV in /*) ;; *) DRV=$(pwd)/$DRV ;; esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/stor-conf.XXXXXX")
+if [ -n "$CONF_IN" ]; then
+	CONF=$CONF_IN
+else
+	CONF=$WORK/config.json
+	printf '{"root":"%s/root","runRoot":"%s/run","options":{}}\n' "$WORK" "$WORK" >"$CONF"
+fi
+
+N=0
+FAILED=0
+ok() { # ok STATUS DESCRIPTION
+	N=$((N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $N - $2"
+	else
+		FAILED=$((FAILED + 1))
+		echo "not ok $N - $2"
+	fi
+}
+is() { # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else
+		ok 1 "$3"
+		echo "#   got '$1', want '$2'" | head -5
+	fi
+}
+skip() { N=$((N + 1)); echo "ok $N # SKIP $*"; }
+diag() { echo "# $*"; }
+
+# call VERB [ARGS_JSON] [CONFIG]: runs the driver; sets OUT (stdout) and RC.
+call() {
+	_req=$("$TREE" request "${3:-$CONF}" "${2:-{\}}") || { OUT=; RC=99; return; }
+	OUT=$(printf '%s' "$_req" | STOR_COMMAND=$1 "$DRV" 2>"$WORK/stderr")
+	RC=$?
+	if [ -n "${STOR_CONF_VERBOSE:-}" ]; then diag "$1 $2 -> $RC $OUT"; fi
+}
+get() { printf '%s' "$OUT" | "$TREE" get "$1" 2>/dev/null; }
+code() { if [ "$RC" -eq 0 ]; then echo 0; else get code; fi; }
+# expect_code WANT DESCRIPTION: after call
+expect() {
+	_c=$(code)
+	is "$_c" "$1" "$2"
+	[ "$_c" = "$1" ] || diag "output: $OUT $(head -c 400 "$WORK/stderr")"
+}
+mnt() { # mnt ID [extra args]: MOUNT, path in MP
+	call MOUNT "{\"id\":\"$1\"${2:-}}"
+	MP=$(get path)
+}
+
+cleanup() {
+	call CLEANUP
+	# whatever the driver left mounted under our work dir
+	grep " $WORK" /proc/self/mountinfo 2>/dev/null | awk '{print $5}' | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- protocol basics -----------------------------------------------------------------------
+OUT=$(printf '' | STOR_COMMAND=VERSION "$DRV")
+RC=$?
+is "$RC" 0 "VERSION succeeds with empty stdin"
+case $(get supportedVersions) in *'"1.0.0"'*) ok 0 "VERSION lists 1.0.0" ;; *) ok 1 "VERSION lists 1.0.0" ;; esac
+DRIVER_NAME=$(get driver)
+diag "driver $DRIVER_NAME $(get driverVersion)"
+
+OUT=$(printf '{}' | env -u STOR_COMMAND "$DRV" 2>/dev/null); RC=$?
+expect 4 "missing STOR_COMMAND is code 4"
+OUT=$(printf '{}' | STOR_COMMAND=FROB "$DRV" 2>/dev/null); RC=$?
+expect 4 "unknown verb is code 4"
+OUT=$(printf '{"root": [1,' | STOR_COMMAND=LIST "$DRV" 2>/dev/null); RC=$?
+expect 6 "malformed stdin is code 6"
+OUT=$(printf '{"protocolVersion":"9.9.9","root":"/x"}' | STOR_COMMAND=LIST "$DRV" 2>/dev/null); RC=$?
+expect 1 "unsupported protocolVersion is code 1"
+OUT=$(printf '{"protocolVersion":"1.0.0"}' | STOR_COMMAND=LIST "$DRV" 2>/dev/null); RC=$?
+expect 7 "missing root is code 7"
+"$TREE" with-option "$CONF" no_such_option_xyz true >"$WORK/badopt.json"
+call LIST '{}' "$WORK/badopt.json"
+expect 2 "unknown driver option is code 2"
+case $OUT in *no_such_option_xyz*) ok 0 "the error names the option" ;; *) ok 1 "the error names the option" ;; esac
+
+call INIT
+expect 0 "INIT"
+CAPS=$(get capabilities)
+diag "capabilities $CAPS"
+QUOTA=$(get capabilities.quota.size)
+call INIT
+expect 0 "INIT again (idempotent)"
+call STATUS
+expect 0 "STATUS"
+
+# ---- layers and round trips ----------------------------------------------------------------
+call CREATE '{"id":"src"}'
+expect 0 "CREATE base layer"
+mnt src
+expect 0 "MOUNT base layer"
+"$TREE" fill "$MP"
+ok $? "populate base layer through its mount"
+call UNMOUNT '{"id":"src"}'
+call DIFF '{"id":"src","stream":{"fd":3}}' 3>"$WORK/t1.tar"
+expect 0 "DIFF base layer"
+[ -s "$WORK/t1.tar" ]
+ok $? "DIFF wrote a tar"
+
+call CREATE '{"id":"l1"}'
+call APPLY_DIFF '{"id":"l1","stream":{"fd":3}}' 3<"$WORK/t1.tar"
+expect 0 "APPLY_DIFF the base diff into a new layer"
+[ "$(get size)" -gt 1000000 ] 2>/dev/null
+ok $? "APPLY_DIFF reports the layer size ($(get size))"
+call DIFF '{"id":"l1","stream":{"fd":3}}' 3>"$WORK/t1b.tar"
+cmp -s "$WORK/t1.tar" "$WORK/t1b.tar"
+ok $? "DIFF of the applied layer is byte-for-byte the applied tar"
+
+mnt src
+M_SRC=$("$TREE" manifest "$MP")
+mnt l1
+M_L1=$("$TREE" manifest "$MP")
+is "$M_L1" "$M_SRC" "applied layer has the same tree (owners, modes, xattrs, links, devices)"
+case $M_L1 in *security.capability*) ok 0 "file capability survived" ;; *) ok 1 "file capability survived" ;; esac
+call UNMOUNT '{"id":"src"}'
+call UNMOUNT '{"id":"l1"}'
+
+call CREATE '{"id":"src2","parent":"src"}'
+expect 0 "CREATE child layer"
+mnt src2
+"$TREE" change "$MP"
+ok $? "change files through the child's mount (delete, opaque dir, chown, xattr)"
+M_SRC2=$("$TREE" manifest "$MP")
+[ ! -e "$MP/gone" ]
+ok $? "deleted file is gone in the child's view"
+call UNMOUNT '{"id":"src2"}'
+call DIFF '{"id":"src2","stream":{"fd":3}}' 3>"$WORK/t2.tar"
+expect 0 "DIFF child layer"
+call CHANGES '{"id":"src2"}'
+expect 0 "CHANGES child layer"
+C_SRC2=$(get changes)
+case $C_SRC2 in *'"/gone","kind":"deleted"'*) ok 0 "CHANGES reports the deletion" ;; *) ok 1 "CHANGES reports the deletion"; diag "$C_SRC2" ;; esac
+case $C_SRC2 in *'"/newdir","kind":"added"'*) ok 0 "CHANGES reports an addition" ;; *) ok 1 "CHANGES reports an addition" ;; esac
+case $C_SRC2 in *'"/changeme","kind":"modified"'*) ok 0 "CHANGES reports a modification" ;; *) ok 1 "CHANGES reports a modification" ;; esac
+call DIFF_SIZE '{"id":"src2"}'
+S_SRC2=$(get size)
+
+call CREATE '{"id":"l2","parent":"l1"}'
+call APPLY_DIFF '{"id":"l2","stream":{"fd":3}}' 3<"$WORK/t2.tar"
+expect 0 "APPLY_DIFF the child diff (whiteouts, opaque dir)"
+mnt l2
+M_L2=$("$TREE" manifest "$MP")
+is "$M_L2" "$M_SRC2" "child chain view equals the original child view"
+call UNMOUNT '{"id":"l2"}'
+call DIFF '{"id":"l2","stream":{"fd":3}}' 3>"$WORK/t2b.tar"
+cmp -s "$WORK/t2.tar" "$WORK/t2b.tar"
+ok $? "child DIFF round trip is byte-for-byte"
+call CHANGES '{"id":"l2"}'
+is "$(get changes)" "$C_SRC2" "CHANGES of the applied child equal the original's"
+call DIFF_SIZE '{"id":"l2"}'
+is "$(get size)" "$S_SRC2" "DIFF_SIZE equal"
+call USAGE '{"id":"l2"}'
+expect 0 "USAGE"
+[ "$(get inodes)" -gt 0 ] 2>/dev/null
+ok $? "USAGE counts inodes"
+call METADATA '{"id":"l2"}'
+expect 0 "METADATA"
+
+# ---- mounts ---------------------------------------------------------------------------------
+mnt l2
+is "$(get refs)" 1 "first MOUNT: 1 reference"
+P1=$MP
+mnt l2
+is "$(get refs)" 2 "second MOUNT from another process: 2 references"
+is "$MP" "$P1" "same path"
+call UNMOUNT '{"id":"l2"}'
+is "$(get refs)" 1 "UNMOUNT: 1 reference left"
+[ -f "$P1/etc/passwd" ]
+ok $? "still mounted while referenced"
+call UNMOUNT '{"id":"l2"}'
+is "$(get refs)" 0 "UNMOUNT: 0 references"
+[ ! -e "$P1/etc/passwd" ]
+ok $? "unmounted at 0 references"
+call UNMOUNT '{"id":"l2"}'
+expect 0 "UNMOUNT of an unmounted layer succeeds"
+
+mnt l1 ',"ro":true'
+if [ "$RC" -eq 0 ]; then
+	( : >"$MP/ro-probe" ) 2>/dev/null
+	[ $? -ne 0 ]
+	ok $? "ro mount refuses writes"
+	call UNMOUNT '{"id":"l1"}'
+else
+	skip "ro mounts not supported ($(code))"
+fi
+
+# ---- removal --------------------------------------------------------------------------------
+call REMOVE '{"id":"l1"}'
+expect 9 "REMOVE of a layer with children is code 9"
+mnt l2
+call REMOVE '{"id":"l2"}'
+expect 10 "REMOVE of a mounted layer is code 10"
+call UNMOUNT '{"id":"l2"}'
+call REMOVE '{"id":"l2"}'
+expect 0 "REMOVE"
+call REMOVE '{"id":"l2"}'
+expect 0 "REMOVE again succeeds"
+call EXISTS '{"id":"l2"}'
+is "$(get exists)" false "EXISTS false after REMOVE"
+call EXISTS '{"id":"l1"}'
+is "$(get exists)" true "EXISTS true for the parent"
+call UNMOUNT '{"id":"l2"}'
+expect 0 "UNMOUNT of a removed layer succeeds"
+
+# ---- errors ---------------------------------------------------------------------------------
+call MOUNT '{"id":"nosuch"}'
+expect 3 "MOUNT of an unknown layer is code 3"
+call CREATE '{"id":"orphan","parent":"nosuch"}'
+expect 3 "CREATE with an unknown parent is code 3"
+call CREATE '{"id":"l1"}'
+expect 8 "CREATE of an existing id is code 8"
+call CREATE '{"id":"../evil"}'
+expect 7 "CREATE with an invalid id is code 7"
+call CREATE '{}'
+expect 7 "CREATE without id is code 7"
+call APPLY_DIFF '{"id":"l1","stream":{"fd":3}}' 3<"$WORK/t1.tar"
+expect 8 "APPLY_DIFF into a layer that has content is code 8"
+call CREATE '{"id":"ns"}'
+call APPLY_DIFF '{"id":"ns"}'
+expect 7 "APPLY_DIFF without a stream is code 7"
+call APPLY_DIFF "{\"id\":\"ns\",\"stream\":{\"path\":\"$WORK/no/such/file.tar\"}}"
+expect 5 "APPLY_DIFF from an unreadable path is code 5"
+
+"$TREE" evil-tar "$WORK/evil.tar" "../../escaped"
+call CREATE '{"id":"evil"}'
+call APPLY_DIFF "{\"id\":\"evil\",\"stream\":{\"path\":\"$WORK/evil.tar\"}}"
+expect 15 "APPLY_DIFF of a tar climbing out with .. is code 15"
+[ -z "$(find "$WORK" -name escaped 2>/dev/null)" ]
+ok $? "nothing written outside the layer"
+call EXISTS '{"id":"evil"}'
+is "$(get exists)" false "the failed layer is gone"
+
+head -c 3000 /dev/urandom >"$WORK/garbage.tar" 2>/dev/null || dd if=/dev/urandom of="$WORK/garbage.tar" bs=1000 count=3 2>/dev/null
+call CREATE '{"id":"garbage"}'
+call APPLY_DIFF "{\"id\":\"garbage\",\"stream\":{\"path\":\"$WORK/garbage.tar\"}}"
+expect 6 "APPLY_DIFF of garbage is code 6"
+call EXISTS '{"id":"garbage"}'
+is "$(get exists)" false "the failed layer is gone"
+
+call CREATE '{"id":"other"}'
+call DIFF '{"id":"src2","parent":"other","stream":{"fd":3}}' 3>/dev/null
+case $(code) in 0 | 12) ok 0 "DIFF against a non-parent: done or code 12 ($(code))" ;; *) ok 1 "DIFF against a non-parent ($(code))" ;; esac
+
+call CREATE '{"id":"q1","size":"16M"}'
+if [ "$QUOTA" = true ]; then
+	expect 0 "CREATE with a size limit (quota supported)"
+	mnt q1
+	"$TREE" big "$MP/fits" 8 2>/dev/null
+	ok $? "8 MiB fit in a 16M layer"
+	"$TREE" big "$MP/toobig" 32 2>/dev/null
+	[ $? -ne 0 ]
+	ok $? "32 MiB do not fit in a 16M layer"
+	call UNMOUNT '{"id":"q1"}'
+else
+	expect 12 "CREATE with a size limit where quota is unsupported is code 12"
+fi
+
+# ---- crash in the middle of APPLY_DIFF -------------------------------------------------------
+BIG=${STOR_CONF_BIG_MIB:-8}
+call CREATE '{"id":"bigsrc"}'
+mnt bigsrc
+"$TREE" big "$MP/big" "$BIG"
+call UNMOUNT '{"id":"bigsrc"}'
+call DIFF '{"id":"bigsrc","stream":{"fd":3}}' 3>"$WORK/big.tar"
+
+# kill9 ID RECOVERY_VERB: start APPLY_DIFF from a FIFO, feed part of the tar, kill -9.
+kill9() {
+	rm -f "$WORK/fifo"
+	mkfifo "$WORK/fifo"
+	call CREATE "{\"id\":\"$1\"}"
+	_req=$("$TREE" request "$CONF" "{\"id\":\"$1\",\"stream\":{\"path\":\"$WORK/fifo\"}}")
+	printf '%s' "$_req" | STOR_COMMAND=APPLY_DIFF "$DRV" >/dev/null 2>&1 &
+	_pid=$!
+	exec 4>"$WORK/fifo"
+	# 2 MiB more than a pipe holds: the driver has read and written at least 1 MiB
+	head -c 2097152 "$WORK/big.tar" >&4
+	# a call that would wait for the busy apply fails fast with code 11
+	call CREATE '{"id":"waiter","noWait":true}'
+	expect 11 "a noWait call while APPLY_DIFF holds the store is code 11"
+	call EXISTS "{\"id\":\"$1\"}"
+	is "$(get exists)" false "a layer being applied is not visible"
+	kill -9 "$_pid"
+	wait "$_pid" 2>/dev/null
+	exec 4>&-
+	call EXISTS "{\"id\":\"$1\"}"
+	is "$(get exists)" false "killed mid-APPLY_DIFF: the layer is not visible"
+	call "$2"
+	expect 0 "$2 after the crash"
+	call LIST
+	case $(get ids) in *"\"$1\""*) ok 1 "$2 removed the partial layer" ;; *) ok 0 "$2 removed the partial layer" ;; esac
+	call CREATE "{\"id\":\"$1\"}"
+	expect 0 "the id can be created again"
+	call APPLY_DIFF "{\"id\":\"$1\",\"stream\":{\"fd\":3}}" 3<"$WORK/big.tar"
+	expect 0 "and applied completely"
+	call REMOVE "{\"id\":\"$1\"}"
+}
+kill9 crash1 INIT
+kill9 crash2 GC
+if [ "$DRIVER_NAME" = overlay ] && [ -z "$CONF_IN" ]; then
+	[ -z "$(ls -A "$WORK/root/staging" 2>/dev/null)" ]
+	ok $? "overlay: no staging leftovers"
+fi
+
+# ---- concurrency ----------------------------------------------------------------------------
+for i in 1 2 3 4; do call CREATE "{\"id\":\"par$i\"}"; done
+pids=
+for i in 1 2 3 4; do
+	_req=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"stream\":{\"fd\":3}}")
+	( printf '%s' "$_req" | STOR_COMMAND=APPLY_DIFF "$DRV" >"$WORK/par$i.out" 2>&1 3<"$WORK/t1.tar" ) &
+	pids="$pids $!"
+done
+fails=0
+for p in $pids; do wait "$p" || fails=$((fails + 1)); done
+is "$fails" 0 "4 concurrent APPLY_DIFFs on different layers succeed"
+pids=
+for i in 1 2 3 4; do
+	_req=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
+	( printf '%s' "$_req" | STOR_COMMAND=MOUNT "$DRV" >"$WORK/par$i.mnt" 2>&1 ) &
+	pids="$pids $!"
+done
+fails=0
+for p in $pids; do wait "$p" || fails=$((fails + 1)); done
+is "$fails" 0 "4 concurrent MOUNTs succeed"
+same=0
+for i in 1 2 3 4; do
+	P=$("$TREE" get path <"$WORK/par$i.mnt")
+	[ "$("$TREE" manifest "$P")" = "$M_SRC" ] || same=$((same + 1))
+	call UNMOUNT "{\"id\":\"par$i\"}"
+done
+is "$same" 0 "every concurrently applied layer has the right content"
+
+# ---- listing, cleanup, gc -------------------------------------------------------------------
+call CREATE '{"id":"x1"}'
+call CREATE '{"id":"x2","parent":"x1"}'
+call CREATE '{"id":"x3","parent":"x2"}'
+call LIST
+IDS=$(get ids)
+pos() { printf '%s' "$IDS" | tr ',' '\n' | grep -n "\"$1\"" | cut -d: -f1; }
+[ "$(pos x3)" -lt "$(pos x2)" ] && [ "$(pos x2)" -lt "$(pos x1)" ]
+ok $? "LIST is in safe removal order (children first)"
+
+mnt x3
+P=$MP
+call CLEANUP
+expect 0 "CLEANUP"
+grep -q " $P " /proc/self/mountinfo
+[ $? -ne 0 ]
+ok $? "CLEANUP unmounted everything"
+call CLEANUP
+expect 0 "CLEANUP again (idempotent)"
+call INIT
+
+call GC '{"keep":["x2"]}'
+expect 0 "GC with a keep list"
+call LIST
+IDS=$(get ids)
+is "$IDS" '["x2","x1"]' "GC kept x2 and its parent, removed the rest"
+
+# ---- backing store ----------------------------------------------------------------------------
+SMALL=${STOR_CONF_SMALL_CONFIG:-}
+WRONG=${STOR_CONF_WRONGFS_CONFIG:-}
+if [ "$DRIVER_NAME" = overlay ]; then
+	if [ -z "$SMALL" ]; then
+		mkdir -p "$WORK/small" && mount -t tmpfs -o size=4m tmpfs "$WORK/small" &&
+			printf '{"root":"%s/small/root","runRoot":"%s/small/run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
+			SMALL=$WORK/small.json
+	fi
+	if [ -z "$WRONG" ]; then
+		mkdir -p "$WORK/ovl/l" "$WORK/ovl/u" "$WORK/ovl/w" "$WORK/ovl/m" &&
+			mount -t overlay overlay -o "lowerdir=$WORK/ovl/l,upperdir=$WORK/ovl/u,workdir=$WORK/ovl/w" "$WORK/ovl/m" &&
+			printf '{"root":"%s/ovl/m/root","runRoot":"%s/ovl/run"}\n' "$WORK" "$WORK" >"$WORK/wrong.json" &&
+			WRONG=$WORK/wrong.json
+	fi
+fi
+if [ -n "$SMALL" ]; then
+	call INIT '{}' "$SMALL"
+	call CREATE '{"id":"full"}' "$SMALL"
+	call APPLY_DIFF '{"id":"full","stream":{"fd":3}}' "$SMALL" 3<"$WORK/big.tar"
+	expect 14 "APPLY_DIFF beyond the space of the store is code 14"
+	call EXISTS '{"id":"full"}' "$SMALL"
+	is "$(get exists)" false "the failed layer is gone"
+	call CLEANUP '{}' "$SMALL"
+else
+	skip "no small store for code 14 (set STOR_CONF_SMALL_CONFIG)"
+fi
+if [ -n "$WRONG" ]; then
+	call INIT '{}' "$WRONG"
+	expect 13 "INIT on an unusable backing filesystem is code 13"
+else
+	skip "no wrong backing store for code 13 (set STOR_CONF_WRONGFS_CONFIG)"
+fi
+
+echo "1..$N"
+[ "$FAILED" -eq 0 ]
