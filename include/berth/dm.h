@@ -56,6 +56,8 @@ int berth_dm_status(const char *name, bool table, uint64_t *ret_len, char **ret_
 		    char **ret_params, berth_error *err);
 /* Kernel device-mapper driver version ("4.47.0"), or "" when unknown. */
 void berth_dm_driver_version(char *buf, size_t len);
+/* libdevmapper's own version ("1.02.185 (2022-05-18)"). */
+void berth_dm_library_version(char *buf, size_t len);
 
 /* thin-pool status line:
  * <transaction id> <used meta>/<total meta> <used data>/<total data> <held root> ro|rw|

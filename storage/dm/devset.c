@@ -2118,7 +2118,7 @@ int berth_dmset_status(struct berth_dmset *s, json_t **ret, berth_error *err)
 	uint64_t bs = s->block_sectors * SECTOR;
 	const char *health = "ok";
 	unsigned pct = s->cfg->min_free_space;
-	char ver[64];
+	char ver[64], libver[64];
 	json_t *pairs;
 	int r;
 
@@ -2169,7 +2169,8 @@ int berth_dmset_status(struct berth_dmset *s, json_t **ret, berth_error *err)
 	PAIR("Udev Sync Supported", "%s", berth_dm_udev_sync_supported() ? "true" : "false");
 	PAIR("Deferred Removal Enabled", "%s", s->cfg->deferred_removal ? "true" : "false");
 	PAIR("Deferred Deletion Enabled", "%s", s->cfg->deferred_deletion ? "true" : "false");
-	PAIR("Library Version", "%s", "libdevmapper");
+	berth_dm_library_version(libver, sizeof(libver));
+	PAIR("Library Version", "%s", libver);
 	PAIR("Driver Version", "%s", ver);
 #undef PAIR
 	json_object_set_new(*ret, "pairs", pairs);

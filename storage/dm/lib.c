@@ -235,6 +235,12 @@ void berth_dm_driver_version(char *buf, size_t len)
 		snprintf(buf, len, "%s", "");
 }
 
+void berth_dm_library_version(char *buf, size_t len)
+{
+	if (!dm_get_library_version(buf, len))
+		snprintf(buf, len, "%s", "");
+}
+
 int berth_dm_pool_status_parse(const char *params, struct berth_dm_pool_status *ret)
 {
 	char held[32], mode[24], discard[32], nospace[32], check[32];
