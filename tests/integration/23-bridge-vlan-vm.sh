@@ -10,7 +10,7 @@ INNER=$BERTH_SRC/tests/vm/bridge-vlan-inner.sh
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 IPAM=$CNI_BIN; [ -x "$CNI_BIN/host-local" ] || IPAM=$REF_CNI
 log=$(mktemp); defer "rm -f $log"
-DM_VM_QUIET=1 DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-300} "$VM" -m bridge -m veth -m 8021q \
+DM_VM_QUIET=1 DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-900} "$VM" -m bridge -m veth -m 8021q \
 	-t ip -t bridge -t jq -t bash -f "$CNI_BIN" -f "$IPAM" -- "$INNER" "$CNI_BIN" "$IPAM" >"$log" 2>&1
 rc=$?
 n=0
