@@ -26,6 +26,7 @@
 #include <libnftnl/udata.h>
 #include <libnftnl/common.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/nft.h"
 #include "nft-internal.h"
@@ -896,6 +897,7 @@ int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
 	if ((r = berth_nft_batch_finish(b)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: out of memory");
 	expect = b->n_desc - 2; /* every message but BEGIN and END carries NLM_F_ACK */
+	BERTH_FAULT_POINT("nft-before-send");
 	if ((r = nft_socket(&nl, b->len, err)) < 0)
 		return r;
 	if (mnl_socket_sendto(nl, b->buf, b->len) < 0) {

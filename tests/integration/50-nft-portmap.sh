@@ -177,6 +177,22 @@ ok $? "GC"
 is "$(dump)" "$snap1" "GC removed exactly ctr2's elements"
 is "$(ls "$STATE/$TBL/portmap" | wc -l)" 1 "GC removed ctr2's state file"
 
+# every spec version: the result comes back in the version asked for, CHECK from 0.4.0
+for v in 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
+	pr=$(prev 2 | jq -c --arg v "$v" '.cniVersion = $v | if ($v | startswith("0.")) then .ips |= map(. + {version: (if (.address | contains(":")) then "6" else "4" end)}) else . end')
+	c=$(conf 2 '[{"hostPort":9500,"containerPort":80}]' | jq -c --arg v "$v" --argjson p "$pr" '.cniVersion = $v | .prevResult = $p')
+	out=$(pm ADD ctrv /run/netns/$C2 eth0 <<<"$c"); rc=$?
+	is "$rc/$(jq -r .cniVersion <<<"$out")" "0/$v" "$v: ADD answers in $v"
+	is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9500)" 192.0.2.2 "$v: the mapping works"
+	case $v in 0.3.*) ;; *)
+		pm CHECK ctrv /run/netns/$C2 eth0 <<<"$c" >/dev/null
+		ok $? "$v: CHECK" ;;
+	esac
+	pm DEL ctrv /run/netns/$C2 eth0 <<<"$c" >/dev/null
+	ok $? "$v: DEL"
+done
+is "$(dump)" "$snap1" "versions loop leaves no element behind"
+
 conf 1 "$MAP1" | pm DEL ctr1 /run/netns/$C1 eth0 >/dev/null
 ok $? "DEL ctr1"
 is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "no elements left"
