@@ -918,6 +918,13 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 	size_t pathcap;
 	int r = 0;
 
+	/* our own O_RDONLY fd of the root: callers may hand an O_PATH fd, which fchown() and
+	 * fsetxattr() (root entry, opaque root) refuse */
+	_cleanup_close_ int ownroot = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (ownroot < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open the layer root");
+	ap.rootfd = ownroot;
 	if (opts)
 		ap.o = *opts;
 	if (!ap.o.max_entries)
