@@ -605,7 +605,7 @@ int cli_inspect(struct cli *c, int argc, char **argv)
 
 	r = cli_parse(c, argc, argv, &oi);
 	if (r)
-		return r;
+		return r == CLI_HELP ? 0 : r;
 	if (oi + 1 != argc) {
 		fprintf(stderr, "usage: berth inspect CONTAINER [--json | --dot]\n");
 		return 2;

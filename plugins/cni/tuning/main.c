@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/cniargs.h"
@@ -450,6 +451,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 			rollback_sysctls(nsfd, saved);
 			return r;
 		}
+		BERTH_FAULT_POINT("tuning-after-backup");
 	}
 	if (link_attrs_requested(&c) && (r = apply_link(nl, &c, l.ifindex, err)) < 0)
 		return r;
