@@ -331,9 +331,32 @@ static int del_range(const struct berth_core *core, const struct berth_netconf *
 	return ret;
 }
 
+/*
+ * The spec forbids GC to overlap ADD or DEL on a network: ADD/DEL hold this lock shared, GC
+ * exclusive.  It lives beside results/, not in it, where libcni-based tools list entries.
+ */
+static int net_lock(const struct berth_core *core, const struct berth_netconf *net, bool excl,
+		    int *ret_fd, berth_error *err)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s/berth-locks", berth_core_cache_dir(core)) < 0 ||
+	    asprintf(&path, "%s/%s", dir, net->name) < 0)
+		return -ENOMEM;
+	r = berth_mkdir_p(dir, 0700, err);
+	if (r < 0)
+		return r;
+	return berth_lock_path(path, excl, ret_fd, err);
+}
+
+static int net_del_locked(const struct berth_core *core, const struct berth_netconf *net,
+			  const struct berth_rt *rt, berth_error *err);
+
 int berth_net_add(const struct berth_core *core, const struct berth_netconf *net,
 		  const struct berth_rt *rt, json_t **ret_result, berth_error *err)
 {
+	_cleanup_close_ int lock = -1;
 	_cleanup_json_ json_t *prev = NULL;
 	struct berth_cache_entry old;
 	int r;
@@ -346,6 +369,9 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		if (r < 0)
 			return r;
 	}
+	r = net_lock(core, net, false, &lock, err);
+	if (r < 0)
+		return r;
 	/* The spec forbids a second ADD of one attachment without a DEL in between. */
 	r = berth_cache_read(core, net->name, rt->container_id, rt->ifname, &old, NULL);
 	if (r == 0) {
@@ -405,6 +431,21 @@ static bool cached_netns_usable(const char *ns)
 
 int berth_net_del(const struct berth_core *core, const struct berth_netconf *net,
 		  const struct berth_rt *rt, berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	int r;
+
+	r = check_rt(rt, false, err);
+	if (r < 0)
+		return r;
+	r = net_lock(core, net, false, &lock, err);
+	if (r < 0)
+		return r;
+	return net_del_locked(core, net, rt, err);
+}
+
+static int net_del_locked(const struct berth_core *core, const struct berth_netconf *net,
+			  const struct berth_rt *rt, berth_error *err)
 {
 	struct berth_cache_entry ce = { 0 };
 	struct berth_rt r2 = *rt;
@@ -531,9 +572,13 @@ int berth_net_gc(const struct berth_core *core, const struct berth_netconf *net,
 		 berth_error *err)
 {
 	struct berth_cache_entry *entries = NULL;
+	_cleanup_close_ int lock = -1;
 	size_t n = 0, deleted = 0;
 	int ret = 0, r;
 
+	r = net_lock(core, net, true, &lock, err);
+	if (r < 0)
+		return r;
 	r = berth_cache_list(core, net->name, NULL, &entries, &n, NULL, err);
 	if (r < 0)
 		return r;
@@ -544,7 +589,7 @@ int berth_net_gc(const struct berth_core *core, const struct berth_netconf *net,
 		if (attachment_valid(valid, n_valid, ce->container_id, ce->ifname))
 			continue;
 		struct berth_rt rt = { .container_id = ce->container_id, .ifname = ce->ifname };
-		r = berth_net_del(core, net, &rt, &e);
+		r = net_del_locked(core, net, &rt, &e);
 		if (r < 0) {
 			berth_log_warn("GC: %s", e.msg);
 			if (ret == 0) {
