@@ -54,14 +54,14 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2 ? v[(N
 # ---- inside the host netns: map K containers with each, then time ROUNDS ADD/DEL of each ----
 if [ -n "${PMB_INNER:-}" ]; then
 	K=$PMB_K ROUNDS=$PMB_ROUNDS C=$PMB_C STATE=$PMB_STATE
-	ours0=$(nft -j list ruleset | jq '[.nftables[] | select(.rule)] | length')
+	ours0=$(nft -j list ruleset 2>/dev/null | jq '[.nftables[] | select(.rule)] | length')
 	for ((i = 0; i < K; i++)); do
 		conf pmo "$(ip_of $i)" $((10000 + i)) | call "$BUILD/cni/portmap" "$BUILD/cni" ADD o$i
 		conf pmr "$(ip_of $i)" $((10000 + i)) | call "$REF/portmap" "$REF" ADD r$i
 	done
 	# rules in our table vs everything else (the reference's iptables-nft tables)
-	ours_rules=$(nft -j list table inet berth | jq '[.nftables[] | select(.rule)] | length')
-	all_rules=$(nft -j list ruleset | jq '[.nftables[] | select(.rule)] | length')
+	ours_rules=$(nft -j list table inet berth 2>/dev/null | jq '[.nftables[] | select(.rule)] | length')
+	all_rules=$(nft -j list ruleset 2>/dev/null | jq '[.nftables[] | select(.rule)] | length')
 	ref_rules=$((all_rules - ours_rules))
 	oa=() od=() ra=() rd=()
 	for ((j = 0; j < ROUNDS; j++)); do
