@@ -526,6 +526,11 @@ int berth_ipam_store_reserve(struct berth_ipam_store *s, const char *id, const c
 	char name[BERTH_IP_STRLEN], content[512];
 	int n, r;
 
+	/* The index separates fields by spaces; the skeleton's checks already exclude them. */
+	if (!*id || !*ifname || has_space(id, strlen(id)) || has_space(ifname, strlen(ifname)))
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+				       "container ID and ifname must not be empty or contain "
+				       "whitespace");
 	berth_ipam_ip_name(ip, name);
 	n = snprintf(content, sizeof(content), "%s\r\n%s", id, ifname);
 	if (n < 0 || (size_t)n >= sizeof(content))
@@ -533,10 +538,16 @@ int berth_ipam_store_reserve(struct berth_ipam_store *s, const char *id, const c
 				       "container ID too long");
 	r = create_file_excl(s->dirfd, name, content, (size_t)n);
 	if (r == -EEXIST) {
-		/* Someone else's file the index did not know: it is stale, fix it up. */
+		/* A file the index did not know (an outside change within one timestamp tick on
+		 * an old kernel): record its real owner so DEL and GC find it. */
 		if (!berth_ipam_store_taken(s, ip)) {
-			add_entry(s, name, NULL, 0, NULL, 0);
-			s->dirty = true;
+			char buf[IP_FILE_MAX];
+			_cleanup_close_ int fd = openat(s->dirfd, name,
+							O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+			ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+
+			if (add_from_content(s, name, buf, len > 0 ? (size_t)len : 0) == 0)
+				s->dirty = true;
 		}
 		return 0;
 	}
