@@ -180,6 +180,20 @@ static int entry_parse(char *path, const char *buf, size_t len, struct berth_cac
 	e->result = json_object_get(j, "result");
 	if (e->result && !json_is_object(e->result))
 		return corrupt(err, path, "result is not an object");
+	if (!e->netns && e->result) {
+		/* older libcni (podman 4) records no netns; the result's sandbox names it */
+		json_t *ifs = json_object_get(e->result, "interfaces"), *i;
+		size_t k;
+		json_array_foreach(ifs, k, i) {
+			const char *nm = json_string_value(json_object_get(i, "name"));
+			const char *sb = json_string_value(json_object_get(i, "sandbox"));
+			if (nm && sb && *sb && STREQ(nm, e->ifname)) {
+				e->netns = strdup(sb);
+				e->netns_derived = true;
+				break;
+			}
+		}
+	}
 	e->cap_args = json_object_get(j, "capabilityArgs");
 	if (e->cap_args && !json_is_object(e->cap_args))
 		return corrupt(err, path, "capabilityArgs is not an object");

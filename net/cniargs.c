@@ -96,7 +96,7 @@ int berth_cni_args_parse(const char *args, const char *const *known, char **ret_
 				size_t i;
 				*eq = '=';
 				go_quote(quoted, sizeof(quoted), &qlen, pair);
-				for (i = 0; value[i] && i < sizeof(lower) - 1; i++)
+				for (i = 0; i < sizeof(lower) - 1 && value[i]; i++)
 					lower[i] = (char)tolower((unsigned char)value[i]);
 				lower[i] = '\0';
 				r = berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,

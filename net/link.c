@@ -223,7 +223,8 @@ int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *o, be
 		return nomem(err);
 	if (nla_put_string(msg, IFLA_IFNAME, o->name) < 0 ||
 	    (o->mtu > 0 && nla_put_u32(msg, IFLA_MTU, (uint32_t)o->mtu) < 0) ||
-	    (o->mac && nla_put(msg, IFLA_ADDRESS, BERTH_MAC_LEN, o->mac) < 0))
+	    (o->mac && nla_put(msg, IFLA_ADDRESS, BERTH_MAC_LEN, o->mac) < 0) ||
+	    (o->txqlen_zero && nla_put_u32(msg, IFLA_TXQLEN, 0) < 0))
 		return nomem(err);
 	if (!(li = nla_nest_start(msg, IFLA_LINKINFO)) || nla_put_string(msg, IFLA_INFO_KIND, "veth") < 0 ||
 	    !(data = nla_nest_start(msg, IFLA_INFO_DATA)) || !(p = nla_nest_start(msg, VETH_INFO_PEER)) ||
@@ -231,7 +232,8 @@ int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *o, be
 	    nla_put_string(msg, IFLA_IFNAME, o->peer_name) < 0 ||
 	    (o->peer_nsfd >= 0 && nla_put_u32(msg, IFLA_NET_NS_FD, (uint32_t)o->peer_nsfd) < 0) ||
 	    (o->mtu > 0 && nla_put_u32(msg, IFLA_MTU, (uint32_t)o->mtu) < 0) ||
-	    (o->peer_mac && nla_put(msg, IFLA_ADDRESS, BERTH_MAC_LEN, o->peer_mac) < 0))
+	    (o->peer_mac && nla_put(msg, IFLA_ADDRESS, BERTH_MAC_LEN, o->peer_mac) < 0) ||
+	    (o->txqlen_zero && nla_put_u32(msg, IFLA_TXQLEN, 0) < 0))
 		return nomem(err);
 	nla_nest_end(msg, p);
 	nla_nest_end(msg, data);

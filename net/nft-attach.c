@@ -313,8 +313,13 @@ int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bert
 	_cleanup_free_ struct berth_nft_elem *old = NULL;
 	_cleanup_close_ int lock = -1;
 	size_t n_old = 0;
+	char path[4096];
 	int r;
 
+	/* the common case for plugins that call this unconditionally: nothing recorded */
+	if (state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
+	    errno == ENOENT)
+		return 0;
 	if ((r = lock_state(false, &lock, err)) < 0)
 		return r;
 	if ((r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)

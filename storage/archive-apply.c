@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@
 #include "archive-internal.h"
 
 #define DCACHE_SIZE 512 /* slots; flushed when half full */
-#define READ_BLOCK (1U << 20)
+#define READ_BLOCK (128U << 10) /* bigger blocks fall out of the CPU cache: slower */
 
 struct dcache_ent {
 	char *path;
@@ -52,6 +53,7 @@ struct applier {
 	struct archive *a;
 	berth_error *err;
 	const char *entry; /* name as in the archive, for errors */
+	const char *path;  /* the clean name */
 	struct dcache_ent cache[DCACHE_SIZE];
 	size_t ncache;
 	/* fds of flushed entries stay open until the next entry: a caller may still hold one */
@@ -60,6 +62,7 @@ struct applier {
 	struct deferred_dir *dirs;
 	size_t ndirs, capdirs;
 	struct berth_strset written; /* DELETE mode: paths this layer wrote (opaque dirs) */
+	struct berth_strset symlinks; /* symlinks this archive created: never written through */
 	mode_t umask;
 	bool root;
 	struct berth_archive_apply_stats st;
@@ -82,6 +85,18 @@ static int fail_unsafe(struct applier *ap, const char *why)
 {
 	return berth_error_set(ap->err, BERTH_STOR_ERR_UNSAFE_ARCHIVE, EPERM,
 			       "unsafe archive: entry '%s': %s", ap->entry, why);
+}
+
+/* An error of get_dir(). */
+static int fail_dir(struct applier *ap, int r, const char *what)
+{
+	if (r == -EXDEV)
+		return fail_unsafe(ap, "goes through a symlink the archive created");
+	if (r == -ELOOP)
+		return fail_unsafe(ap, "symlink loop in the path");
+	if (r == -ENAMETOOLONG)
+		return fail_unsafe(ap, "name too long");
+	return fail_io(ap, -r, what);
 }
 
 static int fail_decode(struct applier *ap, const char *what)
@@ -162,8 +177,10 @@ static int cache_put(struct applier *ap, const char *path, size_t len, uint32_t 
 
 /*
  * The fd of directory path[0..len) below the root (borrowed: owned by the cache).  Missing
- * components are created 0755 when `create`, else -ENOENT.  Symlinked components resolve in the
- * root.
+ * components are created 0755 when `create`, else -ENOENT.  A symlink this archive created is
+ * never written through (-EXDEV: "symlink then write-through" is the classic breakout, and no
+ * tar writer produces it; bsdtar refuses it too); a symlink that was there before (the parent
+ * layer's, e.g. /lib -> usr/lib on a snapshot) resolves inside the root.
  */
 static int get_dir(struct applier *ap, const char *path, size_t len, bool create)
 {
@@ -203,8 +220,16 @@ static int get_dir(struct applier *ap, const char *path, size_t len, bool create
 		fd = openat(pfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-		/* a symlink (or not a dir): let the in-root resolver decide */
-		_cleanup_free_ char *full = strndup(path, len);
+		_cleanup_free_ char *full = NULL;
+		struct stat st;
+
+		if (fstatat(pfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (!S_ISLNK(st.st_mode))
+			return -ENOTDIR;
+		if (berth_strset_has(&ap->symlinks, path, len))
+			return -EXDEV;
+		full = strndup(path, len);
 		if (!full)
 			return -ENOMEM;
 		fd = berth_archive_open_dir_in_root(ap->rootfd, full);
@@ -431,19 +456,22 @@ static int apply_dir(struct applier *ap, struct archive_entry *e, const char *pa
 	} else {
 		pfd = get_dir(ap, path, slash ? (size_t)(slash - path) : 0, true);
 		if (pfd < 0)
-			return fail_io(ap, -pfd, "open parent");
-		if (mkdirat(pfd, leaf, 0700) < 0) {
+			return fail_dir(ap, pfd, "open parent");
+		/* root writes into any mode; others need u+wx until finish_dirs() */
+		mode_t cmode = (archive_entry_perm(e) & 0777) | (ap->root ? 0 : 0700);
+
+		if (mkdirat(pfd, leaf, cmode) < 0) {
 			if (errno != EEXIST)
 				return fail_io(ap, errno, "mkdir");
 			r = clear_existing(ap, pfd, leaf, true);
 			if (r < 0)
 				return r;
-			if (r == 0 && mkdirat(pfd, leaf, 0700) < 0)
+			if (r == 0 && mkdirat(pfd, leaf, cmode) < 0)
 				return fail_io(ap, errno, "mkdir");
 		}
 		fd = get_dir(ap, path, strlen(path), false);
 		if (fd < 0)
-			return fail_io(ap, -fd, "open dir");
+			return fail_dir(ap, fd, "open dir");
 	}
 	if (fstat(fd, &st) < 0)
 		return fail_io(ap, errno, "stat dir");
@@ -486,6 +514,8 @@ static int apply_symlink(struct applier *ap, struct archive_entry *e, int pfd, c
 		return fail_unsafe(ap, "symlink without a target");
 	if (strlen(target) >= PATH_MAX)
 		return fail_unsafe(ap, "symlink target too long");
+	if (berth_strset_add(&ap->symlinks, ap->path, strlen(ap->path)) < 0)
+		return fail_io(ap, ENOMEM, "record symlink");
 	for (int tries = 0;; tries++) {
 		if (symlinkat(target, pfd, leaf) == 0)
 			break;
@@ -570,7 +600,7 @@ static int apply_hardlink(struct applier *ap, const char *target_raw, int pfd, c
 			return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, -tpfd,
 					       "entry '%s': hardlink target '%s' not found",
 					       ap->entry, target_raw);
-		return fail_io(ap, -tpfd, "open hardlink target dir");
+		return fail_dir(ap, tpfd, "open hardlink target dir");
 	}
 	if (fstatat(tpfd, tleaf, &tst, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
@@ -618,7 +648,7 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 	if (pfd == -ENOENT && !create)
 		return 0; /* nothing below to delete */
 	if (pfd < 0)
-		return fail_io(ap, -pfd, "open whiteout dir");
+		return fail_dir(ap, pfd, "open whiteout dir");
 
 	if (ap->o.whiteout == BERTH_ARCHIVE_WHITEOUT_OVERLAY) {
 		if (opaque) {
@@ -628,8 +658,13 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 				return fail_io(ap, errno, "set opaque xattr");
 			return 0;
 		}
+		/* the .wh. entry carries the device's owner, mode and time (Docker's convention),
+		 * so a diff of the result reproduces this tar */
+		struct timespec ts[2];
+		mode_t mode = archive_entry_perm(e) & 0777;
+
 		for (int tries = 0;; tries++) {
-			if (mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) == 0)
+			if (mknodat(pfd, name, S_IFCHR | mode, makedev(0, 0)) == 0)
 				break;
 			if (errno != EEXIST || tries > 0)
 				return fail_io(ap, errno, "mknod whiteout");
@@ -637,14 +672,23 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 			if (r < 0)
 				return r;
 		}
-		return do_chown(ap, pfd, name, archive_entry_uid(e), archive_entry_gid(e));
+		r = do_chown(ap, pfd, name, archive_entry_uid(e), archive_entry_gid(e));
+		if (r < 0)
+			return r;
+		if (mode != (mode & ~ap->umask) &&
+		    fchmodat(pfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail_io(ap, errno, "chmod whiteout");
+		entry_times(e, ts);
+		if (utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return fail_io(ap, errno, "set whiteout times");
+		return 0;
 	}
 
 	/* DELETE */
 	cache_flush(ap);
 	pfd = get_dir(ap, path, dlen, false);
 	if (pfd < 0)
-		return pfd == -ENOENT ? 0 : fail_io(ap, -pfd, "open whiteout dir");
+		return pfd == -ENOENT ? 0 : fail_dir(ap, pfd, "open whiteout dir");
 	if (!opaque) {
 		r = berth_archive_remove_tree_at(pfd, name, ap->err);
 		if (r < 0)
@@ -694,6 +738,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 		return fail_unsafe(ap, "absolute name or '..' component");
 	if (r < 0)
 		return fail_unsafe(ap, "name too long");
+	ap->path = path;
 
 	if (!*path) {
 		if (type != AE_IFDIR || hardlink)
@@ -717,11 +762,8 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 		return apply_dir(ap, e, path);
 
 	pfd = get_dir(ap, path, dlen, true);
-	if (pfd < 0) {
-		if (pfd == -ELOOP)
-			return fail_unsafe(ap, "parent is a symlink loop");
-		return fail_io(ap, -pfd, "open parent");
-	}
+	if (pfd < 0)
+		return fail_dir(ap, pfd, "open parent");
 	if (hardlink)
 		return apply_hardlink(ap, hardlink, pfd, leaf);
 	switch (type) {
@@ -739,16 +781,17 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 	}
 }
 
+/* Nothing is created any more, so the cached fds are still right and make this cheap. */
 static int finish_dirs(struct applier *ap)
 {
-	cache_flush(ap);
 	for (size_t i = 0; i < ap->ndirs; i++) {
 		struct deferred_dir *d = &ap->dirs[i];
-		_cleanup_close_ int fd = -1;
 		struct stat st;
+		int fd;
 
 		ap->entry = d->path;
-		fd = berth_archive_open_dir_in_root(ap->rootfd, d->path);
+		grave_close(ap);
+		fd = get_dir(ap, d->path, strlen(d->path), false);
 		if (fd < 0)
 			continue; /* replaced or removed by a later entry */
 		if (fstat(fd, &st) < 0)
@@ -793,6 +836,7 @@ static void applier_free(struct applier *ap)
 		free(ap->dirs[i].path);
 	free(ap->dirs);
 	berth_strset_clear(&ap->written);
+	berth_strset_clear(&ap->symlinks);
 	if (ap->a)
 		archive_read_free(ap->a);
 }
@@ -801,6 +845,7 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 			struct berth_archive_apply_stats *ret_stats, berth_error *err)
 {
 	struct applier ap = { .rootfd = rootfd, .err = err };
+	_cleanup_(berth_archive_locale_restore) locale_t loc = berth_archive_locale_utf8();
 	struct archive_entry *e;
 	_cleanup_free_ char *path = NULL;
 	size_t pathcap;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,50 @@ static void entry_base(struct differ *d, const char *path, const struct stat *st
 	archive_entry_set_mtime(d->e, st->st_mtim.tv_sec, 0);
 }
 
+/* Record the data regions of fd (SEEK_DATA/SEEK_HOLE) as the entry's sparse map; false when
+ * the file system cannot tell (then the file is stored whole). */
+static bool map_sparse(struct archive_entry *e, int fd, off_t size)
+{
+	off_t pos = 0;
+	int n = 0;
+
+	while (pos < size) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break; /* only a hole up to the end */
+			archive_entry_sparse_clear(e);
+			return false;
+		}
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			archive_entry_sparse_clear(e);
+			return false;
+		}
+		archive_entry_sparse_add_entry(e, data, hole - data);
+		n++;
+		pos = hole;
+	}
+	if (!n || pos < size)
+		archive_entry_sparse_add_entry(e, size, 0);
+	lseek(fd, 0, SEEK_SET);
+	return true;
+}
+
+static int feed_zeros(struct differ *d, off_t n)
+{
+	static const char zeros[65536];
+
+	while (n > 0) {
+		size_t c = n < (off_t)sizeof(zeros) ? (size_t)n : sizeof(zeros);
+		if (archive_write_data(d->a, zeros, c) < 0)
+			return -EIO;
+		n -= c;
+	}
+	return 0;
+}
+
 static int emit_whiteout(struct differ *d, const char *dir, const char *name,
 			 const struct stat *st)
 {
@@ -325,24 +370,60 @@ static int emit_entry(struct differ *d, int dirfd, const char *name, const char 
 		archive_entry_set_size(d->e, st->st_size);
 	else
 		archive_entry_set_size(d->e, 0);
+	/* a file with fewer blocks than its size has holes: store only its data (PAX sparse),
+	 * or a 100 GB /var/log/lastlog of a high uid becomes 100 GB of zeros in the layer */
+	bool sparse = S_ISREG(st->st_mode) && (off_t)st->st_blocks * 512 < st->st_size &&
+		      map_sparse(d->e, fd, st->st_size);
 	if (archive_write_header(d->a, d->e) < ARCHIVE_WARN)
 		return fail_archive(d, path);
 
 	if (S_ISREG(st->st_mode)) {
-		off_t left = st->st_size;
+		la_int64_t off, len;
+		off_t pos = 0;
 
-		while (left > 0) {
-			ssize_t n = read(fd, d->buf, left < COPY_BUF ? (size_t)left : COPY_BUF);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return fail_errno(d, errno, path, "read");
+		/* libarchive wants the whole logical content and drops the holes itself;
+		 * we feed zeros for the holes instead of reading them */
+		if (sparse)
+			archive_entry_sparse_reset(d->e);
+		while (pos < st->st_size) {
+			off_t data_end = st->st_size;
+
+			if (sparse) {
+				if (archive_entry_sparse_next(d->e, &off, &len) != ARCHIVE_OK) {
+					off = st->st_size;
+					len = 0;
+				}
+				r = feed_zeros(d, off - pos);
+				if (r < 0)
+					return fail_archive(d, path);
+				pos = off;
+				data_end = off + len;
+				if (lseek(fd, pos, SEEK_SET) < 0)
+					return fail_errno(d, errno, path, "seek");
 			}
-			if (n == 0)
-				break; /* shrank under us: libarchive pads with zeros */
-			if (archive_write_data(d->a, d->buf, n) < 0)
-				return fail_archive(d, path);
-			left -= n;
+			while (pos < data_end) {
+				off_t want = data_end - pos;
+				ssize_t n = read(fd, d->buf, want < COPY_BUF ? (size_t)want : COPY_BUF);
+				if (n < 0) {
+					if (errno == EINTR)
+						continue;
+					return fail_errno(d, errno, path, "read");
+				}
+				if (n == 0) {
+					/* shrank under us: libarchive pads with zeros */
+					pos = st->st_size;
+					break;
+				}
+				if (archive_write_data(d->a, d->buf, n) < 0)
+					return fail_archive(d, path);
+				pos += n;
+			}
+			if (sparse && len == 0) { /* the trailing hole */
+				r = feed_zeros(d, st->st_size - pos);
+				if (r < 0)
+					return fail_archive(d, path);
+				pos = st->st_size;
+			}
 		}
 	}
 	if (archive_write_finish_entry(d->a) < ARCHIVE_WARN)
@@ -480,6 +561,7 @@ int berth_archive_diff(int rootfd, int outfd, const struct berth_archive_diff_op
 		       uint64_t *ret_size, berth_error *err)
 {
 	struct differ d = { .outfd = outfd, .err = err };
+	_cleanup_(berth_archive_locale_restore) locale_t loc = berth_archive_locale_utf8();
 	int r;
 
 	if (opts)

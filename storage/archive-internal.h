@@ -3,6 +3,7 @@
 
 /* Helpers shared by archive-apply.c and archive-diff.c; not part of the public API. */
 
+#include <locale.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,3 +57,26 @@ void berth_strset_clear(struct berth_strset *s);
 /* Sorted directory listing of an fd (the fd is not consumed); excludes "." and "..". */
 int berth_archive_list_dir(int dirfd, char ***ret_names, size_t *ret_n);
 void berth_archive_names_free(char **names, size_t n);
+
+/*
+ * Names are bytes; libarchive converts them between the locale's charset and the UTF-8 of PAX
+ * records.  Under the C locale every non-ASCII name fails that conversion (GNU tar then warns
+ * about hdrcharset=BINARY, and libarchive 3.6 even crashes writing a UTF-8 name), so apply and
+ * diff switch this thread to C.UTF-8 for their duration: UTF-8 names pass through unchanged.
+ */
+static inline locale_t berth_archive_locale_utf8(void)
+{
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+
+	if (loc == (locale_t)0)
+		return (locale_t)0;
+	return uselocale(loc) == (locale_t)0 ? (freelocale(loc), (locale_t)0) : loc;
+}
+
+static inline void berth_archive_locale_restore(locale_t *loc)
+{
+	if (*loc) {
+		uselocale(LC_GLOBAL_LOCALE);
+		freelocale(*loc);
+	}
+}

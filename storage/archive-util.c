@@ -413,7 +413,8 @@ int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
 			p = next;
 		}
 		if (pfd < 0) {
-			if (errno == ENOENT)
+			/* missing, or not a real directory: nothing of ours to remove there */
+			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 				return 0;
 			return berth_error_errno(err, BERTH_CNI_ERR_IO, "remove %s", path);
 		}

@@ -108,9 +108,9 @@ static void decode_fields(const char *set, const uint8_t *b, size_t len, bool da
 	else if (!strncmp(set, "pm6_", 4))
 		layout = data ? "6s" : !strcmp(set, "pm6_ip") ? "6ps" : "ps";
 	else if (!strcmp(set, "pm_masq4") || !strcmp(set, "masq4_skip"))
-		layout = "4";
+		layout = "44";
 	else if (!strcmp(set, "pm_masq6") || !strcmp(set, "masq6_skip"))
-		layout = "6";
+		layout = "66";
 	else if (!strcmp(set, "masq4") || !strcmp(set, "fw4"))
 		layout = "4";
 	else if (!strcmp(set, "masq6") || !strcmp(set, "fw6"))

@@ -121,7 +121,8 @@ struct berth_cache_entry {
 	char *network;
 	char *container_id;
 	char *ifname;
-	char *netns;       /* NULL when the writer recorded none (libcni < 1.1) */
+	char *netns;       /* NULL when unknown */
+	bool netns_derived; /* not recorded (libcni < 1.1): taken from the result's sandbox */
 	json_t *json;      /* the whole entry */
 	json_t *result;    /* borrowed from json, may be NULL */
 	json_t *cap_args;  /* borrowed, may be NULL */

@@ -57,6 +57,7 @@ struct berth_veth_opts {
 	int mtu;               /* 0 = kernel default; applies to both ends */
 	const uint8_t *peer_mac; /* NULL = random */
 	const uint8_t *mac;      /* NULL = random */
+	bool txqlen_zero;        /* txqlen 0 on both ends, as the reference plugins create veths */
 };
 /* Create a veth pair in one request; -EEXIST when either name is taken (peer side included). */
 int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *opts, berth_error *err);

@@ -123,6 +123,9 @@ bad "unknown CNI_ARGS" 4 'unknown args \["FOO=1"\]' "$(conf 1.0.0 "$ns" ',"mtu":
 bad "sysctl that does not exist" 999 'nonexistent' \
 	"$(conf 1.0.0 "$ns" ',"sysctl":{"net.core.somaxconn":"999","net.ipv4.nonexistent":"1"}')"
 is "$(sysctl_in "$ns" net/core/somaxconn)" "$orig_som" "failed ADD rolled back the sysctl it had written"
+out=$(cni "$TUN" ADD cb "/run/netns/$ns" nosuch0 <<<"$(conf 1.0.0 "$ns" ',"mtu":1300,"sysctl":{"net.core.somaxconn":"77"}')"); rc=$?
+[ $rc -eq 1 ] && jget "$out" .msg | grep -q nosuch0; ok $? "bad input: missing interface named in the error"
+is "$(sysctl_in "$ns" net/core/somaxconn)" "$orig_som" "missing interface: no sysctl written"
 echo 'net\.ipv4\.conf\.IFNAME\..*' >"$tmp/allow"
 # lib.sh's cni() clears the environment: pass the allowlist path explicitly
 acni() { env -i BERTH_TUNING_ALLOWLIST="$tmp/allow" CNI_COMMAND=ADD CNI_CONTAINERID="$1" \

@@ -22,6 +22,7 @@
 #include "berth/link.h"
 #include "berth/log.h"
 #include "berth/netns.h"
+#include "berth/nft.h"
 #include "berth/nl.h"
 #include "berth/plugin.h"
 #include "berth/route.h"
@@ -215,6 +216,7 @@ static int create_veth(struct add_state *s, berth_error *err)
 			.peer_nsfd = s->nsfd,
 			.mtu = c->mtu,
 			.peer_mac = c->has_mac ? c->mac : NULL,
+			.txqlen_zero = true,
 		};
 
 		if ((r = random_veth_name(name)) < 0)
@@ -530,6 +532,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	_cleanup_cni_result_ struct berth_cni_result *res = NULL, *ipam = NULL;
 	struct add_state s = { .call = call, .conf = &conf, .nsfd = -1 };
 	struct berth_link vlan_if = { 0 };
+	struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
 	bool fwd[2] = { false, false };
 	char sandbox_mac[BERTH_MAC_STRLEN];
 	berth_error ign = { 0 };
@@ -538,6 +541,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	r = bridge_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
+	if (conf.ip_masq && (r = berth_nft_masq_backend_ok(conf.ip_masq_backend, err)) < 0)
+		goto out;
 	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
 	    (r = berth_nl_open(-1, &host, err)) < 0 || (r = berth_nl_open(nsfd, &cont, err)) < 0)
 		goto out;
@@ -604,31 +609,54 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 				fwd[g->net.ip.family == AF_INET6] = true;
 			}
 		}
-		/* ipMasq and macspoofchk: applied by the nftables module (issue 3). */
 		for (int f = 0; f < 2; f++)
 			if (fwd[f] && (r = enable_forwarding(f ? AF_INET6 : AF_INET, err)) < 0)
 				goto undo_addrs;
+		/* ipMasq: one nft transaction adding this container's masquerade elements */
+		if (conf.ip_masq && res->n_ips) {
+			_cleanup_free_ struct berth_ipnet *a = calloc(res->n_ips, sizeof(*a));
+
+			if (!a) {
+				r = oom(err);
+				goto undo_addrs;
+			}
+			for (size_t i = 0; i < res->n_ips; i++)
+				a[i] = res->ips[i].address;
+			r = berth_nft_masq_add(&owner, a, res->n_ips, err);
+			if (r < 0)
+				goto undo_nft;
+		}
 	} else if (!conf.disable_container_iface) {
 		r = berth_link_set_up(cont, s.cveth.ifindex, true, err);
 		if (r < 0)
 			goto undo_veth;
 	}
+	if (conf.mac_spoof_chk) {
+		r = berth_nft_macspoof_add(&owner, s.hveth.name, s.cveth.mac, err);
+		if (r < 0)
+			goto undo_nft;
+	}
 
 	/* MACs last: the bridge takes a port's MAC when the first port joins. */
 	if ((r = berth_link_get_by_index(host, s.hveth.ifindex, &s.hveth, err)) < 0 ||
 	    (r = berth_link_get_by_index(host, s.br.ifindex, &s.br, err)) < 0)
-		goto undo_addrs;
+		goto undo_nft;
 	if (set_mac(res, 0, &s.br) < 0 || set_mac(res, 1, &s.hveth) < 0) {
 		r = oom(err);
-		goto undo_addrs;
+		goto undo_nft;
 	}
 	if (conf.dns && (r = conf_dns(res, call, conf.dns, err)) < 0)
-		goto undo_addrs;
+		goto undo_nft;
 	BERTH_FAULT_POINT("bridge-before-result");
 	*ret = TAKE_PTR(res);
 	r = 0;
 	goto out;
 
+undo_nft:
+	if (conf.ip_masq)
+		(void)berth_nft_masq_del(&owner, &ign);
+	if (conf.mac_spoof_chk)
+		(void)berth_nft_macspoof_del(&owner, &ign);
 undo_addrs:
 	undo_addrs(&s);
 undo_ipam:
@@ -684,6 +712,14 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 ipam:
 	r = 0;
 	berth_error_clear(err);
+	/* masquerade and MAC-check elements, from their state files (no netns needed) */
+	{
+		struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
+
+		if ((r = berth_nft_masq_del(&owner, err)) < 0 ||
+		    (r = berth_nft_macspoof_del(&owner, err)) < 0)
+			goto out;
+	}
 	if (conf.ipam_type)
 		r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
 out:
@@ -845,6 +881,14 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 			goto out;
 		}
 	}
+	{
+		struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
+
+		if (conf.ip_masq && prev->n_ips && (r = berth_nft_masq_check(&owner, err)) < 0)
+			goto out;
+		if (conf.mac_spoof_chk && (r = berth_nft_macspoof_check(&owner, err)) < 0)
+			goto out;
+	}
 	r = 0;
 out:
 	bridge_conf_free(&conf);
@@ -872,11 +916,26 @@ static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **r
 	struct bridge_conf conf;
 	int r;
 
+	struct berth_cni_attachment *valid = NULL;
+	size_t n_valid = 0;
+	bool present = false;
+	berth_error nerr = { 0 };
+	int nr;
+
 	r = bridge_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
+	/* masquerade/MAC-check elements of attachments that are gone; continue past errors */
+	nr = berth_cni_valid_attachments(call->config, &valid, &n_valid, &present, &nerr);
+	if (nr == 0 && present)
+		nr = berth_nft_bridge_gc(call->name, valid, n_valid, &nerr);
+	berth_cni_attachments_free(valid, n_valid);
 	if (conf.ipam_type)
 		r = berth_cni_delegate(call, conf.ipam_type, "GC", NULL, err);
+	if (r == 0 && nr < 0) {
+		*err = nerr;
+		r = nr;
+	}
 	bridge_conf_free(&conf);
 	return r;
 }

@@ -321,6 +321,17 @@ static bool link_attrs_requested(const struct tuning_conf *c)
 	return c->mac_str || c->mtu || c->promisc || c->has_allmulti || c->has_txqlen;
 }
 
+static void rollback_sysctls(int nsfd, json_t *saved)
+{
+	berth_error e = {0};
+	const char *k;
+	json_t *o;
+
+	json_object_foreach(saved, k, o) {
+		berth_sysctl_write_in(nsfd, k, json_string_value(o), &e);
+	}
+}
+
 /* Write the sysctls, recording the old values in saved (key path -> old value); on failure
  * the ones already written are put back. */
 static int apply_sysctls(int nsfd, const struct tuning_conf *c, const char *ifname, json_t *saved,
@@ -346,13 +357,8 @@ static int apply_sysctls(int nsfd, const struct tuning_conf *c, const char *ifna
 		if ((r = berth_sysctl_write_in(nsfd, path, json_string_value(v), err)) < 0)
 			break;
 	}
-	if (r < 0) {
-		berth_error e = {0};
-		const char *k;
-		json_t *o;
-		json_object_foreach(saved, k, o)
-			berth_sysctl_write_in(nsfd, k, json_string_value(o), &e);
-	}
+	if (r < 0)
+		rollback_sysctls(nsfd, saved);
 	return r;
 }
 
@@ -427,8 +433,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0)
 		return r;
-	if ((r = apply_sysctls(nsfd, &c, call->ifname, saved, err)) < 0)
-		return r;
+	/* Look the link up first: nothing is changed when it is missing. */
 	if (link_attrs_requested(&c)) {
 		if ((r = berth_nl_open(nsfd, &nl, err)) < 0 ||
 		    (r = berth_link_get_by_name(nl, call->ifname, &l, err)) < 0)
@@ -436,10 +441,15 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		if (c.has_txqlen && (r = read_txqlen(nsfd, call->ifname, &txqlen, err)) < 0)
 			return r;
 	}
+	if ((r = apply_sysctls(nsfd, &c, call->ifname, saved, err)) < 0)
+		return r;
+	/* Saved before the link changes, so that a DEL after a half-done ADD restores. */
 	if (link_attrs_requested(&c) || json_object_size(saved)) {
-		if ((r = write_backup(&c, call, link_attrs_requested(&c) ? &l : NULL, txqlen, saved,
-				      err)) < 0)
+		r = write_backup(&c, call, link_attrs_requested(&c) ? &l : NULL, txqlen, saved, err);
+		if (r < 0) {
+			rollback_sysctls(nsfd, saved);
 			return r;
+		}
 	}
 	if (link_attrs_requested(&c) && (r = apply_link(nl, &c, l.ifindex, err)) < 0)
 		return r;
@@ -499,7 +509,7 @@ static int restore(int nsfd, const char *ifname, json_t *b, berth_error *err)
 	if ((v = json_object_get(b, "txQLen")) && json_is_integer(v) &&
 	    berth_link_set_txqlen(nl, l.ifindex, (int)json_integer_value(v), &e) < 0)
 		NOTE("transmit queue length");
-	if (json_is_object(sysctl))
+	if (json_is_object(sysctl)) {
 		json_object_foreach_safe(sysctl, tmp, key, v) {
 			/* a per-interface key of an interface that went away is fine */
 			if (json_is_string(v) &&
@@ -507,6 +517,7 @@ static int restore(int nsfd, const char *ifname, json_t *b, berth_error *err)
 			    e.errnum != ENOENT)
 				NOTE("sysctl");
 		}
+	}
 #undef NOTE
 	if (errs[0])
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO, "%s", errs);

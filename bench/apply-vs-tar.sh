@@ -1,0 +1,91 @@
+#!/bin/bash
+# Layer apply throughput: berth's root-confined apply against GNU tar extracting the same
+# uncompressed tar into fresh directories on the same filesystem, runs interleaved.
+#   bench/apply-vs-tar.sh [SIZE_MB=300] [RUNS=5]
+# Env: BERTH_BUILD (default ./build), BENCH_DIR (default /dev/shm).
+# Prints per-run times, the median throughput of each and the ratio (target: >= 0.9).
+set -eu
+SIZE_MB=${1:-300}
+RUNS=${2:-5}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BERTH_BUILD:-$SRC/build}
+TOOL=$BUILD/tests/helpers/berth-archive-tool
+[ -x "$TOOL" ] || { echo "build first: make (missing $TOOL)" >&2; exit 1; }
+command -v tar >/dev/null && tar --version | grep -q GNU || { echo "needs GNU tar" >&2; exit 1; }
+# tmpfs by default: on a shared disk, writeback of the previous run dominates the timing.
+# BENCH_DIR=/var/tmp measures on disk (sync before every run).
+W=$(mktemp -d "${BENCH_DIR:-/dev/shm}/berth-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+# Mixed content: half the bytes in small files (0.5-32 KiB, nested 3 levels deep, some
+# symlinks and hardlinks), half in large files (8-32 MiB).
+python3 - "$W/tree" "$SIZE_MB" <<'PY'
+import os, random, sys
+root, size_mb = sys.argv[1], int(sys.argv[2])
+random.seed(42)
+budget_small = size_mb * 1024 * 1024 // 2
+budget_large = size_mb * 1024 * 1024 - budget_small
+blob = os.urandom(64 * 1024 * 1024)
+def data(n):
+    off = random.randrange(0, len(blob) - n) if n < len(blob) else 0
+    return blob[off:off + n] if n <= len(blob) else (blob * (n // len(blob) + 1))[:n]
+os.makedirs(root)
+i = 0
+while budget_small > 0:
+    d = os.path.join(root, "usr", "d%02d" % (i % 37), "s%03d" % (i % 211))
+    os.makedirs(d, exist_ok=True)
+    n = random.choice([512, 1024, 2048, 4096, 8192, 16384, 32768])
+    p = os.path.join(d, "f%06d" % i)
+    with open(p, "wb") as f:
+        f.write(data(n))
+    os.chmod(p, random.choice([0o644, 0o755, 0o600]))
+    if i % 50 == 0:
+        os.symlink("f%06d" % i, p + ".lnk")
+    if i % 97 == 0:
+        os.link(p, p + ".hl")
+    budget_small -= n
+    i += 1
+j = 0
+os.makedirs(os.path.join(root, "big"))
+while budget_large > 0:
+    n = min(budget_large, random.randrange(8, 33) * 1024 * 1024)
+    with open(os.path.join(root, "big", "b%03d" % j), "wb") as f:
+        f.write(data(n))
+    budget_large -= n
+    j += 1
+print("generated %d small files, %d large files" % (i, j), file=sys.stderr)
+PY
+tar -C "$W/tree" --numeric-owner -cf "$W/layer.tar" .
+rm -rf "$W/tree"
+BYTES=$(stat -c %s "$W/layer.tar")
+echo "tar: $((BYTES / 1048576)) MiB, $(tar -tf "$W/layer.tar" | wc -l) entries, fs: $(stat -f -c %T "$W")"
+cat "$W/layer.tar" >/dev/null # warm the page cache for both
+
+run_one() { # run_one KIND -> "wall cpu" seconds (cpu = user + sys of the extractor)
+	local d="$W/x.$1" out
+	rm -rf "$d"; mkdir "$d"; sync
+	case $1 in
+	tar) out=$( { /usr/bin/time -f '%e %U %S' tar -xf "$W/layer.tar" -C "$d"; } 2>&1 >/dev/null) ;;
+	berth) out=$( { /usr/bin/time -f '%e %U %S' "$TOOL" apply "$d" "$W/layer.tar"; } 2>&1 >/dev/null) ;;
+	esac
+	rm -rf "$d"
+	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' <<<"$out"
+}
+declare -a W_TAR W_BERTH C_TAR C_BERTH
+for ((r = 1; r <= RUNS; r++)); do
+	# alternate who goes first so neither always meets the other's leftovers
+	if ((r % 2)); then a=tar b=berth; else a=berth b=tar; fi
+	read -r wa ca < <(run_one $a); read -r wb cb < <(run_one $b)
+	if [ $a = berth ]; then
+		t=$wa; wa=$wb; wb=$t; t=$ca; ca=$cb; cb=$t
+	fi
+	W_TAR+=("$wa"); C_TAR+=("$ca"); W_BERTH+=("$wb"); C_BERTH+=("$cb")
+	printf 'run %d: tar %.2fs (cpu %.2fs)  berth %.2fs (cpu %.2fs)\n' "$r" "$wa" "$ca" "$wb" "$cb"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mt=$(median "${W_TAR[@]}"); mb=$(median "${W_BERTH[@]}")
+ct=$(median "${C_TAR[@]}"); cb=$(median "${C_BERTH[@]}")
+awk -v b="$BYTES" -v t="$mt" -v s="$mb" -v ct="$ct" -v cb="$cb" 'BEGIN {
+	printf "median wall: GNU tar %.2fs (%.0f MiB/s)  berth apply %.2fs (%.0f MiB/s)\n", t, b/t/1048576, s, b/s/1048576
+	printf "median cpu:  GNU tar %.2fs  berth apply %.2fs\n", ct, cb
+	printf "ratio (berth throughput / tar throughput): %.2fx wall, %.2fx cpu  (target >= 0.90)\n", t/s, (cb > 0 ? ct/cb : 0) }'

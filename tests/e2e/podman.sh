@@ -1,0 +1,128 @@
+#!/bin/bash
+# e2e: podman 4 (CNI backend) runs two containers on a network of our plugins
+# (cni_plugin_dirs: our plugin dir first, the reference plugins for what has not landed):
+# they ping each other, a published port answers on 127.0.0.1, berth reads podman's result
+# cache, and removal leaves no veth, IP file, cache entry or nft element behind.
+# Host side in a throwaway netns; podman in a private mount ns with the cgroup hybrid fix,
+# cgroups disabled, vfs storage under a temp dir; the image is busybox-static imported.
+source "$(dirname "$0")/../integration/lib-core.bash"
+command -v podman >/dev/null || skip_all "podman not installed"
+[ -x /bin/busybox ] || skip_all "busybox-static not installed"
+core_setup
+export BERTH_NFT_STATE_DIR=$D/nft
+OURS=${BERTH_PLUGIN_DIR:-$CNI_BIN}
+
+NET=pz$T
+BR=pz$T
+cat >"$D/net.d/$NET.conflist" <<JSON
+{
+  "cniVersion": "0.4.0",
+  "name": "$NET",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "$BR", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "ipam": {
+        "type": "host-local", "dataDir": "$D/ipam",
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "ranges": [[{ "subnet": "$SUBNET.0/24", "gateway": "$SUBNET.1" }]]
+      },
+      "capabilities": { "ips": true }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "firewall", "backend": "" },
+    { "type": "tuning" }
+  ]
+}
+JSON
+cat >"$D/containers.conf" <<TOML
+[containers]
+cgroups = "disabled"
+default_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]
+netns = "bridge"
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["$OURS", "$REF_CNI"]
+network_config_dir = "$D/net.d"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "crun"
+tmp_dir = "$D/tmp"
+TOML
+cat >"$D/storage.conf" <<TOML
+[storage]
+driver = "vfs"
+graphroot = "$D/graph"
+runroot = "$D/run"
+TOML
+# One mount namespace for every podman call: podman bind-mounts its netns files under
+# /run/netns there, and later calls (exec, rm) must see them.
+nsenter --net="/run/netns/$H" unshare -m sh -c \
+	'mount --make-rprivate /sys/fs/cgroup 2>/dev/null; umount /sys/fs/cgroup/unified 2>/dev/null; exec sleep infinity' &
+HOLDER=$!
+defer "kill $HOLDER"
+for _ in $(seq 100); do
+	[ "$(readlink /proc/$HOLDER/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
+		! nsenter -t "$HOLDER" -m test -e /sys/fs/cgroup/unified/cgroup.procs && break
+	sleep 0.05
+done
+pod() { nsenter -t "$HOLDER" -m -n podman "$@"; }
+export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
+defer "pod rm -af -t0; pod system reset -f"
+
+R=$D/rootfs
+mkdir -p "$R/bin" "$R/tmp" "$R/etc"
+cp /bin/busybox "$R/bin/busybox"
+for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
+tar -C "$R" -cf "$D/rootfs.tar" .
+for p in bridge host-local portmap firewall tuning; do
+	if [ -x "$OURS/$p" ]; then diag "$p: ours ($OURS)"; else diag "$p: reference ($REF_CNI)"; fi
+done
+check "podman import busybox" -- pod import "$D/rootfs.tar" "localhost/bb$T:latest"
+is "$(pod network ls --format '{{.Name}}' | grep -c "^$NET\$")" 1 "podman accepts the network (every plugin passed VERSION)"
+
+run() { # NAME ARGS...: detached container serving hello-NAME on port 80
+	local name=$1; shift
+	pod run -d --name "$name" --network "$NET" --cap-add NET_RAW "$@" "localhost/bb$T:latest" \
+		sh -c "echo hello-$name >/tmp/index.html; exec httpd -f -p 80 -h /tmp" </dev/null >/dev/null 2>"$D/$name.err" ||
+		{ cat "$D/$name.err"; return 1; }
+}
+check "podman run a" -- run a$T -p 127.0.0.1:18082:80
+check "podman run b" -- run b$T
+ipa=$(pod inspect a$T --format "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}")
+ipb=$(pod inspect b$T --format "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}")
+ida=$(pod inspect a$T --format '{{.Id}}')
+diag "a=$ipa b=$ipb"
+check "a pings b" -- pod exec a$T ping -c1 -W5 "$ipb"
+check "b pings a" -- pod exec b$T ping -c1 -W5 "$ipa"
+get() { printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net="/run/netns/$H" socat -T5 - "TCP:$1:$2" 2>/dev/null | tail -1; }
+body=""
+for _ in $(seq 50); do body=$(get 127.0.0.1 18082); [ -n "$body" ] && break; sleep 0.1; done
+is "$body" "hello-a$T" "published port 127.0.0.1:18082 answers from a"
+body=$(pod exec b$T wget -q -O- "http://$ipa/" 2>/dev/null)
+is "$body" "hello-a$T" "b reaches a's httpd"
+
+# podman's libcni cache, read by berth
+pc=/var/lib/cni/results/$NET-$ida-eth0
+is "$(jq -r .kind "$pc" 2>/dev/null)" cniCacheV1 "podman wrote a libcni cache entry"
+# berth where podman runs (its netns files are mounted in the holder's mount namespace)
+bpod() { nsenter -t "$HOLDER" -m -n "$BERTH_BIN" --config-dir "$D/net.d" --cache-dir /var/lib/cni "$@"; }
+out=$(bpod net show "$NET" --json)
+is "$(jget "$out" '[.attachments[].result.ips[0].address | split("/")[0]] | sort | join(" ")')" \
+	"$(printf '%s\n' "$ipa" "$ipb" | sort | tr '\n' ' ' | sed 's/ $//')" "berth net show lists podman's two attachments"
+j=$(bpod inspect "${ida:0:12}" --json)
+is "$(jget "$j" '.networks[0].container.addresses[0]')" "$ipa/24" "berth inspect reads a's interface through podman's cache"
+is "$(jget "$j" '.networks[0].host.master')" "$BR" "and finds its bridge port"
+
+check "podman rm -f a b" -- pod rm -f -t0 a$T b$T
+left=""
+[ -e "$pc" ] && left+=" cache"
+[ "$(ls /var/lib/cni/results 2>/dev/null | grep -c "^$NET-")" -eq 0 ] || left+=" cache-b"
+[ "$(ls "$D/ipam/$NET" 2>/dev/null | grep -c '^10\.')" -eq 0 ] || left+=" ip"
+[ "$(ip -n "$H" -o link show master "$BR" 2>/dev/null | wc -l)" -eq 0 ] || left+=" veth"
+if ip netns exec "$H" nft list table inet berth >/dev/null 2>&1; then
+	n=$(ip netns exec "$H" nft -j list table inet berth | jq '[.nftables[] | .set? | select(. != null) | (.elem // []) | length] | add // 0')
+	[ "$n" -eq 0 ] || left+=" nft($n)"
+fi
+is "$left" "" "removal leaves no veth, IP file, cache entry or nft element"
+done_testing
