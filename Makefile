@@ -77,7 +77,8 @@ $(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/
 $(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t))))
 
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
-TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE)
+TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE) \
+	    BERTH_FAULT_BUILD=$(abspath build-fault)
 PROVE    ?= prove
 INTEGRATION ?= $(sort $(wildcard tests/integration/*.sh))
 
@@ -86,7 +87,9 @@ check: check-unit check-integration
 check-unit: $(UNIT_BINS)
 	$(TEST_ENV) $(PROVE) -e '' $(UNIT_BINS)
 
+# The crash-injection and valgrind tests use the FAULT=1 build (build-fault/).
 check-integration: all
+	$(if $(filter 1,$(SANITIZE) $(FAULT)),,$(MAKE) FAULT=1 all)
 	$(TEST_ENV) $(PROVE) -e bash $(INTEGRATION)
 
 install: all

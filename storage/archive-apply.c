@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -806,6 +807,66 @@ static int finish_dirs(struct applier *ap)
 	return 0;
 }
 
+/*
+ * Reading a tar that is a regular file: hand libarchive windows of an mmap instead of read()
+ * copies.  Uncompressed entries' data then goes from the page cache straight to write(),
+ * one copy instead of two.  libarchive uses a block only until it asks for the next one.
+ */
+#define MAP_WINDOW (8U << 20)
+
+struct mapped_src {
+	int fd;
+	off_t pos, end;
+	void *map;
+	size_t maplen;
+};
+
+static la_ssize_t mapped_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct mapped_src *m = ctx;
+	size_t len;
+
+	if (m->map) {
+		munmap(m->map, m->maplen);
+		m->map = NULL;
+	}
+	if (m->pos >= m->end)
+		return 0;
+	len = m->end - m->pos < (off_t)MAP_WINDOW ? (size_t)(m->end - m->pos) : MAP_WINDOW;
+	m->map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, m->fd, m->pos);
+	if (m->map == MAP_FAILED) {
+		m->map = NULL;
+		archive_set_error(a, errno, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	m->maplen = len;
+	m->pos += len;
+	*buf = m->map;
+	return len;
+}
+
+static la_int64_t mapped_skip(struct archive *a, void *ctx, la_int64_t request)
+{
+	struct mapped_src *m = ctx;
+	off_t n = m->end - m->pos < request ? m->end - m->pos : request;
+
+	n &= ~(off_t)(sysconf(_SC_PAGESIZE) - 1); /* windows stay page aligned */
+	m->pos += n;
+	return n;
+}
+
+static int mapped_close(struct archive *a, void *ctx)
+{
+	struct mapped_src *m = ctx;
+
+	if (m->map)
+		munmap(m->map, m->maplen);
+	m->map = NULL;
+	/* leave the fd where a read() would have left it */
+	lseek(m->fd, m->pos, SEEK_SET);
+	return ARCHIVE_OK;
+}
+
 static mode_t read_umask(void)
 {
 	char line[128];
@@ -845,6 +906,7 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 			struct berth_archive_apply_stats *ret_stats, berth_error *err)
 {
 	struct applier ap = { .rootfd = rootfd, .err = err };
+	struct mapped_src msrc = { .fd = -1 };
 	_cleanup_(berth_archive_locale_restore) locale_t loc = berth_archive_locale_utf8();
 	struct archive_entry *e;
 	_cleanup_free_ char *path = NULL;
@@ -875,9 +937,23 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 	archive_read_support_filter_xz(ap.a);
 	archive_read_support_filter_bzip2(ap.a);
 	archive_read_support_format_tar(ap.a);
-	if (archive_read_open_fd(ap.a, tarfd, READ_BLOCK) != ARCHIVE_OK) {
-		r = fail_decode(&ap, "open tar stream");
-		goto out;
+	{
+		struct stat st;
+		off_t pos = lseek(tarfd, 0, SEEK_CUR);
+		long page = sysconf(_SC_PAGESIZE);
+
+		if (fstat(tarfd, &st) == 0 && S_ISREG(st.st_mode) && pos >= 0 &&
+		    pos % page == 0 && st.st_size > pos) {
+			msrc = (struct mapped_src){ .fd = tarfd, .pos = pos, .end = st.st_size };
+			r = archive_read_open2(ap.a, &msrc, NULL, mapped_read, mapped_skip,
+					       mapped_close);
+		} else {
+			r = archive_read_open_fd(ap.a, tarfd, READ_BLOCK);
+		}
+		if (r != ARCHIVE_OK) {
+			r = fail_decode(&ap, "open tar stream");
+			goto out;
+		}
 	}
 
 	for (;;) {
