@@ -401,5 +401,6 @@ int berth_ipam_gc(const struct berth_ipam_config *c, const struct berth_cni_atta
 		berth_log_info("gc: released %s in %s", stale[k], c->data_dir);
 		freed++;
 	}
+	berth_ipam_store_trim(s);
 	return first ? first : freed;
 }
