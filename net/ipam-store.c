@@ -376,6 +376,15 @@ static int overwrite(int fd, const char *buf, size_t len, bool shrink)
 	return 0;
 }
 
+static struct berth_ipam_store *store_new(void)
+{
+	struct berth_ipam_store *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->dirfd = s->lockfd = s->sparefd = -1;
+	return s;
+}
+
 int berth_ipam_store_open(const char *dir, bool create, struct berth_ipam_store **ret,
 			  berth_error *err)
 {
@@ -383,10 +392,9 @@ int berth_ipam_store_open(const char *dir, bool create, struct berth_ipam_store 
 	struct stat st;
 	int r;
 
-	s = calloc(1, sizeof(*s));
+	s = store_new();
 	if (!s)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	s->dirfd = s->lockfd = s->sparefd = -1;
 	s->dir = strdup(dir);
 	if (!s->dir)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
