@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/core.h"
 #include "berth/error.h"
@@ -352,8 +353,10 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		fixup_result_version(res, net->cni_version);
 		json_decref(prev);
 		prev = res;
+		BERTH_FAULT_POINT("core-after-plugin");
 	}
 
+	BERTH_FAULT_POINT("core-before-cache");
 	r = berth_cache_write(core, net, rt, prev, err);
 	if (r < 0) {
 		berth_error e = { 0 };

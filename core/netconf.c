@@ -24,7 +24,7 @@ static const char *const core_versions[] = { "0.1.0", "0.2.0", "0.3.0", "0.3.1",
  */
 static const char default_conflist[] =
 	"{\n"
-	"  \"cniVersion\": \"1.0.0\",\n"
+	"  \"cniVersion\": \"1.1.0\",\n"
 	"  \"name\": \"berth\",\n"
 	"  \"plugins\": [\n"
 	"    {\n"

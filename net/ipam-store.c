@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/file.h"
 #include "berth/ipam.h"
@@ -685,6 +686,7 @@ int berth_ipam_store_reserve(struct berth_ipam_store *s, const char *id, const c
 		errno = -r;
 		return berth_error_errno(err, BERTH_CNI_ERR_IO, "reserve %s in %s", name, s->dir);
 	}
+	BERTH_FAULT_POINT("host-local-after-reserve");
 	s->dirty = true;
 	if (add_entry(s, name, id, strlen(id), ifname, strlen(ifname)) < 0) {
 		unlinkat(s->dirfd, name, 0);

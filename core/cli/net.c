@@ -352,7 +352,7 @@ int cli_net(struct cli *c, int argc, char **argv)
 
 	r = cli_parse(c, argc, argv, &oi);
 	if (r)
-		return r;
+		return r == CLI_HELP ? 0 : r;
 	if (oi >= argc) {
 		fprintf(stderr, "berth net: expected add|del|check|status|gc|ls|show\n");
 		return 2;

@@ -157,6 +157,14 @@ del_opt
 add_opt dad '{"enabledad":true}'
 is "$(ip netns exec "$ns" cat /proc/sys/net/ipv6/conf/eth0/accept_dad)" 1 "enabledad: accept_dad=1"
 del_opt
+# enabledad with IPv6: ADD returns once DAD is over (no tentative address left)
+br=o${T}d6; net=on${T}d6; defer "ip link del $br"
+c=$(jq -nc --arg b "$br" --arg n "$net" --arg s6 "fd${T:0:2}:${T:2:4}:1::/64" --arg d "$DATA" \
+	'{cniVersion:"1.0.0",name:$n,type:"bridge",bridge:$b,isGateway:true,enabledad:true,
+	  ipam:{type:"host-local",dataDir:$d,ranges:[[{subnet:$s6}]]}}')
+out=$(cni "$BR" ADD co$T "/run/netns/$ns" eth0 <<<"$c"); is $? 0 "enabledad v6: ADD"
+is "$(ip -n "$ns" -j addr show eth0 | jq -r '[.[0].addr_info[] | select(.tentative == true)] | length')" 0 "enabledad v6: no tentative address when ADD returns"
+del_opt
 add_opt nogw '{"isGateway":false}'
 is "$(ip -j addr show "$br" | jq -r '[.[0].addr_info[] | select(.family=="inet")] | length')" 0 "isGateway false: no address on the bridge"
 del_opt

@@ -22,7 +22,7 @@ CONF_IN=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Every mount this suite makes stays in a private mount namespace of its own.
-if [ -z "${STOR_CONF_NS:-}" ] && command -v unshare >/dev/null 2>&1; then
+if [ -z "${STOR_CONF_NS:-}" ] && unshare -m --propagation private true 2>/dev/null; then
 	STOR_CONF_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 
@@ -74,6 +74,19 @@ expect() {
 	_c=$(code)
 	is "$_c" "$1" "$2"
 	[ "$_c" = "$1" ] || diag "output: $OUT $(head -c 400 "$WORK/stderr")"
+}
+# tardiff A B: when two tars differ, show where (for the log)
+tardiff() {
+	cmp -s "$1" "$2" && return 0
+	diag "$(cmp "$1" "$2" 2>&1)"
+	if command -v tar >/dev/null 2>&1; then
+		tar -tvf "$1" >"$WORK/ta" 2>&1; tar -tvf "$2" >"$WORK/tb" 2>&1
+		diff "$WORK/ta" "$WORK/tb" 2>&1 | head -20 | sed 's/^/# /'
+	fi
+	_off=$(cmp "$1" "$2" 2>/dev/null | sed -n 's/.*byte \([0-9]*\).*/\1/p')
+	[ -n "$_off" ] && dd if="$1" bs=512 skip=$(((_off - 1) / 512)) count=1 2>/dev/null | od -c | head -12 | sed 's/^/# a: /'
+	[ -n "$_off" ] && dd if="$2" bs=512 skip=$(((_off - 1) / 512)) count=1 2>/dev/null | od -c | head -12 | sed 's/^/# b: /'
+	return 0
 }
 mnt() { # mnt ID [extra args]: MOUNT, path in MP
 	call MOUNT "{\"id\":\"$1\"${2:-}}"
@@ -144,6 +157,7 @@ ok $? "APPLY_DIFF reports the layer size ($(get size))"
 call DIFF '{"id":"l1","stream":{"fd":3}}' 3>"$WORK/t1b.tar"
 cmp -s "$WORK/t1.tar" "$WORK/t1b.tar"
 ok $? "DIFF of the applied layer is byte-for-byte the applied tar"
+tardiff "$WORK/t1.tar" "$WORK/t1b.tar"
 
 mnt src
 M_SRC=$("$TREE" manifest "$MP")
@@ -184,6 +198,7 @@ call UNMOUNT '{"id":"l2"}'
 call DIFF '{"id":"l2","stream":{"fd":3}}' 3>"$WORK/t2b.tar"
 cmp -s "$WORK/t2.tar" "$WORK/t2b.tar"
 ok $? "child DIFF round trip is byte-for-byte"
+tardiff "$WORK/t2.tar" "$WORK/t2b.tar"
 call CHANGES '{"id":"l2"}'
 is "$(get changes)" "$C_SRC2" "CHANGES of the applied child equal the original's"
 call DIFF_SIZE '{"id":"l2"}'

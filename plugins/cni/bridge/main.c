@@ -418,6 +418,14 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 	r = berth_link_set_up(s->cont, s->cveth.ifindex, true, err);
 	if (r < 0)
 		return r;
+	/* With enabledad the addresses are usable only once DAD is over (the reference waits
+	 * too, up to 5 s); woken by address notifications, not by polling. */
+	if (s->conf->enable_dad && cs.has_v6) {
+		r = berth_addr_wait_dad(s->nsfd, s->cont, s->cveth.ifindex, 5000, err);
+		if (r < 0)
+			return berth_error_prefix(err, "failed to settle addresses for \"%s\"",
+						  s->call->ifname);
+	}
 	for (size_t i = 0; i < res->n_routes; i++) {
 		const struct berth_cni_route *cr = &res->routes[i];
 		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);

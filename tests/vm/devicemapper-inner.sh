@@ -1,0 +1,280 @@
+#!/bin/bash
+# Runs INSIDE the dm-vm (tests/vm/dm-vm.sh) as root, on a real kernel device-mapper: the
+# devicemapper driver's own cases, then the shared storage conformance suite.  TAP on stdout.
+# Needs: BERTH_BUILD (the driver at $BERTH_BUILD/storage/devicemapper), BERTH_SRC; brd ramdisks
+# /dev/ram0 (pool metadata), /dev/ram1 (pool data), /dev/ram2, /dev/ram3 (bad-config cases).
+source "$BERTH_SRC/tests/lib.sh"
+set -o pipefail
+DRV=$BERTH_BUILD/storage/devicemapper
+W=$(mktemp -d /tmp/dmtest.XXXXXX)
+export BERTH_LOG_LEVEL=${BERTH_LOG_LEVEL:-error}
+
+# drv ROOT OPTIONS-JSON VERB [ARGS-JSON]: run one verb; stdout = the result JSON.
+drv() {
+	local root=$1 opts=$2 verb=$3 args=${4:-'{}'}
+	jq -cn --arg root "$root" --argjson o "$opts" --argjson a "$args" \
+		'{protocolVersion:"1.0.0",driver:"devicemapper",root:$root,runRoot:($root+"-run"),options:$o,args:$a}' |
+		STOR_COMMAND=$verb "$DRV"
+}
+# code RESULT-JSON: the error code, or 0
+code() { jq -r '.code // 0' <<<"$1" 2>/dev/null || echo parse-error; }
+
+# thin device ids in the pool, from a metadata snapshot (read back from the kernel's metadata)
+thin_ids() { # POOL METADATA-DEV
+	dmsetup message "$1" 0 reserve_metadata_snap >/dev/null || return 1
+	thin_dump --metadata-snap "$2" 2>/dev/null | sed -n 's/.*<device dev_id="\([0-9]*\)".*/\1/p' | sort -n | tr '\n' ' '
+	dmsetup message "$1" 0 release_metadata_snap >/dev/null
+}
+
+mounted() { grep -q " $1 " /proc/mounts; }
+
+mktar() { # OUT DIR: a tar of DIR's contents
+	tar -C "$2" -cf "$1" .
+}
+
+OPTS='{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"512M","require_udev_sync":false}'
+R=$W/root
+
+# ------------------------------------------------------------------ bad configuration
+dm_before=$(dmsetup ls | sort)
+loops_before=$(ls /sys/block | grep -c '^loop' || true)
+bad() { # DESC WANT-CODE OPTIONS
+	local root=$W/bad$_tap_n out
+	out=$(drv "$root" "$3" INIT)
+	is "$(code "$out")" "$2" "bad config: $1 -> code $2"
+	[ "$(code "$out")" = "$2" ] || diag "$out"
+	ok "$([ ! -e "$root" ] && [ "$(dmsetup ls | sort)" = "$dm_before" ]; echo $?)" "bad config: $1 -> nothing created"
+}
+bad "data device missing" 7 '{"data_device":"/dev/nonexistent","metadata_device":"/dev/ram0","require_udev_sync":false}'
+bad "data device not a block device" 7 '{"data_device":"/etc/passwd","metadata_device":"/dev/ram0","require_udev_sync":false}'
+mkfs.ext4 -q -F /dev/ram2 && mkdir -p $W/inuse && mount /dev/ram2 $W/inuse
+bad "data device in use (mounted)" 10 '{"data_device":"/dev/ram2","metadata_device":"/dev/ram0","require_udev_sync":false}'
+umount $W/inuse
+bad "invalid base size" 7 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"12Q","require_udev_sync":false}'
+bad "base size too small" 7 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"1M","require_udev_sync":false}'
+bad "missing thin pool" 7 '{"pool_name":"no-such-pool","require_udev_sync":false}'
+bad "no pool source at all" 7 '{"require_udev_sync":false}'
+bad "udev sync required but unavailable" 12 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0"}'
+bad "metadata device not empty" 7 '{"data_device":"/dev/ram3","metadata_device":"/dev/ram2","require_udev_sync":false}'
+# an admin-made pool with 64 KiB blocks, configured as 128 KiB
+dd if=/dev/zero of=/dev/ram3 bs=4096 count=1 2>/dev/null
+dmsetup create "adm$T" --table "0 $(blockdev --getsz /dev/ram2) thin-pool /dev/ram3 /dev/ram2 128 0" 2>/dev/null ||
+	dmsetup create "adm$T" --table "0 $(( $(blockdev --getsz /dev/ram2) / 128 * 128 )) thin-pool /dev/ram3 /dev/ram2 128 0"
+dm_before=$(dmsetup ls | sort)
+bad "existing pool with the wrong block size" 7 "{\"pool_name\":\"adm$T\",\"block_size\":\"128K\",\"require_udev_sync\":false}"
+bad "unknown option" 2 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","bogus":1,"require_udev_sync":false}'
+ok "$(drv "$W/admroot" "{\"pool_name\":\"adm$T\",\"require_udev_sync\":false,\"base_size\":\"64M\"}" INIT | jq -e '.poolOwned == false' >/dev/null; echo $?)" \
+	"existing pool adopted (not owned)"
+drv "$W/admroot" "{\"pool_name\":\"adm$T\",\"require_udev_sync\":false,\"base_size\":\"64M\"}" CLEANUP >/dev/null
+ok "$(dmsetup info "adm$T" >/dev/null 2>&1; echo $?)" "CLEANUP leaves a pool it does not own"
+dmsetup remove "adm$T"
+dm_before=$(dmsetup ls | sort)
+ok "$([ "$(ls /sys/block | grep -c '^loop' || true)" = "$loops_before" ]; echo $?)" "bad configs attached no loop device"
+
+# ------------------------------------------------------------------ layers on block devices
+out=$(drv "$R" "$OPTS" INIT)
+is "$(code "$out")" 0 "INIT on data+metadata block devices"
+POOL=$(jq -r .pool <<<"$out")
+ok "$(dmsetup status "$POOL" | grep -q ' thin-pool '; echo $?)" "pool $POOL is a live thin-pool"
+ok "$(dmsetup table "$POOL" | grep -q 'error_if_no_space'; echo $?)" "pool errors (not hangs) when full"
+is "$(thin_ids "$POOL" /dev/ram0)" "1 " "pool holds only the base device"
+is "$(code "$(drv "$R" "$OPTS" INIT)")" 0 "INIT again is idempotent"
+st=$(drv "$R" "$OPTS" STATUS)
+ok "$(jq -e '.dataTotal > 0 and .metadataTotal > 0 and .health == "ok" and .minFreeSpacePercent == 10 and (.pairs|length) > 5' <<<"$st" >/dev/null; echo $?)" "STATUS reports pool usage and thresholds"
+
+mkdir -p $W/t1/etc $W/t1/bin $W/t2
+echo one >$W/t1/etc/hostname
+echo gone >$W/t1/etc/old
+head -c 300000 /dev/urandom >$W/t1/bin/blob
+ln -s ../etc/hostname $W/t1/bin/link
+mktar $W/l1.tar $W/t1
+mkdir -p $W/t2/etc && echo two >$W/t2/etc/new && touch $W/t2/etc/.wh.old
+mktar $W/l2.tar $W/t2
+
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"l1"}')")" 0 "CREATE l1 (snapshot of the base)"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"l1"}')")" 8 "CREATE l1 again -> exists (8)"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"x","parent":"nope"}')")" 3 "CREATE on a missing parent -> 3"
+out=$(drv "$R" "$OPTS" APPLY_DIFF "{\"id\":\"l1\",\"stream\":{\"path\":\"$W/l1.tar\"}}")
+ok "$(jq -e '.size >= 300000' <<<"$out" >/dev/null; echo $?)" "APPLY_DIFF l1 reports its size" || diag "$out"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"l2","parent":"l1"}')")" 0 "CREATE l2 on l1"
+out=$(drv "$R" "$OPTS" APPLY_DIFF "{\"id\":\"l2\",\"stream\":{\"path\":\"$W/l2.tar\"}}")
+is "$(code "$out")" 0 "APPLY_DIFF l2 with a whiteout"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"c1","parent":"l2"}')")" 0 "CREATE container c1 on l2"
+out=$(drv "$R" "$OPTS" MOUNT '{"id":"c1"}')
+M=$(jq -r .path <<<"$out")
+ok "$(mounted "$M"; echo $?)" "MOUNT c1 mounts at $M"
+dev=$(jq -r '.mounts[0].source' <<<"$out")
+ok "$(grep -q "^$dev $M ext4" /proc/mounts; echo $?)" "c1 is its own thin device with ext4 ($dev)"
+is "$(cat "$M/etc/hostname" 2>&1)" one "l1's file visible through c1"
+is "$(cat "$M/etc/new" 2>&1)" two "l2's file visible through c1"
+ok "$([ ! -e "$M/etc/old" ]; echo $?)" "l2's whiteout deleted l1's file"
+ok "$(cmp -s "$M/bin/blob" "$W/t1/bin/blob"; echo $?)" "300 KB blob intact"
+is "$(readlink "$M/bin/link")" ../etc/hostname "symlink intact"
+ok "$([ ! -e "$M/lost+found" ]; echo $?)" "no lost+found in a rootfs"
+echo written >"$M/etc/container-file"
+out=$(drv "$R" "$OPTS" MOUNT '{"id":"c1"}')
+is "$(jq -r .path <<<"$out")" "$M" "second MOUNT returns the same path"
+is "$(drv "$R" "$OPTS" UNMOUNT '{"id":"c1"}' | jq -r .refs)" 1 "UNMOUNT drops one reference"
+ok "$(mounted "$M"; echo $?)" "still mounted with one reference"
+is "$(code "$(drv "$R" "$OPTS" REMOVE '{"id":"c1"}')")" 10 "REMOVE of a mounted layer -> busy (10)"
+is "$(drv "$R" "$OPTS" UNMOUNT '{"id":"c1"}' | jq -r .refs)" 0 "last UNMOUNT"
+ok "$(! mounted "$M" && ! dmsetup info "${dev#/dev/mapper/}" >/dev/null 2>&1; echo $?)" "unmounted and deactivated"
+is "$(code "$(drv "$R" "$OPTS" UNMOUNT '{"id":"c1"}')")" 0 "UNMOUNT when not mounted succeeds"
+
+out=$(drv "$R" "$OPTS" CHANGES '{"id":"c1"}')
+is "$(jq -c '[.changes[] | select(.path|test("container-file")) | .kind]' <<<"$out")" "[1]" "CHANGES c1: container-file added"
+out=$(drv "$R" "$OPTS" CHANGES '{"id":"l2"}')
+is "$(jq -c '[.changes[] | select(.path|test("old")) | .kind]' <<<"$out")" "[2]" "CHANGES l2: etc/old deleted"
+is "$(jq -c '[.changes[] | select(.path|test("new")) | .kind]' <<<"$out")" "[1]" "CHANGES l2: etc/new added"
+out=$(drv "$R" "$OPTS" DIFF "{\"id\":\"l2\",\"stream\":{\"path\":\"$W/d2.tar\"}}")
+is "$(code "$out")" 0 "DIFF l2"
+tar -tf $W/d2.tar | sed 's|^\./||' | sort >$W/d2.list
+ok "$(grep -qx 'etc/.wh.old' $W/d2.list && grep -qx 'etc/new' $W/d2.list && ! grep -q blob $W/d2.list; echo $?)" \
+	"DIFF l2 carries the whiteout and the new file, not l1's files"
+ds=$(drv "$R" "$OPTS" DIFF_SIZE '{"id":"l2"}' | jq -r .size)
+is "$ds" 4 "DIFF_SIZE l2 = 4 bytes (etc/new)"
+out=$(drv "$R" "$OPTS" USAGE '{"id":"l1"}')
+ok "$(jq -e '.size > 0 and .inodes > 0' <<<"$out" >/dev/null; echo $?)" "USAGE l1 (mapped bytes, inodes)"
+out=$(drv "$R" "$OPTS" METADATA '{"id":"l2"}')
+ok "$(jq -e '.DeviceId > 1 and .DeviceSize == 536870912 and .Parent == "l1"' <<<"$out" >/dev/null; echo $?)" "METADATA l2"
+is "$(drv "$R" "$OPTS" LIST | jq -c .ids)" '["c1","l2","l1"]' "LIST in safe removal order"
+is "$(drv "$R" "$OPTS" EXISTS '{"id":"l2"}' | jq -r .exists)" true "EXISTS l2"
+is "$(code "$(drv "$R" "$OPTS" REMOVE '{"id":"l1"}')")" 9 "REMOVE l1 with children -> 9"
+
+# a parent mounted (active) while it is snapshotted: the origin is suspended for create_snap
+out=$(drv "$R" "$OPTS" MOUNT '{"id":"l2"}'); M2=$(jq -r .path <<<"$out")
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"c2","parent":"l2"}')")" 0 "CREATE c2 while its parent is mounted"
+ok "$(touch "$M2/etc/after-snap"; echo $?)" "parent resumed and writable after the snapshot"
+drv "$R" "$OPTS" UNMOUNT '{"id":"l2"}' >/dev/null
+M3=$(drv "$R" "$OPTS" MOUNT '{"id":"c2"}' | jq -r .path)
+ok "$([ -e "$M3/etc/new" ] && [ ! -e "$M3/etc/after-snap" ]; echo $?)" "c2 sees l2 as it was at snapshot time"
+drv "$R" "$OPTS" UNMOUNT '{"id":"c2"}' >/dev/null
+
+# growth: a container with a larger size than its parent gets a grown filesystem
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"big","parent":"l2","size":"1G"}')")" 0 "CREATE with size 1G (grows the fs)"
+Mb=$(drv "$R" "$OPTS" MOUNT '{"id":"big"}' | jq -r .path)
+sz=$(df -kP "$Mb" | awk 'NR==2 {print $2}')
+ok "$([ "$sz" -gt 700000 ]; echo $?)" "big's filesystem is ~1G ($sz KiB)"
+drv "$R" "$OPTS" UNMOUNT '{"id":"big"}' >/dev/null
+is "$(code "$(drv "$R" "$OPTS" REMOVE '{"id":"big"}')")" 0 "REMOVE big"
+
+# ------------------------------------------------------------------ busy device: deferred removal + deletion
+out=$(drv "$R" "$OPTS" MOUNT '{"id":"c2"}')
+dev=$(jq -r '.mounts[0].source' <<<"$out")
+devid=$(drv "$R" "$OPTS" METADATA '{"id":"c2"}' | jq -r .DeviceId)
+exec 7<"$dev" # someone else holds the device (as a mount leaked into another namespace would)
+drv "$R" "$OPTS" UNMOUNT '{"id":"c2"}' >/dev/null
+out=$(drv "$R" "$OPTS" REMOVE '{"id":"c2"}')
+is "$(jq -r .deferred <<<"$out")" true "REMOVE of a busy device is deferred"
+is "$(drv "$R" "$OPTS" EXISTS '{"id":"c2"}' | jq -r .exists)" false "deferred layer no longer exists for the protocol"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"c2","parent":"l2"}')")" 0 "its id can be reused at once"
+ok "$(thin_ids "$POOL" /dev/ram0 | grep -qw "$devid"; echo $?)" "thin device $devid still in the pool while held"
+out=$(drv "$R" "$OPTS" GC)
+ok "$(jq -e --arg d "thin:$devid" '.pending | index($d)' <<<"$out" >/dev/null; echo $?)" "GC reports it pending while held"
+exec 7<&-
+ok "$(! dmsetup info "${dev#/dev/mapper/}" >/dev/null 2>&1; echo $?)" "kernel removed the device on last close"
+out=$(drv "$R" "$OPTS" GC)
+ok "$(jq -e --arg d "thin:$devid" '.removed | index($d)' <<<"$out" >/dev/null; echo $?)" "GC finished the deferred deletion"
+ok "$(! thin_ids "$POOL" /dev/ram0 | grep -qw "$devid"; echo $?)" "thin device $devid gone from the pool"
+
+# ------------------------------------------------------------------ crash between pool message and metadata
+ids_before=$(thin_ids "$POOL" /dev/ram0)
+BERTH_DM_CRASH=after-message drv "$R" "$OPTS" CREATE '{"id":"c3","parent":"l2"}' >/dev/null 2>&1
+ok "$([ -n "$(ls "$R/journal")" ]; echo $?)" "crash left an open transaction in the journal"
+ok "$([ "$(thin_ids "$POOL" /dev/ram0)" != "$ids_before" ]; echo $?)" "crash left a thin device without metadata"
+is "$(code "$(drv "$R" "$OPTS" INIT)")" 0 "INIT after the crash"
+is "$(thin_ids "$POOL" /dev/ram0)" "$ids_before" "journal recovery deleted the half-made device"
+ok "$([ -z "$(ls "$R/journal")" ]; echo $?)" "journal empty"
+is "$(drv "$R" "$OPTS" EXISTS '{"id":"c3"}' | jq -r .exists)" false "c3 does not exist"
+# the same crash, and the journal lost too: only GC's probe of the id range can find the leak
+BERTH_DM_CRASH=after-message drv "$R" "$OPTS" CREATE '{"id":"c3","parent":"l2"}' >/dev/null 2>&1
+rm -f "$R"/journal/*
+leaked=
+for i in $(thin_ids "$POOL" /dev/ram0); do case " $ids_before " in *" $i "*) ;; *) leaked=$i ;; esac; done
+ok "$([ -n "$leaked" ]; echo $?)" "leaked thin device $leaked"
+out=$(drv "$R" "$OPTS" GC)
+ok "$(jq -e --arg d "thin:$leaked" '.removed | index($d)' <<<"$out" >/dev/null; echo $?)" "GC reclaimed leaked thin device $leaked"
+is "$(thin_ids "$POOL" /dev/ram0)" "$ids_before" "pool back to its devices"
+is "$(code "$(drv "$R" "$OPTS" CREATE '{"id":"c3","parent":"l2"}')")" 0 "CREATE c3 after recovery"
+
+# ------------------------------------------------------------------ restart: pool down, INIT brings it back
+is "$(code "$(drv "$R" "$OPTS" CLEANUP)")" 0 "CLEANUP"
+ok "$(! dmsetup info "$POOL" >/dev/null 2>&1; echo $?)" "CLEANUP deactivated the owned pool"
+is "$(code "$(drv "$R" "$OPTS" INIT)")" 0 "INIT reactivates the pool from the same devices"
+M=$(drv "$R" "$OPTS" MOUNT '{"id":"c1"}' | jq -r .path)
+is "$(cat "$M/etc/container-file" 2>&1)" written "data survived the restart (not wiped)"
+drv "$R" "$OPTS" UNMOUNT '{"id":"c1"}' >/dev/null
+
+# ------------------------------------------------------------------ GC with keep
+out=$(drv "$R" "$OPTS" GC '{"keep":["l1","l2","c1"]}')
+ok "$(jq -e '(.removed | index("c2")) and (.removed | index("c3"))' <<<"$out" >/dev/null; echo $?)" "GC keep: removes layers not kept"
+is "$(drv "$R" "$OPTS" LIST | jq -c .ids)" '["c1","l2","l1"]' "kept layers remain"
+for id in c1 l2 l1; do drv "$R" "$OPTS" REMOVE "{\"id\":\"$id\"}" >/dev/null; done
+is "$(thin_ids "$POOL" /dev/ram0)" "1 " "all layers removed: only the base is left"
+is "$(code "$(drv "$R" "$OPTS" REMOVE '{"id":"l1"}')")" 0 "REMOVE of a missing layer succeeds"
+drv "$R" "$OPTS" CLEANUP >/dev/null
+
+# ------------------------------------------------------------------ pool nearly full (loop files)
+LR=$W/loop
+LOPTS='{"allow_loopback":true,"loop_data_size":"128M","loop_metadata_size":"8M","base_size":"256M","min_free_space":20,"require_udev_sync":false}'
+out=$(drv "$LR" "$LOPTS" INIT)
+is "$(code "$out")" 0 "INIT with loop files (allow_loopback)"
+LPOOL=$(jq -r .pool <<<"$out")
+ok "$(dmsetup deps "$LPOOL" | grep -q '(7, '; echo $?)" "pool sits on loop devices"
+drv "$LR" "$LOPTS" CREATE '{"id":"fill"}' >/dev/null
+FM=$(drv "$LR" "$LOPTS" MOUNT '{"id":"fill"}' | jq -r .path)
+dd if=/dev/urandom of="$FM/big" bs=1M count=112 2>/dev/null; sync
+drv "$LR" "$LOPTS" UNMOUNT '{"id":"fill"}' >/dev/null
+st=$(drv "$LR" "$LOPTS" STATUS)
+is "$(jq -r .health <<<"$st")" low_space "STATUS health low_space ($(jq -c '[.dataUsed,.dataTotal]' <<<"$st"))"
+out=$(drv "$LR" "$LOPTS" CREATE '{"id":"more"}')
+is "$(code "$out")" 14 "CREATE on a nearly full pool -> no space (14)"
+is "$(drv "$LR" "$LOPTS" EXISTS '{"id":"more"}' | jq -r .exists)" false "nothing created"
+drv "$LR" "$LOPTS" REMOVE '{"id":"fill"}' >/dev/null
+is "$(code "$(drv "$LR" "$LOPTS" CREATE '{"id":"more"}')")" 0 "space returned to the pool after REMOVE"
+drv "$LR" "$LOPTS" REMOVE '{"id":"more"}' >/dev/null
+drv "$LR" "$LOPTS" CLEANUP >/dev/null
+sleep 0.2
+ok "$(! dmsetup info "$LPOOL" >/dev/null 2>&1 && ! losetup -a 2>/dev/null | grep -q "$LR"; echo $?)" "CLEANUP released pool and loop devices"
+
+# ------------------------------------------------------------------ xfs (nouuid: every snapshot shares the UUID)
+if grep -qw xfs /proc/filesystems && command -v mkfs.xfs >/dev/null; then
+	XR=$W/xfs
+	XOPTS='{"allow_loopback":true,"loop_data_size":"256M","loop_metadata_size":"8M","base_size":"512M","fs":"xfs","require_udev_sync":false}'
+	is "$(code "$(drv "$XR" "$XOPTS" INIT)")" 0 "INIT with fs=xfs"
+	drv "$XR" "$XOPTS" CREATE '{"id":"x1"}' >/dev/null
+	drv "$XR" "$XOPTS" APPLY_DIFF "{\"id\":\"x1\",\"stream\":{\"path\":\"$W/l1.tar\"}}" >/dev/null
+	drv "$XR" "$XOPTS" CREATE '{"id":"x2","parent":"x1"}' >/dev/null
+	XM1=$(drv "$XR" "$XOPTS" MOUNT '{"id":"x1"}' | jq -r .path)
+	XM2=$(drv "$XR" "$XOPTS" MOUNT '{"id":"x2"}' | jq -r .path)
+	ok "$(grep -q " $XM2 xfs .*nouuid" /proc/mounts && cmp -s "$XM2/bin/blob" "$W/t1/bin/blob"; echo $?)" \
+		"xfs parent and snapshot mounted together (nouuid), content intact"
+	drv "$XR" "$XOPTS" UNMOUNT '{"id":"x2"}' >/dev/null
+	drv "$XR" "$XOPTS" UNMOUNT '{"id":"x1"}' >/dev/null
+	drv "$XR" "$XOPTS" CLEANUP >/dev/null
+else
+	skip "xfs not available in the VM"
+fi
+
+# ------------------------------------------------------------------ the shared conformance suite
+CONF=$BERTH_SRC/tests/storage-conformance/run.sh
+if [ -f "$CONF" ]; then
+	CR=$W/conf
+	mkdir -p "$CR"
+	# the block-device pool again (its old metadata is ours: force_wipe)
+	jq -cn --arg r "$CR/root" --argjson o "$OPTS" \
+		'{driver:"devicemapper",root:$r,runRoot:($r+"-run"),options:($o + {force_wipe:true})}' >"$CR/config.json"
+	# a store too small for the 40 MiB layer (code 14): a 32M base on a loop-file pool
+	jq -cn --arg r "$CR/small" \
+		'{driver:"devicemapper",root:$r,runRoot:($r+"-run"),options:{allow_loopback:true,loop_data_size:"64M",loop_metadata_size:"4M",base_size:"32M",require_udev_sync:false}}' >"$CR/small.json"
+	echo "# storage conformance suite against devicemapper"
+	STOR_TREE=$BERTH_BUILD/tests/helpers/stor-tree STOR_CONF_SMALL_CONFIG=$CR/small.json STOR_CONF_BIG_MIB=40 \
+		sh "$CONF" "$DRV" "$CR/config.json" >"$W/conf.tap" 2>&1
+	rc=$?
+	sed 's/^/    /' "$W/conf.tap"
+	ok $rc "storage conformance suite passes on devicemapper ($(grep -c '^ok' "$W/conf.tap") ok, $(grep -c '^not ok' "$W/conf.tap") not ok)"
+else
+	skip "storage conformance suite not present"
+fi
+
+done_testing
