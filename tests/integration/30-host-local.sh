@@ -181,6 +181,8 @@ if [ $have_ref = 1 ]; then
 		"reference DEL of ours and our DEL of the reference's both freed the files"
 	out=$(hl "$HL" CHECK ours1 <<<"$c"); rc=$?
 	is "$rc" 1 "our index noticed the reference's DEL"
+	out=$(hl "$REF" CHECK ref1 <<<"$c"); rc=$?
+	is "$rc" 1 "reference CHECK does not see a released (recycled) file as an allocation"
 	is "$(hl "$HL" ADD ours3 <<<"$c" | jq -r '.ips[0].address')" "10.85.0.6/24" "round robin continues"
 	out=$(hl "$REF" ADD ours3 <<<"$c"); rc=$?
 	is "$rc" 1 "reference refuses a duplicate of our allocation (it reads our files)"
