@@ -316,7 +316,9 @@ cni "$BR" GC "" "" "" <<<"$gcc" >/dev/null; ok $? "GC exits 0"
 ip link show "$h1" >/dev/null 2>&1; is $? 1 "GC removed the veth of the attachment that is not valid"
 ip -n g1$T link show eth0 >/dev/null 2>&1; is $? 1 "... and its container end"
 ip link show "$h2" >/dev/null 2>&1; is $? 0 "GC kept the valid attachment's veth"
-is "$(ipam_count "$gnet")" 1 "GC released the IPAM reservation of the other"
+if [ "$CNI_PATH" = "$CNI_BIN" ]; then # the reference host-local has no GC
+	is "$(ipam_count "$gnet")" 1 "GC released the IPAM reservation of the other"
+fi
 cni "$BR" DEL gc2$T /run/netns/g2$T eth0 <<<"$c" >/dev/null; ok $? "DEL the valid one"
 
 # ---- STATUS and GC delegate to IPAM ---------------------------------------------------------
