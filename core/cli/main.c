@@ -28,6 +28,7 @@ static const char usage[] =
 	"  net gc [NETWORK] [--valid ID[:IF]]...\n"
 	"  net ls\n"
 	"  net show NETWORK\n"
+	"  net reapply          (rebuild our nftables elements after `nft flush ruleset`)\n"
 	"  inspect CONTAINER [--json | --dot]\n"
 	"  oci-hook             (createRuntime/poststop hook; OCI state on stdin)\n"
 	"  storage ...          (container storage, see `berth storage --help`)\n"

@@ -13,6 +13,16 @@ H=pmh$T C1=pmc1$T C2=pmc2$T O=pmo$T
 TBL=berth_t$T
 STATE=$(mktemp -d); defer "rm -rf $STATE"
 export BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE
+# wait_listen NETNS tcp|udp PORT: until the echo server is bound (no fixed sleep)
+wait_listen() {
+	local i f=-t
+	[ "$2" = udp ] && f=-u
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 inH() { ip netns exec "$H" "$@"; }
 
 # pm CMD ID NETNS IFNAME < conf: the plugin, run in H (the host), with our table/state env
@@ -57,7 +67,11 @@ for c in "$C1" "$C2"; do
 		ip netns exec "$c" "$ECHO" serve $p 80 & defer "kill $!"
 	done
 done
-sleep 0.2 # the servers bind; no assertion depends on timing
+for c in "$C1" "$C2"; do
+	for p in tcp udp; do
+		wait_listen "$c" $p 80
+	done
+done
 
 prev() { # prev N: prevResult of container N (bridge, host veth, container iface)
 	printf '{"cniVersion":"1.0.0","interfaces":[{"name":"br0"},{"name":"vh%s"},{"name":"eth0","sandbox":"/run/netns/x"}],"ips":[{"address":"10.77.0.1%s/24","gateway":"10.77.0.1","interface":2},{"address":"fd77::1%s/64","gateway":"fd77::1","interface":2}]}' "$1" "$1" "$1"
@@ -217,8 +231,12 @@ is "$rc/$(relems)" "0/$rules_c" "the next container with the same conditions add
 is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9601)" 192.0.2.2 "... and is mapped"
 conf 2 '[{"hostPort":9601,"containerPort":80}]' "$CND" | pm DEL ctrc2 /run/netns/$C2 eth0 >/dev/null
 
+# conntrack on DEL: a UDP flow that was DNATed to ctr1 must not stick to it after DEL
+is "$(ip netns exec "$O" "$ECHO" ask udp 192.0.2.1 8053 192.0.2.2 40054)" 192.0.2.2 "UDP flow to ctr1 before DEL"
 conf 1 "$MAP1" | pm DEL ctr1 /run/netns/$C1 eth0 >/dev/null
 ok $? "DEL ctr1"
+ip netns exec "$O" "$ECHO" ask udp 192.0.2.1 8053 192.0.2.2 40054 >/dev/null 2>&1
+ok $((! $?)) "after DEL the same UDP flow no longer reaches ctr1 (conntrack flushed on DEL)"
 is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "no elements left (also in the conditional maps)"
 is "$(inH nft list table inet other$T)" "$other_before" "the other table is untouched"
 

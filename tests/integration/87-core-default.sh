@@ -32,6 +32,11 @@ if [ -x "$CNI_BIN/bridge" ] && [ -x "$CNI_BIN/firewall" ] && [ -x "$CNI_BIN/port
 	check "container pings the gateway" -- ip netns exec "$C" ping -c1 -W5 10.213.0.1
 	check "net del" -- bb net del --container def$T
 	is "$(ip -n "$H" -j link show master berth0 | jq length)" 0 "bridge port gone"
+	# --ip and --mac become the ips and mac capabilities the embedded bridge declares
+	check "net add --ip --mac" -- bb net add --container fix$T --netns "/run/netns/$C" --ip 10.213.0.77 --mac 02:42:0a:d5:00:4d
+	is "$(ip -n "$C" -j addr show eth0 | jq -r '.[0].address + " " + (.[0].addr_info[] | select(.family=="inet") | .local)')" \
+		"02:42:0a:d5:00:4d 10.213.0.77" "the container got the requested MAC and address"
+	check "net del" -- bb net del --container fix$T
 else
 	skip "our bridge/portmap/firewall are not built"
 fi
