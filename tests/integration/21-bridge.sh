@@ -304,6 +304,23 @@ if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	cni "$BR" DEL 4c8dc96fcc94$T "/run/netns/$pns" eth0 "$args" <<<"$c" >/dev/null; ok $? "podman static ip+mac: DEL"
 fi
 
+# ---- GC: host veths and IPAM reservations of attachments that are not valid -------------
+gbr=g$T; gnet=gn$T; defer "ip link del $gbr"
+c=$(conf 1.1.0 "$gnet" "$gbr" "$(subnet)")
+mknetns g1$T; mknetns g2$T
+o1=$(cni "$BR" ADD gc1$T /run/netns/g1$T eth0 <<<"$c"); o2=$(cni "$BR" ADD gc2$T /run/netns/g2$T eth0 <<<"$c")
+h1=$(jq -r '.interfaces[1].name' <<<"$o1"); h2=$(jq -r '.interfaces[1].name' <<<"$o2")
+is "$(link_json "$h1" | jq -r .ifalias)" "berth bridge $gnet gc1$T eth0" "host veth records its owner (ifalias)"
+gcc=$(jq -c --arg id gc2$T '. + {"cni.dev/valid-attachments": [{containerID: $id, ifname: "eth0"}]}' <<<"$c")
+cni "$BR" GC "" "" "" <<<"$gcc" >/dev/null; ok $? "GC exits 0"
+ip link show "$h1" >/dev/null 2>&1; is $? 1 "GC removed the veth of the attachment that is not valid"
+ip -n g1$T link show eth0 >/dev/null 2>&1; is $? 1 "... and its container end"
+ip link show "$h2" >/dev/null 2>&1; is $? 0 "GC kept the valid attachment's veth"
+if [ "$CNI_PATH" = "$CNI_BIN" ]; then # the reference host-local has no GC
+	is "$(ipam_count "$gnet")" 1 "GC released the IPAM reservation of the other"
+fi
+cni "$BR" DEL gc2$T /run/netns/g2$T eth0 <<<"$c" >/dev/null; ok $? "DEL the valid one"
+
 # ---- STATUS and GC delegate to IPAM ---------------------------------------------------------
 c=$(conf 1.1.0 st$T $bbr $(subnet))
 cni "$BR" STATUS "" "" "" <<<"$c" >/dev/null; ok $? "STATUS succeeds with a working IPAM"
