@@ -560,13 +560,18 @@ static int discard_file(struct berth_ipam_store *s, const char *name)
 		goto unlink;
 	}
 	close(fd);
-	snprintf(sp, sizeof(sp), "s%u", s->spares);
-	if (renameat2(s->dirfd, name, s->sparefd, sp, RENAME_NOREPLACE) == 0) {
-		s->spares++;
-		return 0;
+	while (s->spares < SPARE_MAX) {
+		snprintf(sp, sizeof(sp), "s%u", s->spares);
+		if (renameat2(s->dirfd, name, s->sparefd, sp, RENAME_NOREPLACE) == 0) {
+			s->spares++;
+			return 0;
+		}
+		if (errno == ENOENT)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		s->spares++; /* a spare the count missed (crash during GC): keep it */
 	}
-	if (errno == ENOENT)
-		return 0;
 unlink:
 	if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;

@@ -506,6 +506,9 @@ static void test_store(void)
 		   berth_ipam_store_spares(s) == 64,
 	   "a rebuild recounts the pool");
 	berth_ipam_store_close(s);
+	put(".berth/spare/s64", "  "); /* a spare the count missed */
+	is_int(del(c, "sp3", "eth0"), 0, "DEL with an uncounted spare in the way");
+	ok(!exists("10.7.0.4") && exists(".berth/spare/s65"), "released file went past it");
 	berth_ipam_config_free(c);
 
 	/* nothing allocated yet: DEL, STATUS, GC succeed without creating anything */
