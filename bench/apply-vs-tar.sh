@@ -73,12 +73,13 @@ BYTES=$(stat -c %s "$W/layer.tar")
 echo "tar: $((BYTES / 1048576)) MiB, $(tar -tf "$W/layer.tar" | wc -l) entries, fs: $(stat -f -c %T "$W")"
 cat "$W/layer.tar" >/dev/null # warm the page cache for both
 
+TIMEFORMAT='%R %U %S' # bash's time: wall, user, sys of the child
 run_one() { # run_one KIND -> "wall cpu" seconds (cpu = user + sys of the extractor)
 	local d="$W/x.$1.$r" out
 	mkdir "$d"; sync
 	case $1 in
-	tar) out=$( { /usr/bin/time -f '%e %U %S' tar -xf "$W/layer.tar" -C "$d"; } 2>&1 >/dev/null) ;;
-	berth) out=$( { /usr/bin/time -f '%e %U %S' "$TOOL" apply "$d" "$W/layer.tar"; } 2>&1 >/dev/null) ;;
+	tar) out=$( { time tar -xf "$W/layer.tar" -C "$d" >/dev/null 2>&1; } 2>&1) ;;
+	berth) out=$( { time "$TOOL" apply "$d" "$W/layer.tar" >/dev/null 2>&1; } 2>&1) ;;
 	esac
 	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' <<<"$out"
 }

@@ -1047,7 +1047,12 @@ int berth_ovl_cleanup(const struct berth_stor_call *call, json_t **ret, berth_er
 		berth_ovl_refs_set(&o, v[i].id, 0, NULL);
 	}
 	free_layers(v, n);
-	gc_leftovers(&o, json_array(), json_array());
+	{
+		json_t *removed = json_array(), *errors = json_array();
+		gc_leftovers(&o, removed, errors);
+		json_decref(removed);
+		json_decref(errors);
+	}
 	if (!o.skip_mount_home && is_mountpoint(o.root))
 		umount2(o.root, MNT_DETACH);
 	*ret = json_pack("{s:o}", "unmounted", unmounted);
