@@ -36,7 +36,13 @@ fi
 T=$(printf '%04x' $(( $$ & 0xffff )))
 HOSTNS=bbh$T
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
-cleanup() { ip netns del "$HOSTNS" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() {
+	# The driver removes its namespaces; if it was killed, its files are left in /run/netns
+	# (the mounts lived in ip-netns-exec's mount namespace and are gone with it).
+	rm -f /run/netns/bb$T-ours-* /run/netns/bb$T-ref-* 2>/dev/null
+	ip netns del "$HOSTNS" 2>/dev/null || true
+	rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip netns add "$HOSTNS"

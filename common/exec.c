@@ -62,6 +62,9 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	struct outbuf ob = { 0 }, eb = { 0 };
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigset_t dfl;
 	const char *prog = opts->argv[0];
 	size_t written = 0;
 	pid_t pid;
@@ -81,9 +84,20 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 		posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
 	if (opts->extra_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, opts->extra_fd, 3);
-	r = posix_spawn(&pid, prog, &fa, NULL, (char *const *)opts->argv,
+	/* A child that exits without reading its stdin must not kill us with SIGPIPE: ignore it
+	 * while we write (restored below), and give the child the default disposition. */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	r = posix_spawn(&pid, prog, &fa, &attr, (char *const *)opts->argv,
 			opts->envp ? opts->envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r != 0)
+		sigaction(SIGPIPE, &old_pipe, NULL);
 	if (r != 0) {
 		errno = r;
 		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "exec %s", prog);
@@ -167,6 +181,7 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 		kill(pid, SIGKILL);
 	r = 0;
 out_wait:
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (r == 0 && timed_out)

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/core.h"
 #include "berth/error.h"
 #include "berth/exec.h"
@@ -203,6 +205,29 @@ static json_t *build_conf(const struct berth_netconf *net, size_t i, json_t *pre
 	return c;
 }
 
+/*
+ * A result in the list's version, as libcni's GetAsVersion: a cached entry written when the
+ * list had another cniVersion, or a plugin answering in another version than asked.  New
+ * reference; on a failed conversion the original is kept (plugins up-convert themselves).
+ */
+static json_t *as_version(json_t *res, const char *version)
+{
+	_cleanup_cni_result_ struct berth_cni_result *r = NULL;
+	const char *have = json_string_value(json_object_get(res, "cniVersion"));
+	json_t *out = NULL;
+	berth_error e = { 0 };
+
+	if (!res || !have || STREQ(have, version))
+		return json_incref(res);
+	if (berth_cni_result_from_json(res, have, &r, &e) < 0 ||
+	    berth_cni_result_to_json(r, version, &out, &e) < 0) {
+		berth_log_warn("result of version %s kept as is (not convertible to %s: %s)", have,
+			       version, e.msg);
+		return json_incref(res);
+	}
+	return out;
+}
+
 /* libcni stamps the config's version on a result that carries none. */
 static void fixup_result_version(json_t *res, const char *version)
 {
@@ -306,9 +331,32 @@ static int del_range(const struct berth_core *core, const struct berth_netconf *
 	return ret;
 }
 
+/*
+ * The spec forbids GC to overlap ADD or DEL on a network: ADD/DEL hold this lock shared, GC
+ * exclusive.  It lives beside results/, not in it, where libcni-based tools list entries.
+ */
+static int net_lock(const struct berth_core *core, const struct berth_netconf *net, bool excl,
+		    int *ret_fd, berth_error *err)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s/berth-locks", berth_core_cache_dir(core)) < 0 ||
+	    asprintf(&path, "%s/%s", dir, net->name) < 0)
+		return -ENOMEM;
+	r = berth_mkdir_p(dir, 0700, err);
+	if (r < 0)
+		return r;
+	return berth_lock_path(path, excl, ret_fd, err);
+}
+
+static int net_del_locked(const struct berth_core *core, const struct berth_netconf *net,
+			  const struct berth_rt *rt, berth_error *err);
+
 int berth_net_add(const struct berth_core *core, const struct berth_netconf *net,
 		  const struct berth_rt *rt, json_t **ret_result, berth_error *err)
 {
+	_cleanup_close_ int lock = -1;
 	_cleanup_json_ json_t *prev = NULL;
 	struct berth_cache_entry old;
 	int r;
@@ -321,6 +369,9 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		if (r < 0)
 			return r;
 	}
+	r = net_lock(core, net, false, &lock, err);
+	if (r < 0)
+		return r;
 	/* The spec forbids a second ADD of one attachment without a DEL in between. */
 	r = berth_cache_read(core, net->name, rt->container_id, rt->ifname, &old, NULL);
 	if (r == 0) {
@@ -351,9 +402,12 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		}
 		fixup_result_version(res, net->cni_version);
 		json_decref(prev);
-		prev = res;
+		prev = as_version(res, net->cni_version);
+		json_decref(res);
+		BERTH_FAULT_POINT("core-after-plugin");
 	}
 
+	BERTH_FAULT_POINT("core-before-cache");
 	r = berth_cache_write(core, net, rt, prev, err);
 	if (r < 0) {
 		berth_error e = { 0 };
@@ -377,6 +431,21 @@ static bool cached_netns_usable(const char *ns)
 
 int berth_net_del(const struct berth_core *core, const struct berth_netconf *net,
 		  const struct berth_rt *rt, berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	int r;
+
+	r = check_rt(rt, false, err);
+	if (r < 0)
+		return r;
+	r = net_lock(core, net, false, &lock, err);
+	if (r < 0)
+		return r;
+	return net_del_locked(core, net, rt, err);
+}
+
+static int net_del_locked(const struct berth_core *core, const struct berth_netconf *net,
+			  const struct berth_rt *rt, berth_error *err)
 {
 	struct berth_cache_entry ce = { 0 };
 	struct berth_rt r2 = *rt;
@@ -408,7 +477,8 @@ int berth_net_del(const struct berth_core *core, const struct berth_netconf *net
 		if (berth_net_validate(core, net, &e) < 0)
 			berth_log_warn("%s", e.msg);
 	}
-	r = del_range(core, net, &r2, net->n_plugins - 1, cached ? ce.result : NULL, err);
+	_cleanup_json_ json_t *prev = cached ? as_version(ce.result, net->cni_version) : NULL;
+	r = del_range(core, net, &r2, net->n_plugins - 1, prev, err);
 	if (r == 0 && (cached || corrupt))
 		r = berth_cache_remove(core, net->name, rt->container_id, rt->ifname, err);
 	berth_cache_entry_free(&ce);
@@ -449,8 +519,9 @@ int berth_net_check(const struct berth_core *core, const struct berth_netconf *n
 		r2.args = ce.cni_args;
 	if (!r2.netns || !*r2.netns)
 		r2.netns = ce.netns;
+	_cleanup_json_ json_t *prev = as_version(ce.result, net->cni_version);
 	for (size_t i = 0; i < net->n_plugins && r == 0; i++) {
-		_cleanup_json_ json_t *conf = build_conf(net, i, ce.result, r2.cap_args);
+		_cleanup_json_ json_t *conf = build_conf(net, i, prev, r2.cap_args);
 		struct invocation inv = { "CHECK",	   net->plugins[i].type, i, r2.container_id,
 					  r2.netns, r2.ifname, r2.args };
 		if (!conf) {
@@ -501,9 +572,13 @@ int berth_net_gc(const struct berth_core *core, const struct berth_netconf *net,
 		 berth_error *err)
 {
 	struct berth_cache_entry *entries = NULL;
+	_cleanup_close_ int lock = -1;
 	size_t n = 0, deleted = 0;
 	int ret = 0, r;
 
+	r = net_lock(core, net, true, &lock, err);
+	if (r < 0)
+		return r;
 	r = berth_cache_list(core, net->name, NULL, &entries, &n, NULL, err);
 	if (r < 0)
 		return r;
@@ -514,7 +589,7 @@ int berth_net_gc(const struct berth_core *core, const struct berth_netconf *net,
 		if (attachment_valid(valid, n_valid, ce->container_id, ce->ifname))
 			continue;
 		struct berth_rt rt = { .container_id = ce->container_id, .ifname = ce->ifname };
-		r = berth_net_del(core, net, &rt, &e);
+		r = net_del_locked(core, net, &rt, &e);
 		if (r < 0) {
 			berth_log_warn("GC: %s", e.msg);
 			if (ret == 0) {

@@ -24,7 +24,7 @@ static const char *const core_versions[] = { "0.1.0", "0.2.0", "0.3.0", "0.3.1",
  */
 static const char default_conflist[] =
 	"{\n"
-	"  \"cniVersion\": \"1.0.0\",\n"
+	"  \"cniVersion\": \"1.1.0\",\n"
 	"  \"name\": \"berth\",\n"
 	"  \"plugins\": [\n"
 	"    {\n"
@@ -169,8 +169,98 @@ static int validate_plugin(json_t *p, const char *source, const char *what, bert
 	return 0;
 }
 
+static int conf_rank(const char *name);
+static bool has_suffix(const char *s, const char *suffix);
+
+/*
+ * libcni 1.3: unless loadOnlyInlinedPlugins is true, the plugin configs in
+ * the .conf files of <confdir>/<network name>/ (by file name) are appended to the inline plugins.
+ * Returns 1 when something was appended.
+ */
+static int append_dir_plugins(json_t *list, const char *confdir, const char *source,
+			      berth_error *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	json_t *name = json_object_get(list, "name"), *plugins;
+	struct dirent *de;
+	char **files = NULL;
+	size_t n = 0;
+	bool only_inlined = false;
+	int r = 0;
+
+	if (!confdir || !json_is_string(name) || !berth_path_component_ok(json_string_value(name)))
+		return 0;
+	r = get_bool(list, "loadOnlyInlinedPlugins", source, &only_inlined, err);
+	if (r < 0 || only_inlined)
+		return r;
+	if (asprintf(&dir, "%s/%s", confdir, json_string_value(name)) < 0)
+		return -ENOMEM;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".conf"))
+			continue;
+		char **nf = realloc(files, (n + 1) * sizeof(*files));
+		if (!nf || !(nf[n] = strdup(de->d_name))) {
+			free(nf ? nf : files);
+			return -ENOMEM;
+		}
+		files = nf;
+		n++;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(files[j - 1], files[j]) > 0; j--) {
+			char *t = files[j];
+			files[j] = files[j - 1];
+			files[j - 1] = t;
+		}
+	plugins = json_object_get(list, "plugins");
+	if (!plugins && n) {
+		plugins = json_array();
+		json_object_set_new(list, "plugins", plugins);
+	}
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *path = NULL;
+		json_error_t jerr;
+		json_t *p;
+		if (asprintf(&path, "%s/%s", dir, files[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		p = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+		if (!p || !json_is_object(p) || !json_is_string(json_object_get(p, "type"))) {
+			r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+					    "%s: %s", path,
+					    p ? "must be a plugin config with a type" : jerr.text);
+			json_decref(p);
+			break;
+		}
+		if (!json_is_array(plugins)) {
+			json_decref(p);
+			break; /* reported by the caller's validation */
+		}
+		json_array_append_new(plugins, p);
+		r = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	return r;
+}
+
+static int netconf_parse(const char *bytes, size_t len, const char *source, bool single,
+			 const char *confdir, struct berth_netconf **ret, berth_error *err);
+
 int berth_netconf_parse(const char *bytes, size_t len, const char *source, bool single,
 			struct berth_netconf **ret, berth_error *err)
+{
+	return netconf_parse(bytes, len, source, single, NULL, ret, err);
+}
+
+static int netconf_parse(const char *bytes, size_t len, const char *source, bool single,
+			 const char *confdir, struct berth_netconf **ret, berth_error *err)
 {
 	_cleanup_netconf_ struct berth_netconf *c = NULL;
 	json_t *name, *plugins, *p;
@@ -221,12 +311,23 @@ int berth_netconf_parse(const char *bytes, size_t len, const char *source, bool 
 			return -ENOMEM;
 		c->len = strlen(c->bytes);
 	} else {
-		c->bytes = malloc(len + 1);
-		if (!c->bytes)
-			return -ENOMEM;
-		memcpy(c->bytes, bytes, len);
-		c->bytes[len] = '\0';
-		c->len = len;
+		r = append_dir_plugins(c->json, confdir, source, err);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			/* what ran is what gets cached: the list with the appended plugins */
+			c->bytes = json_dumps(c->json, JSON_PRESERVE_ORDER | JSON_COMPACT);
+			if (!c->bytes)
+				return -ENOMEM;
+			c->len = strlen(c->bytes);
+		} else {
+			c->bytes = malloc(len + 1);
+			if (!c->bytes)
+				return -ENOMEM;
+			memcpy(c->bytes, bytes, len);
+			c->bytes[len] = '\0';
+			c->len = len;
+		}
 	}
 
 	name = json_object_get(c->json, "name");
@@ -286,10 +387,21 @@ int berth_netconf_load_file(const char *path, struct berth_netconf **ret, berth_
 	size_t len;
 	int r;
 
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
 	r = berth_read_file(path, NETCONF_MAX, &buf, &len, err);
 	if (r < 0)
 		return berth_error_prefix(err, "%s", path);
-	return berth_netconf_parse(buf, len, path, !has_suffix(path, ".conflist"), ret, err);
+	return netconf_parse(buf, len, path, !has_suffix(path, ".conflist"),
+			     has_suffix(path, ".conflist") ? dir : NULL, ret, err);
 }
 
 int berth_netconf_default(struct berth_netconf **ret, berth_error *err)

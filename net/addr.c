@@ -5,7 +5,12 @@
 #include <errno.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <netlink/attr.h>
@@ -13,6 +18,7 @@
 
 #include "berth/addr.h"
 #include "berth/cleanup.h"
+#include "berth/netns.h"
 #include "nl-internal.h"
 
 static struct nl_msg *addr_msg(int type, int flags, int ifindex, const struct berth_ipnet *a)
@@ -139,4 +145,75 @@ int berth_addr_list(struct berth_nl *nl, int ifindex, int family, struct berth_a
 	*ret = c.v;
 	*ret_n = c.n;
 	return 0;
+}
+
+/* 1 = some address still tentative, 0 = none, <0 = DAD failed or error */
+static int tentative(struct berth_nl *nl, int ifindex, berth_error *err)
+{
+	_cleanup_free_ struct berth_addr *a = NULL;
+	size_t n = 0;
+	int r, busy = 0;
+
+	r = berth_addr_list(nl, ifindex, AF_INET6, &a, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].flags & IFA_F_DADFAILED) {
+			char s[BERTH_IPNET_STRLEN];
+
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EADDRNOTAVAIL,
+					       "duplicate address detection failed for %s",
+					       berth_ipnet_format(&a[i].addr, s));
+		}
+		if (a[i].flags & IFA_F_TENTATIVE)
+			busy = 1;
+	}
+	return busy;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int berth_addr_wait_dad(int nsfd, struct berth_nl *nl, int ifindex, int timeout_ms,
+			berth_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV6_IFADDR };
+	int64_t deadline = now_ms() + timeout_ms;
+	char buf[8192];
+	int r;
+
+	{
+		_cleanup_netns_ int saved = -1;
+
+		if (nsfd >= 0 && (r = berth_netns_enter(nsfd, &saved, err)) < 0)
+			return r;
+		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "address notification socket");
+	/* Subscribed first, then looked: a change after the look is a notification. */
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left;
+
+		r = tentative(nl, ifindex, err);
+		if (r <= 0)
+			return r;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ETIMEDOUT,
+					       "addresses still tentative after %d ms", timeout_ms);
+		r = poll(&p, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "poll");
+		/* Only the wake-up matters: drain, then list again. */
+		while (recv(fd, buf, sizeof(buf), 0) > 0)
+			;
+	}
 }

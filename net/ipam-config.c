@@ -437,6 +437,13 @@ static int parse_ranges(json_t *config, json_t *ipam, struct berth_ipam_config *
 	return 0;
 }
 
+/* An owned object freed by the _cleanup_ipam_config_ attribute (a named constructor also keeps
+ * cppcheck from tracking it as a bare calloc it cannot see freed). */
+static struct berth_ipam_config *config_new(void)
+{
+	return calloc(1, sizeof(struct berth_ipam_config));
+}
+
 int berth_ipam_config_parse(json_t *config, const char *cni_args, struct berth_ipam_config **ret,
 			    berth_error *err)
 {
@@ -446,7 +453,7 @@ int berth_ipam_config_parse(json_t *config, const char *cni_args, struct berth_i
 	size_t v4 = 0, v6 = 0;
 	int r;
 
-	c = calloc(1, sizeof(*c));
+	c = config_new();
 	if (!c)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	if ((r = berth_json_get_string(config, NULL, "name", false, &name, err)) < 0 ||

@@ -197,9 +197,7 @@ int berth_ipam_add(const struct berth_ipam_config *c, const char *id, const char
 	int r;
 
 	res = berth_cni_result_new(version ? version : BERTH_CNI_VERSION_LATEST);
-	allocs = calloc(c->n_sets, sizeof(*allocs));
-	used = calloc(c->n_requested + 1, sizeof(*used));
-	if (!res || !allocs || !used)
+	if (!res)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (c->resolv_conf) {
 		r = berth_ipam_parse_resolv_conf(c->resolv_conf, &res->dns, err);
@@ -222,6 +220,10 @@ int berth_ipam_add(const struct berth_ipam_config *c, const char *id, const char
 		}
 	}
 
+	allocs = calloc(c->n_sets, sizeof(*allocs));
+	used = calloc(c->n_requested + 1, sizeof(*used));
+	if (!allocs || !used)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	r = berth_ipam_store_open(c->data_dir, true, &s, err);
 	if (r < 0)
 		return r;
@@ -401,5 +403,6 @@ int berth_ipam_gc(const struct berth_ipam_config *c, const struct berth_cni_atta
 		berth_log_info("gc: released %s in %s", stale[k], c->data_dir);
 		freed++;
 	}
+	berth_ipam_store_trim(s);
 	return first ? first : freed;
 }

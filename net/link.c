@@ -103,6 +103,8 @@ static int parse_link(struct nlmsghdr *nlh, struct berth_link *l)
 		l->link = (int)nla_get_u32(tb[IFLA_LINK]);
 	if (tb[IFLA_LINK_NETNSID])
 		l->link_netnsid = (int)nla_get_s32(tb[IFLA_LINK_NETNSID]);
+	if (tb[IFLA_IFALIAS])
+		nla_strlcpy(l->alias, tb[IFLA_IFALIAS], sizeof(l->alias));
 	if (tb[IFLA_LINKINFO])
 		parse_linkinfo(tb[IFLA_LINKINFO], l);
 	return 0;
@@ -218,6 +220,7 @@ int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *o, be
 	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
 	struct nlattr *li, *data, *p;
 	char what[96];
+	int r;
 
 	if (!msg)
 		return nomem(err);
@@ -239,7 +242,25 @@ int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *o, be
 	nla_nest_end(msg, data);
 	nla_nest_end(msg, li);
 	snprintf(what, sizeof(what), "failed to create veth pair %s/%s", o->name, o->peer_name);
-	return berth_nl_talk(nl, msg, NULL, NULL, err, what);
+	r = berth_nl_talk(nl, msg, NULL, NULL, err, what);
+	if (r < 0 || !o->alias)
+		return r;
+	/* The kernel ignores IFLA_IFALIAS on create: set it by name right after. */
+	nlmsg_free(msg);
+	msg = link_msg(RTM_SETLINK, 0, AF_UNSPEC, 0);
+	if (!msg || nla_put_string(msg, IFLA_IFNAME, o->name) < 0 ||
+	    nla_put_string(msg, IFLA_IFALIAS, o->alias) < 0)
+		r = nomem(err);
+	else
+		r = berth_nl_talk(nl, msg, NULL, NULL, err, "failed to set the veth's alias");
+	if (r < 0) {
+		berth_error ign = { 0 };
+		struct berth_link l;
+
+		if (berth_link_get_by_name(nl, o->name, &l, &ign) == 0)
+			(void)berth_link_del(nl, l.ifindex, &ign);
+	}
+	return r;
 }
 
 int berth_link_add_bridge(struct berth_nl *nl, const struct berth_bridge_opts *o, berth_error *err)

@@ -28,7 +28,7 @@ static const char *state_base(void)
 	return d && *d ? d : "/run/berth/nft";
 }
 
-static int kind_dir(const char *kind, char *buf, size_t len)
+int berth_nft_kind_dir(const char *kind, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s/%s", state_base(), berth_nft_table(), kind);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -54,7 +54,7 @@ static int state_path(const char *kind, const struct berth_nft_owner *o, char *b
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int lock_state(bool exclusive, int *ret_fd, berth_error *err)
+int berth_nft_lock_state(bool exclusive, int *ret_fd, berth_error *err)
 {
 	char dir[4096], path[4200];
 	snprintf(dir, sizeof(dir), "%s/%s", state_base(), berth_nft_table());
@@ -133,7 +133,11 @@ static int elems_from_json(json_t *a, struct berth_nft_elem **ret, size_t *ret_n
 			return -EINVAL;
 		}
 		e[i].family = family;
-		e[i].set = def->name;
+		e[i].set = berth_nft_intern(set);
+		if (!e[i].set) {
+			free(e);
+			return -ENOMEM;
+		}
 	}
 	*ret = e;
 	*ret_n = n;
@@ -172,7 +176,7 @@ static int write_state(const char *kind, const struct berth_nft_owner *o,
 		       const struct berth_nft_elem *e, size_t n, berth_error *err)
 {
 	char dir[4096], path[4096];
-	if (kind_dir(kind, dir, sizeof(dir)) < 0 || state_path(kind, o, path, sizeof(path)) < 0)
+	if (berth_nft_kind_dir(kind, dir, sizeof(dir)) < 0 || state_path(kind, o, path, sizeof(path)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "nft: state path too long");
 	if (n == 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
@@ -227,6 +231,12 @@ static int ensure_tables(const struct berth_nft_elem *e, size_t n, berth_error *
 	return 0;
 }
 
+int berth_nft_ensure_table(int family, berth_error *err)
+{
+	struct berth_nft_elem e = { .family = family };
+	return ensure_tables(&e, 1, err);
+}
+
 static int send_change(const struct berth_nft_elem *del, size_t n_del,
 		       const struct berth_nft_elem *add, size_t n_add, const char *comment,
 		       berth_error *err)
@@ -254,7 +264,7 @@ int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
 	char comment[512];
 	int r;
 
-	if ((r = lock_state(false, &lock, err)) < 0)
+	if ((r = berth_nft_lock_state(false, &lock, err)) < 0)
 		return r;
 	if ((r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)
 		return r;
@@ -320,7 +330,7 @@ int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bert
 	if (state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
 	    errno == ENOENT)
 		return 0;
-	if ((r = lock_state(false, &lock, err)) < 0)
+	if ((r = berth_nft_lock_state(false, &lock, err)) < 0)
 		return r;
 	if ((r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)
 		return r;
@@ -406,7 +416,7 @@ int berth_nft_attach_gc(const char *kind, const char *network,
 	char dir[4096];
 	int r, first = 0;
 
-	if (kind_dir(kind, dir, sizeof(dir)) < 0)
+	if (berth_nft_kind_dir(kind, dir, sizeof(dir)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "nft: state path too long");
 	/* 1. state files of this network whose attachment is gone */
 	_cleanup_closedir_ DIR *d = opendir(dir);
@@ -507,6 +517,40 @@ static int collect_dir(const char *dir, struct berth_nft_elem **all, size_t *n_a
 	return 0;
 }
 
+/* The conditional DNAT maps and rules recorded by berth_nft_conds_ensure. */
+static int add_condition_groups(struct berth_nft_batch *b, berth_error *err)
+{
+	char dir[4096];
+	berth_nft_kind_dir("conditions", dir, sizeof(dir));
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char path[8192];
+		_cleanup_json_ json_t *j = NULL;
+		berth_error e2 = { 0 };
+		if (!strstr(de->d_name, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (berth_json_load_file(path, &j, &e2) < 0)
+			continue;
+		json_t *toks = json_object_get(j, "tokens");
+		int fam = (int)json_integer_value(json_object_get(j, "family"));
+		size_t n = json_array_size(toks);
+		_cleanup_free_ const char **t = calloc(n + 1, sizeof(*t));
+		struct berth_nft_conds c;
+		if (!t)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			t[i] = json_string_value(json_array_get(toks, i));
+		if (berth_nft_conds_parse(t, n, fam, "conditions", &c, &e2) < 0)
+			continue;
+		int r = berth_nft_batch_conds(b, &c, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int berth_nft_reapply_all(berth_error *err)
 {
 	_cleanup_close_ int lock = -1;
@@ -516,11 +560,11 @@ int berth_nft_reapply_all(berth_error *err)
 	size_t n_all = 0;
 	int r;
 
-	if ((r = lock_state(true, &lock, err)) < 0)
+	if ((r = berth_nft_lock_state(true, &lock, err)) < 0)
 		return r;
 	for (size_t k = 0; k < ARRAY_SIZE(kind_sets); k++) {
 		char dir[4096];
-		kind_dir(kind_sets[k][0], dir, sizeof(dir));
+		berth_nft_kind_dir(kind_sets[k][0], dir, sizeof(dir));
 		if (collect_dir(dir, &all, &n_all, &comments, err) < 0)
 			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
@@ -534,6 +578,8 @@ int berth_nft_reapply_all(berth_error *err)
 		if ((r = berth_nft_batch_setup(b, fams[f], err)) < 0)
 			return r;
 	}
+	if ((r = add_condition_groups(b, err)) < 0)
+		return r;
 	if (n_all && (r = berth_nft_batch_elems_c(b, all, n_all, (const char *const *)comments,
 						  err)) < 0)
 		return r;

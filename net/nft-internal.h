@@ -36,3 +36,16 @@ int berth_nft_elems_dump(int family, const char *set,
 /* Add elements, each with its own comment, grouped into one message per set. */
 int berth_nft_batch_elems_c(struct berth_nft_batch *b, const struct berth_nft_elem *e, size_t n,
 			    const char *const *comments, berth_error *err);
+/* A process-lifetime copy of a set name (elements keep pointers to names). */
+const char *berth_nft_intern(const char *name);
+/* Append the maps and rules of a conditions list (see berth_nft_conds_parse). */
+int berth_nft_batch_conds(struct berth_nft_batch *b, const struct berth_nft_conds *c,
+			  berth_error *err);
+/* 1 when our set `name` exists, 0 when it (or the table) does not. */
+int berth_nft_set_exists(int family, const char *name, berth_error *err);
+/* The state dir lock (shared for element changes, exclusive for structure changes). */
+int berth_nft_lock_state(bool exclusive, int *ret_fd, berth_error *err);
+/* Create our table of each needed family if missing (EEXIST is success). */
+int berth_nft_ensure_table(int family, berth_error *err);
+/* Directory of the state files of kind ("portmap", "conditions" ...). */
+int berth_nft_kind_dir(const char *kind, char *buf, size_t len);

@@ -26,6 +26,7 @@
 #include <libnftnl/udata.h>
 #include <libnftnl/common.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/nft.h"
 #include "nft-internal.h"
@@ -247,7 +248,36 @@ const struct set_def *berth_nft_set_def(int family, const char *name)
 	for (size_t i = 0; i < n; i++)
 		if (STREQ(defs[i].name, name))
 			return &defs[i];
+	/* a conditional DNAT map, "<base>_<8 hex>", has the shape of its base map */
+	size_t len = strlen(name);
+	if (family != NFPROTO_BRIDGE && len > 9 && name[len - 9] == '_' &&
+	    strspn(name + len - 8, "0123456789abcdef") == 8) {
+		char base[32];
+		if (len - 9 >= sizeof(base))
+			return NULL;
+		memcpy(base, name, len - 9);
+		base[len - 9] = '\0';
+		if (STREQ(base, "pm4_ip") || STREQ(base, "pm4_any") || STREQ(base, "pm6_ip") ||
+		    STREQ(base, "pm6_any"))
+			return berth_nft_set_def(family, base);
+	}
 	return NULL;
+}
+
+const char *berth_nft_intern(const char *name)
+{
+	/* set names live as long as the process: elements point at them */
+	static char **pool;
+	static size_t n;
+	for (size_t i = 0; i < n; i++)
+		if (STREQ(pool[i], name))
+			return pool[i];
+	char **p = realloc(pool, (n + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	pool = p;
+	pool[n] = strdup(name);
+	return pool[n] ? pool[n++] : NULL;
 }
 
 size_t berth_nft_set_key_len(const struct set_def *d)
@@ -327,11 +357,12 @@ static uint32_t set_id_of(int family, const char *name)
 	return 0;
 }
 
-static int add_set(struct berth_nft_batch *b, int family, const struct set_def *d)
+static int add_set_named(struct berth_nft_batch *b, int family, const struct set_def *d,
+			 const char *name)
 {
 	char desc[128];
 	snprintf(desc, sizeof(desc), "create set %s %s %s", family_name(family), berth_nft_table(),
-		 d->name);
+		 name);
 	struct nlmsghdr *nlh = msg_begin(b, desc);
 	struct nftnl_set *s = nftnl_set_alloc();
 	if (!nlh || !s) {
@@ -340,9 +371,9 @@ static int add_set(struct berth_nft_batch *b, int family, const struct set_def *
 	}
 	uint32_t flags = 0;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, berth_nft_table());
-	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id_of(family, d->name));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id_of(family, name));
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, berth_nft_set_key_len(d));
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(d->key_type, d->n_key));
 	if (d->data_len) {
@@ -365,6 +396,11 @@ static int add_set(struct berth_nft_batch *b, int family, const struct set_def *
 	nftnl_set_free(s);
 	msg_end(b, nlh);
 	return 0;
+}
+
+static int add_set(struct berth_nft_batch *b, int family, const struct set_def *d)
+{
+	return add_set_named(b, family, d, d->name);
 }
 
 /* ---- rule expressions ---- */
@@ -479,8 +515,8 @@ static void e_ct_bits(struct nftnl_rule *r, uint32_t key, uint32_t bits)
 	e_cmp(r, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
 }
 
-static int add_rule(struct berth_nft_batch *b, struct nftnl_rule *r, int family, const char *chain,
-		    const char *what)
+static int add_rule_at(struct berth_nft_batch *b, struct nftnl_rule *r, int family,
+		       const char *chain, const char *what, bool append)
 {
 	char desc[192];
 	snprintf(desc, sizeof(desc), "add rule %s %s %s (%s)", family_name(family),
@@ -494,11 +530,17 @@ static int add_rule(struct berth_nft_batch *b, struct nftnl_rule *r, int family,
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, family);
 	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_NEWRULE, family,
-				    NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, b->seq);
+				    NLM_F_CREATE | (append ? NLM_F_APPEND : 0) | NLM_F_ACK, b->seq);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
 	msg_end(b, nlh);
 	return 0;
+}
+
+static int add_rule(struct berth_nft_batch *b, struct nftnl_rule *r, int family, const char *chain,
+		    const char *what)
+{
+	return add_rule_at(b, r, family, chain, what, true);
 }
 
 #define IP4_SADDR 12
@@ -676,6 +718,106 @@ static int add_bridge_rules(struct berth_nft_batch *b)
 	return add_rule(b, rl, NFPROTO_BRIDGE, "forward", "isolated ports");
 }
 
+static void e_conds(struct nftnl_rule *r, const struct berth_nft_conds *c)
+{
+	bool v6 = c->family == 6;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct berth_nft_cond *x = &c->c[i];
+		uint32_t op = x->neg ? NFT_CMP_NEQ : NFT_CMP_EQ;
+		switch (x->kind) {
+		case 1:
+		case 2:
+			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+				  x->kind == 1 ? (v6 ? IP6_SADDR : IP4_SADDR)
+					       : (v6 ? IP6_DADDR : IP4_DADDR),
+				  x->len, NFT_REG32_00);
+			e_bitwise(r, NFT_REG32_00, x->mask, x->len);
+			e_cmp(r, NFT_REG32_00, op, x->val, x->len);
+			break;
+		case 3:
+			e_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
+			e_cmp(r, NFT_REG32_00, op, x->val, x->len);
+			break;
+		case 4:
+			e_meta(r, NFT_META_MARK, NFT_REG32_00);
+			e_cmp(r, NFT_REG32_00, op, x->val, 4);
+			break;
+		}
+	}
+}
+
+/* Two maps and, at the head of prerouting and output, two DNAT rules guarded by c. */
+int berth_nft_batch_conds(struct berth_nft_batch *b, const struct berth_nft_conds *c,
+			  berth_error *err)
+{
+	bool v6 = c->family == 6;
+	uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+	uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
+	const char *ip_set = berth_nft_conds_set(c, v6 ? "pm6_ip" : "pm4_ip");
+	const char *any_set = berth_nft_conds_set(c, v6 ? "pm6_any" : "pm4_any");
+	static const char *const chains[] = { "prerouting", "output" };
+	int r;
+
+	if (!ip_set || !any_set || batch_begin_if_needed(b) < 0)
+		goto oom;
+	if ((r = add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, ip_set), ip_set)) <
+		    0 ||
+	    (r = add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, any_set),
+			       any_set)) < 0)
+		goto oom;
+	for (size_t k = 0; k < ARRAY_SIZE(chains); k++) {
+		/* inserted at the head, "any" first so that the hostIP rule ends up in front */
+		struct nftnl_rule *rl = nftnl_rule_alloc();
+		e_nfproto(rl, nfp);
+		e_conds(rl, c);
+		e_fib_daddr_local(rl);
+		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00);
+		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		e_lookup(rl, NFPROTO_INET, any_set, NFT_REG32_00, NFT_REG32_00, false);
+		e_counter(rl);
+		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
+		if ((r = add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
+			goto oom;
+		rl = nftnl_rule_alloc();
+		e_nfproto(rl, nfp);
+		e_conds(rl, c);
+		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, v6 ? IP6_DADDR : IP4_DADDR, alen,
+			  NFT_REG32_00);
+		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00 + aregs);
+		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs + 1);
+		e_lookup(rl, NFPROTO_INET, ip_set, NFT_REG32_00, NFT_REG32_00, false);
+		e_counter(rl);
+		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
+		if ((r = add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
+			goto oom;
+	}
+	return 0;
+oom:
+	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "nft: building condition rules");
+}
+
+int berth_nft_set_exists(int family, const char *name, berth_error *err)
+{
+	static char buf[4096];
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (!s)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, berth_nft_table());
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, family, NLM_F_ACK,
+						     (uint32_t)time(NULL));
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	int r = berth_nft_request(nlh, NULL, NULL, err);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: looking up set %s: %s",
+				       name, strerror(-r));
+	return 1;
+}
+
 int berth_nft_batch_setup(struct berth_nft_batch *b, int family, berth_error *err)
 {
 	const struct set_def *defs;
@@ -816,28 +958,26 @@ oom:
 int berth_nft_batch_elems_c(struct berth_nft_batch *b, const struct berth_nft_elem *e, size_t n,
 			    const char *const *comments, berth_error *err)
 {
-	int fams[2] = { NFPROTO_INET, NFPROTO_BRIDGE };
-	_cleanup_free_ struct berth_nft_elem *grp = malloc(n * sizeof(*grp));
-	_cleanup_free_ const char **gc = malloc(n * sizeof(*gc));
-	if (!grp || !gc || batch_begin_if_needed(b) < 0)
+	_cleanup_free_ struct berth_nft_elem *grp = malloc((n + 1) * sizeof(*grp));
+	_cleanup_free_ const char **gc = malloc((n + 1) * sizeof(*gc));
+	_cleanup_free_ bool *done = calloc(n + 1, sizeof(*done));
+	if (!grp || !gc || !done || batch_begin_if_needed(b) < 0)
 		goto oom;
 	/* group by set so that even thousands of elements make a handful of messages */
-	for (int f = 0; f < 2; f++) {
-		const struct set_def *defs;
-		size_t nd;
-		berth_nft_set_defs(fams[f], &defs, &nd);
-		for (size_t d = 0; d < nd; d++) {
-			size_t m = 0;
-			for (size_t i = 0; i < n; i++)
-				if (e[i].family == fams[f] && STREQ(e[i].set, defs[d].name)) {
-					grp[m] = e[i];
-					gc[m++] = comments[i];
-				}
-			for (size_t i = 0; i < m; i += ELEMS_PER_MSG) {
-				size_t k = m - i < ELEMS_PER_MSG ? m - i : ELEMS_PER_MSG;
-				if (elems_msg(b, true, grp + i, k, NULL, gc + i) < 0)
-					goto oom;
+	for (size_t first = 0; first < n; first++) {
+		if (done[first])
+			continue;
+		size_t m = 0;
+		for (size_t i = first; i < n; i++)
+			if (!done[i] && e[i].family == e[first].family && STREQ(e[i].set, e[first].set)) {
+				grp[m] = e[i];
+				gc[m++] = comments[i];
+				done[i] = true;
 			}
+		for (size_t i = 0; i < m; i += ELEMS_PER_MSG) {
+			size_t k = m - i < ELEMS_PER_MSG ? m - i : ELEMS_PER_MSG;
+			if (elems_msg(b, true, grp + i, k, NULL, gc + i) < 0)
+				goto oom;
 		}
 	}
 	return 0;
@@ -896,6 +1036,7 @@ int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
 	if ((r = berth_nft_batch_finish(b)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: out of memory");
 	expect = b->n_desc - 2; /* every message but BEGIN and END carries NLM_F_ACK */
+	BERTH_FAULT_POINT("nft-before-send");
 	if ((r = nft_socket(&nl, b->len, err)) < 0)
 		return r;
 	if (mnl_socket_sendto(nl, b->buf, b->len) < 0) {

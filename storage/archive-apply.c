@@ -28,6 +28,7 @@
 #include "berth/archive.h"
 #include "berth/cleanup.h"
 #include "berth/error.h"
+#include "berth/fault.h"
 #include "berth/log.h"
 #include "archive-internal.h"
 
@@ -740,6 +741,11 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 	if (r < 0)
 		return fail_unsafe(ap, "name too long");
 	ap->path = path;
+	/* (uid_t)-1 would tell chown "leave as is": the file would stay ours (root's) */
+	if (archive_entry_uid(e) < 0 || archive_entry_uid(e) >= (la_int64_t)UINT32_MAX ||
+	    archive_entry_gid(e) < 0 || archive_entry_gid(e) >= (la_int64_t)UINT32_MAX)
+		return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, EINVAL,
+				       "entry '%s': invalid uid/gid", ap->entry);
 
 	if (!*path) {
 		if (type != AE_IFDIR || hardlink)
@@ -913,6 +919,13 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 	size_t pathcap;
 	int r = 0;
 
+	/* our own O_RDONLY fd of the root: callers may hand an O_PATH fd, which fchown() and
+	 * fsetxattr() (root entry, opaque root) refuse */
+	_cleanup_close_ int ownroot = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (ownroot < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open the layer root");
+	ap.rootfd = ownroot;
 	if (opts)
 		ap.o = *opts;
 	if (!ap.o.max_entries)
@@ -992,8 +1005,10 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 		r = apply_entry(&ap, e, path);
 		if (r < 0)
 			goto out;
+		BERTH_FAULT_POINT("archive-apply-entry"); /* #N: killed after N entries */
 	}
 	ap.entry = NULL;
+	BERTH_FAULT_POINT("archive-apply-before-dirs"); /* directory times/modes not yet final */
 	r = finish_dirs(&ap);
 	if (r < 0)
 		goto out;

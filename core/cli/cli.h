@@ -25,7 +25,9 @@ struct cli {
 	bool all;
 };
 
-/* Parse options from argv (permuting); positional arguments are left in argv[optind..]. */
+/* Parse options from argv (permuting); positional arguments are left in argv[optind..].
+ * Returns 0, 2 on a usage error, or CLI_HELP after printing the help (exit 0). */
+#define CLI_HELP 3
 int cli_parse(struct cli *c, int argc, char **argv, int *ret_optind);
 int cli_fail(const struct cli *c, const berth_error *err);
 void cli_print_json(json_t *j);

@@ -112,7 +112,7 @@ int cli_oci_hook(struct cli *c, int argc, char **argv)
 
 	r = cli_parse(c, argc, argv, &oi);
 	if (r)
-		return r;
+		return r == CLI_HELP ? 0 : r;
 	if (oi < argc)
 		phase = argv[oi];
 

@@ -162,6 +162,26 @@ static void decode_fields(const char *set, const uint8_t *b, size_t len, bool da
 			o += (size_t)snprintf(out + o, outsz - o, "%02x", b[i]);
 }
 
+/* "a . b" to "a . c" shown as "a . b-c": a range per field of a concatenation. */
+static void merge_range(const char *lo, const char *hi, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	while (*lo || *hi) {
+		const char *le = strstr(lo, " . "), *he = strstr(hi, " . ");
+		size_t ll = le ? (size_t)(le - lo) : strlen(lo), hl = he ? (size_t)(he - hi) : strlen(hi);
+		if (ll == hl && !strncmp(lo, hi, ll))
+			o += (size_t)snprintf(out + o, outsz > o ? outsz - o : 0, "%s%.*s", o ? " . " : "",
+					      (int)ll, lo);
+		else
+			o += (size_t)snprintf(out + o, outsz > o ? outsz - o : 0, "%s%.*s-%.*s",
+					      o ? " . " : "", (int)ll, lo, (int)hl, hi);
+		lo = le ? le + 3 : lo + ll;
+		hi = he ? he + 3 : hi + hl;
+	}
+}
+
 static json_t *nft_json(const char *network, const char *id, const char *ifname)
 {
 	static const char *const kinds[] = { "masq", "portmap", "firewall", "macspoof" };
@@ -189,8 +209,12 @@ static json_t *nft_json(const char *network, const char *id, const char *ifname)
 					      e[i].family == NFPROTO_BRIDGE ? "bridge" : "inet",
 					      "table", berth_nft_table(), "set", e[i].set, "key", key,
 					      "present", present == 1);
-			if (keyend[0])
+			if (keyend[0]) {
+				char range[512];
+				merge_range(key, keyend, range, sizeof(range));
 				json_object_set_new(j, "keyEnd", json_string(keyend));
+				json_object_set_new(j, "range", json_string(range));
+			}
 			if (data[0])
 				json_object_set_new(j, "data", json_string(data));
 			json_array_append_new(arr, j);
@@ -450,9 +474,9 @@ static void print_tree(json_t *out)
 		}
 		json_array_foreach(nft, k, v) {
 			rest--;
-			line(p, rest == 0, "nft %s %s %s (%s): %s%s%s%s%s%s", js(v, "family"),
-			     js(v, "table"), js(v, "set"), js(v, "kind"), js(v, "key"),
-			     *js(v, "keyEnd") ? "-" : "", js(v, "keyEnd"),
+			line(p, rest == 0, "nft %s %s %s (%s): %s%s%s%s", js(v, "family"),
+			     js(v, "table"), js(v, "set"), js(v, "kind"),
+			     *js(v, "range") ? js(v, "range") : js(v, "key"),
 			     *js(v, "data") ? " : " : "", js(v, "data"),
 			     json_is_true(json_object_get(v, "present")) ? "" : "  MISSING");
 		}
@@ -579,7 +603,8 @@ static void print_dot(json_t *out)
 		json_array_foreach(json_object_get(att, "nft"), k, v) {
 			snprintf(id, sizeof(id), "n%zu_nft%zu", i, k);
 			snprintf(label, sizeof(label), "nft %s %s %s\\n%s%s%s", js(v, "family"),
-				 js(v, "table"), js(v, "set"), js(v, "key"),
+				 js(v, "table"), js(v, "set"),
+				 *js(v, "range") ? js(v, "range") : js(v, "key"),
 				 *js(v, "data") ? " : " : "", js(v, "data"));
 			printf("  \"%s\" [shape=component, %slabel=\"%s\"];\n", id,
 			       json_is_true(json_object_get(v, "present")) ? ""
@@ -605,7 +630,7 @@ int cli_inspect(struct cli *c, int argc, char **argv)
 
 	r = cli_parse(c, argc, argv, &oi);
 	if (r)
-		return r;
+		return r == CLI_HELP ? 0 : r;
 	if (oi + 1 != argc) {
 		fprintf(stderr, "usage: berth inspect CONTAINER [--json | --dot]\n");
 		return 2;

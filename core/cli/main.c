@@ -28,6 +28,7 @@ static const char usage[] =
 	"  net gc [NETWORK] [--valid ID[:IF]]...\n"
 	"  net ls\n"
 	"  net show NETWORK\n"
+	"  net reapply          (rebuild our nftables elements after `nft flush ruleset`)\n"
 	"  inspect CONTAINER [--json | --dot]\n"
 	"  oci-hook             (createRuntime/poststop hook; OCI state on stdin)\n"
 	"  storage ...          (container storage, see `berth storage --help`)\n"
@@ -192,7 +193,7 @@ int cli_parse(struct cli *c, int argc, char **argv, int *ret_optind)
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			exit(0);
+			return CLI_HELP;
 		default:
 			return 2;
 		}
@@ -244,14 +245,10 @@ static void on_sigpipe(int sig)
 {
 }
 
-int main(int argc, char **argv)
+static int run(struct cli *cp, int argc, char **argv)
 {
-	struct cli c = { 0 };
+	struct cli c = *cp;
 	int first = 1;
-
-	signal(SIGPIPE, on_sigpipe);
-	berth_log_init("berth");
-	cli_defaults(&c);
 
 	/* global options before the command */
 	while (first < argc && argv[first][0] == '-') {
@@ -273,8 +270,9 @@ int main(int argc, char **argv)
 		first = argc;
 	if (first > 1) {
 		int oi;
-		if (cli_parse(&c, first, argv, &oi))
-			return 2;
+		int r = cli_parse(&c, first, argv, &oi);
+		if (r)
+			return r == CLI_HELP ? 0 : r;
 	}
 	if (first >= argc) {
 		fputs(usage, stderr);
@@ -291,8 +289,9 @@ int main(int argc, char **argv)
 	}
 	if (STREQ(cmd, "version")) {
 		int oi;
-		if (cli_parse(&c, argc, argv, &oi))
-			return 2;
+		int r = cli_parse(&c, argc, argv, &oi);
+		if (r)
+			return r == CLI_HELP ? 0 : r;
 		if (c.json) {
 			json_t *j = json_pack("{ss ss ss ss s[sssssss]}", "version", BERTH_VERSION,
 					      "cniBinDir", BERTH_CNI_BIN_DIR, "pluginPath",
@@ -323,4 +322,19 @@ int main(int argc, char **argv)
 		return cli_inspect(&c, argc - first, argv + first);
 	fprintf(stderr, "berth: unknown command \"%s\"\n%s", cmd, usage);
 	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	int r;
+
+	signal(SIGPIPE, on_sigpipe);
+	berth_log_init("berth");
+	cli_defaults(&c);
+	r = run(&c, argc, argv);
+	json_decref(c.publish);
+	json_decref(c.ips);
+	json_decref(c.valid);
+	return r;
 }

@@ -9,6 +9,7 @@
 #include "berth/cleanup.h"
 #include "berth/core.h"
 #include "berth/json.h"
+#include "berth/nft.h"
 #include "cli.h"
 
 static void print_result_human(const char *net, const char *container, const char *ifname,
@@ -346,15 +347,32 @@ static int net_show(struct cli *c, const char *name)
 	return 0;
 }
 
+/* After `nft flush ruleset` or a firewall reload: our nft tables rebuilt from the plugins'
+ * state files, in one transaction (the same as `portmap --reapply`). */
+static int net_reapply(struct cli *c)
+{
+	berth_error err = { 0 };
+	int n = berth_nft_reapply_all(&err);
+
+	if (n < 0)
+		return cli_fail(c, &err);
+	if (c->json)
+		printf("{\"elements\":%d}\n", n);
+	else
+		printf("nftables: table %s rebuilt, %d element%s\n", berth_nft_table(), n,
+		       n == 1 ? "" : "s");
+	return 0;
+}
+
 int cli_net(struct cli *c, int argc, char **argv)
 {
 	int oi, r;
 
 	r = cli_parse(c, argc, argv, &oi);
 	if (r)
-		return r;
+		return r == CLI_HELP ? 0 : r;
 	if (oi >= argc) {
-		fprintf(stderr, "berth net: expected add|del|check|status|gc|ls|show\n");
+		fprintf(stderr, "berth net: expected add|del|check|status|gc|ls|show|reapply\n");
 		return 2;
 	}
 	const char *sub = argv[oi];
@@ -372,6 +390,8 @@ int cli_net(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "berth net add: --netns is required\n");
 		return 2;
 	}
+	if (STREQ(sub, "reapply"))
+		return net_reapply(c);
 	if (!name && !STREQ(sub, "gc") && !STREQ(sub, "ls"))
 		name = BERTH_DEFAULT_NETWORK;
 

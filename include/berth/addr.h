@@ -28,3 +28,9 @@ int berth_addr_del(struct berth_nl *nl, int ifindex, const struct berth_ipnet *a
 /* Addresses of ifindex (0 = every link) of family (0 = both); caller frees *ret. */
 int berth_addr_list(struct berth_nl *nl, int ifindex, int family, struct berth_addr **ret,
 		    size_t *ret_n, berth_error *err);
+
+/* Wait until no address of ifindex is tentative (IPv6 DAD finished), driven by address
+ * notifications from a socket opened in nsfd (-1: current netns), at most timeout_ms.
+ * -EADDRNOTAVAIL when DAD failed for one, -ETIMEDOUT when still tentative at the deadline. */
+int berth_addr_wait_dad(int nsfd, struct berth_nl *nl, int ifindex, int timeout_ms,
+			berth_error *err);

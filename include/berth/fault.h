@@ -3,8 +3,8 @@
 
 /*
  * Crash injection for tests.  Compiled in only with `make FAULT=1` (build-fault/): then
- * BERTH_FAULT_POINT("name") kills the process with SIGKILL when the environment variable
- * BERTH_FAULT names that point (BERTH_FAULT=name, or BERTH_FAULT=* to list points on stderr).
+ * BERTH_FAULT_POINT("name") SIGKILLs the process when BERTH_FAULT=[PROG:]NAME[#N] selects it
+ * (see common/fault.c); BERTH_FAULT=* with BERTH_FAULT_LOG=FILE records the points passed.
  * In product builds the macro is empty.
  */
 #ifdef BERTH_FAULT_INJECTION

@@ -129,6 +129,9 @@ const struct berth_ipam_entry *berth_ipam_store_entry(const struct berth_ipam_st
 int berth_ipam_store_last_reserved(struct berth_ipam_store *s, size_t set, struct berth_ip *ret);
 int berth_ipam_store_set_last_reserved(struct berth_ipam_store *s, size_t set,
 				       const struct berth_ip *ip, berth_error *err);
+/* Released files are recycled (docs/host-local.md); trim the pool (GC does) / count it. */
+void berth_ipam_store_trim(struct berth_ipam_store *s);
+unsigned berth_ipam_store_spares(const struct berth_ipam_store *s);
 /* true when the index was rebuilt from the files on open (for tests and debugging). */
 bool berth_ipam_store_rebuilt(const struct berth_ipam_store *s);
 

@@ -39,6 +39,7 @@ struct berth_link {
 	/* bridge port (IFLA_PROTINFO, filled for links with a bridge master) */
 	int port_hairpin;       /* -1 unknown */
 	int port_isolated;      /* -1 unknown */
+	char alias[256];        /* IFLA_IFALIAS, "" when none */
 };
 
 /* MAC parsing and formatting: berth_mac_parse()/berth_mac_format() in cniargs.h. */
@@ -58,6 +59,8 @@ struct berth_veth_opts {
 	const uint8_t *peer_mac; /* NULL = random */
 	const uint8_t *mac;      /* NULL = random */
 	bool txqlen_zero;        /* txqlen 0 on both ends, as the reference plugins create veths */
+	const char *alias;       /* IFLA_IFALIAS of the `name` side (owner record), NULL = none;
+				  * a second request (the kernel ignores it on create) */
 };
 /* Create a veth pair in one request; -EEXIST when either name is taken (peer side included). */
 int berth_link_add_veth(struct berth_nl *nl, const struct berth_veth_opts *opts, berth_error *err);

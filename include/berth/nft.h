@@ -135,6 +135,36 @@ int berth_nft_bridge_gc(const char *network, const struct berth_cni_attachment *
 int berth_conntrack_flush_ports(int family, uint8_t proto, const uint16_t *ports, size_t n,
 				berth_error *err);
 
+/* ---- portmap conditionsV4/V6: a documented subset of nft match syntax ----
+ * Tokens (the list's strings, joined by spaces) form a sequence of matches:
+ *   ip saddr|daddr [==|!=] ADDR[/LEN]     (conditionsV4)   ip6 saddr|daddr ... (conditionsV6)
+ *   iifname|meta iifname [==|!=] NAME     (a trailing * matches a prefix)
+ *   meta mark|mark [==|!=] NUMBER
+ * Each distinct list gets its own pair of DNAT maps ("pm4_ip_<id>", "pm4_any_<id>") and two
+ * rules per nat chain carrying the matches, created once and shared by every container whose
+ * config has that list: per-container state stays map elements. */
+#define BERTH_NFT_MAX_CONDS 16
+struct berth_nft_cond {
+	int kind; /* 1 saddr, 2 daddr, 3 iifname, 4 mark */
+	bool neg;
+	uint8_t val[16], mask[16];
+	uint8_t len;
+};
+struct berth_nft_conds {
+	int family; /* 4 or 6 */
+	size_t n;
+	struct berth_nft_cond c[BERTH_NFT_MAX_CONDS];
+	char text[512]; /* normalised, what the id hashes */
+	char id[9];
+};
+/* key names the config key in errors ("conditionsV4"). */
+int berth_nft_conds_parse(const char *const *tokens, size_t n, int family, const char *key,
+			  struct berth_nft_conds *ret, berth_error *err);
+/* Create the maps and rules of c unless they exist; record them for berth_nft_reapply_all. */
+int berth_nft_conds_ensure(const struct berth_nft_conds *c, berth_error *err);
+/* "<base>_<id>" for base "pm4_ip", "pm4_any", "pm6_ip", "pm6_any" (interned, never freed). */
+const char *berth_nft_conds_set(const struct berth_nft_conds *c, const char *base);
+
 /* ---- key builders (register layout), shared by plugins and tests ---- */
 size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip);
 size_t berth_nft_put_u8(uint8_t *buf, uint8_t v);    /* 1 byte, padded to 4 */

@@ -138,6 +138,7 @@ static double run(struct impl *im, const char *cmd, const char *id, const char *
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
+		signal(SIGPIPE, SIG_DFL);
 		dup2(in[0], 0);
 		dup2(null, 1);
 		if (!getenv("BENCH_STDERR"))
@@ -232,6 +233,8 @@ int main(int argc, char **argv)
 	}
 	if (n <= 0 || n_impl == 0)
 		usage();
+	/* A plugin may exit without reading its stdin (VERSION): EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	for (int k = 0; k < n_impl; k++) {

@@ -82,19 +82,25 @@ static int ask(const char *p, const char *addr, const char *port, const char *sr
 	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_NUMERICHOST }, *ai;
 	if (getaddrinfo(addr, port, &hints, &ai))
 		return fprintf(stderr, "bad address\n"), 2;
-	int fd = socket(ai->ai_family, type, proto), one = 1;
+	int fd = socket(ai->ai_family, type, proto), one = 1, r;
 	if (fd < 0)
 		return perror("socket"), 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (src) {
 		struct addrinfo *sa;
-		if (getaddrinfo(src, sport ? sport : "0", &hints, &sa) || bind(fd, sa->ai_addr, sa->ai_addrlen) < 0)
+		if (getaddrinfo(src, sport ? sport : "0", &hints, &sa))
+			return fprintf(stderr, "bad source address\n"), 2;
+		r = bind(fd, sa->ai_addr, sa->ai_addrlen);
+		freeaddrinfo(sa);
+		if (r < 0)
 			return perror("bind source"), 1;
 	}
 	/* non-blocking connect so a dropped SYN fails after the poll below, not after minutes */
 	struct timeval tv = { 3, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (r < 0)
 		return perror("connect"), 1;
 	if (type == SOCK_DGRAM && send(fd, "hi\n", 3, 0) < 0)
 		return perror("send"), 1;
@@ -107,6 +113,7 @@ static int ask(const char *p, const char *addr, const char *port, const char *sr
 		return fprintf(stderr, "recv: %s\n", n < 0 ? strerror(errno) : "closed"), 1;
 	buf[n] = 0;
 	fputs(buf, stdout);
+	close(fd);
 	return 0;
 }
 

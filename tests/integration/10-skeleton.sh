@@ -73,4 +73,19 @@ for p in $plugins; do
 	is "${r%%|*}" 8 "$p: the plugin's own netns -> code 8"
 done
 
+# Delegation: an IPAM plugin that exits without reading its (large) stdin must give its error
+# back, not kill the delegating plugin with SIGPIPE; the bridge it created is removed again.
+if [ -x "$CNI_BIN/bridge" ]; then
+	fk=$(mktemp -d /tmp/berth-fk.XXXXXX); defer "rm -rf $fk"
+	printf '#!/bin/sh\necho "{\\"code\\":11,\\"msg\\":\\"fake ipam refuses\\"}"\nexit 1\n' >"$fk/fakeipam"
+	chmod +x "$fk/fakeipam"
+	pad=$(head -c 300000 /dev/zero | tr '\0' a)
+	defer "ip link del skb$T"
+	out=$(printf '{"cniVersion":"1.0.0","name":"sk","type":"bridge","bridge":"skb%s","pad":"%s","ipam":{"type":"fakeipam"}}' "$T" "$pad" |
+		env -i CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH="$fk" "$CNI_BIN/bridge"); rc=$?
+	is "$rc:$(jq -r '"\(.code) \(.msg)"' <<<"$out")" "1:11 fake ipam refuses" "bridge: a delegate that ignores stdin returns its error (no SIGPIPE)"
+	ip link show "skb$T" >/dev/null 2>&1; is $? 1 "bridge: the bridge it created is gone after the failed ADD"
+	is "$(ip -n "$ns" -o link show | grep -c eth0)" 0 "bridge: no container interface left"
+fi
+
 done_testing

@@ -157,6 +157,14 @@ del_opt
 add_opt dad '{"enabledad":true}'
 is "$(ip netns exec "$ns" cat /proc/sys/net/ipv6/conf/eth0/accept_dad)" 1 "enabledad: accept_dad=1"
 del_opt
+# enabledad with IPv6: ADD returns once DAD is over (no tentative address left)
+br=o${T}d6; net=on${T}d6; defer "ip link del $br"
+c=$(jq -nc --arg b "$br" --arg n "$net" --arg s6 "fd${T:0:2}:${T:2:4}:1::/64" --arg d "$DATA" \
+	'{cniVersion:"1.0.0",name:$n,type:"bridge",bridge:$b,isGateway:true,enabledad:true,
+	  ipam:{type:"host-local",dataDir:$d,ranges:[[{subnet:$s6}]]}}')
+out=$(cni "$BR" ADD co$T "/run/netns/$ns" eth0 <<<"$c"); is $? 0 "enabledad v6: ADD"
+is "$(ip -n "$ns" -j addr show eth0 | jq -r '[.[0].addr_info[] | select(.tentative == true)] | length')" 0 "enabledad v6: no tentative address when ADD returns"
+del_opt
 add_opt nogw '{"isGateway":false}'
 is "$(ip -j addr show "$br" | jq -r '[.[0].addr_info[] | select(.family=="inet")] | length')" 0 "isGateway false: no address on the bridge"
 del_opt
@@ -295,6 +303,23 @@ if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	is "$(link_json eth0 "$pns" | jq -r .address)" 02:42:0a:c6:00:32 "podman static ip+mac: the requested MAC"
 	cni "$BR" DEL 4c8dc96fcc94$T "/run/netns/$pns" eth0 "$args" <<<"$c" >/dev/null; ok $? "podman static ip+mac: DEL"
 fi
+
+# ---- GC: host veths and IPAM reservations of attachments that are not valid -------------
+gbr=g$T; gnet=gn$T; defer "ip link del $gbr"
+c=$(conf 1.1.0 "$gnet" "$gbr" "$(subnet)")
+mknetns g1$T; mknetns g2$T
+o1=$(cni "$BR" ADD gc1$T /run/netns/g1$T eth0 <<<"$c"); o2=$(cni "$BR" ADD gc2$T /run/netns/g2$T eth0 <<<"$c")
+h1=$(jq -r '.interfaces[1].name' <<<"$o1"); h2=$(jq -r '.interfaces[1].name' <<<"$o2")
+is "$(link_json "$h1" | jq -r .ifalias)" "berth bridge $gnet gc1$T eth0" "host veth records its owner (ifalias)"
+gcc=$(jq -c --arg id gc2$T '. + {"cni.dev/valid-attachments": [{containerID: $id, ifname: "eth0"}]}' <<<"$c")
+cni "$BR" GC "" "" "" <<<"$gcc" >/dev/null; ok $? "GC exits 0"
+ip link show "$h1" >/dev/null 2>&1; is $? 1 "GC removed the veth of the attachment that is not valid"
+ip -n g1$T link show eth0 >/dev/null 2>&1; is $? 1 "... and its container end"
+ip link show "$h2" >/dev/null 2>&1; is $? 0 "GC kept the valid attachment's veth"
+if [ "$CNI_PATH" = "$CNI_BIN" ]; then # the reference host-local has no GC
+	is "$(ipam_count "$gnet")" 1 "GC released the IPAM reservation of the other"
+fi
+cni "$BR" DEL gc2$T /run/netns/g2$T eth0 <<<"$c" >/dev/null; ok $? "DEL the valid one"
 
 # ---- STATUS and GC delegate to IPAM ---------------------------------------------------------
 c=$(conf 1.1.0 st$T $bbr $(subnet))

@@ -139,6 +139,8 @@ cni "$TUN" DEL ca "/run/netns/$ns" eth0 <<<"$(conf 1.0.0 "$ns")" >/dev/null
 is "$(jq -c 'del(.operstate)' <<<"$(linkj "$ns" eth0)")" "$(jq -c 'del(.operstate)' <<<"$before")" \
 	"link unchanged after the bad inputs"
 ls "$tmp/data"/cb_* >/dev/null 2>&1; [ $? -ne 0 ]; ok $? "no saved file left by failed ADDs"
+cni "$TUN" DEL cb "/run/netns/$ns" eth0 "FOO=1" <<<"$(conf 1.0.0 "$ns" ',"mac":"02:42:zz:00:00:01","sysctl":{"kernel.x":"1"}')" >/dev/null
+ok $? "DEL succeeds on a config its ADD refused"
 
 # args.cni and runtimeConfig override the config, CNI_ARGS MAC is the lowest
 out=$(cni "$TUN" ADD co "/run/netns/$ns" eth0 "IgnoreUnknown=1;K8S_POD_NAME=x;MAC=02:00:00:00:00:01" \

@@ -13,6 +13,16 @@ H=pmh$T C1=pmc1$T C2=pmc2$T O=pmo$T
 TBL=berth_t$T
 STATE=$(mktemp -d); defer "rm -rf $STATE"
 export BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE
+# wait_listen NETNS tcp|udp PORT: until the echo server is bound (no fixed sleep)
+wait_listen() {
+	local i f=-t
+	[ "$2" = udp ] && f=-u
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 inH() { ip netns exec "$H" "$@"; }
 
 # pm CMD ID NETNS IFNAME < conf: the plugin, run in H (the host), with our table/state env
@@ -57,7 +67,11 @@ for c in "$C1" "$C2"; do
 		ip netns exec "$c" "$ECHO" serve $p 80 & defer "kill $!"
 	done
 done
-sleep 0.2 # the servers bind; no assertion depends on timing
+for c in "$C1" "$C2"; do
+	for p in tcp udp; do
+		wait_listen "$c" $p 80
+	done
+done
 
 prev() { # prev N: prevResult of container N (bridge, host veth, container iface)
 	printf '{"cniVersion":"1.0.0","interfaces":[{"name":"br0"},{"name":"vh%s"},{"name":"eth0","sandbox":"/run/netns/x"}],"ips":[{"address":"10.77.0.1%s/24","gateway":"10.77.0.1","interface":2},{"address":"fd77::1%s/64","gateway":"fd77::1","interface":2}]}' "$1" "$1" "$1"
@@ -140,7 +154,9 @@ bad "protocol icmp" 7 protocol '[{"hostPort":81,"containerPort":80,"protocol":"i
 bad "hostIP 1.2.3" 7 hostIP '[{"hostPort":81,"containerPort":80,"hostIP":"1.2.3"}]'
 bad "range past 65535" 7 range '[{"hostPort":65535,"containerPort":80,"range":2}]'
 bad "duplicate mapping in one call" 7 'portMappings[1]' '[{"hostPort":82,"containerPort":80},{"hostPort":82,"containerPort":81}]'
-bad "nft conditions" 2 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["ip","saddr","10.0.0.0/8"]'
+bad "unparsable nft conditions" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["tcp","dport","80"]'
+bad "iptables conditions" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["-s","10.0.0.0/8"]'
+bad "IPv6 match in conditionsV4" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["ip6 saddr fd00::/8"]'
 bad "backend" 7 backend '[{"hostPort":84,"containerPort":80}]' '"backend":"ebpf"'
 
 # CHECK
@@ -177,9 +193,51 @@ ok $? "GC"
 is "$(dump)" "$snap1" "GC removed exactly ctr2's elements"
 is "$(ls "$STATE/$TBL/portmap" | wc -l)" 1 "GC removed ctr2's state file"
 
+# every spec version: the result comes back in the version asked for, CHECK from 0.4.0
+for v in 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
+	pr=$(prev 2 | jq -c --arg v "$v" '.cniVersion = $v | if ($v | startswith("0.")) then .ips |= map(. + {version: (if (.address | contains(":")) then "6" else "4" end)}) else . end')
+	c=$(conf 2 '[{"hostPort":9500,"containerPort":80}]' | jq -c --arg v "$v" --argjson p "$pr" '.cniVersion = $v | .prevResult = $p')
+	out=$(pm ADD ctrv /run/netns/$C2 eth0 <<<"$c"); rc=$?
+	is "$rc/$(jq -r .cniVersion <<<"$out")" "0/$v" "$v: ADD answers in $v"
+	is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9500)" 192.0.2.2 "$v: the mapping works"
+	case $v in 0.3.*) ;; *)
+		pm CHECK ctrv /run/netns/$C2 eth0 <<<"$c" >/dev/null
+		ok $? "$v: CHECK" ;;
+	esac
+	pm DEL ctrv /run/netns/$C2 eth0 <<<"$c" >/dev/null
+	ok $? "$v: DEL"
+done
+is "$(dump)" "$snap1" "versions loop leaves no element behind"
+
+# conditionsV4/V6: matches shared by every container of a network, in their own maps
+CND='"conditionsV4":["ip","saddr","192.0.2.0/24"],"conditionsV6":["ip6 saddr fd99::/64","iifname","out*"]'
+rules_before=$(relems)
+out=$(conf 2 '[{"hostPort":9600,"containerPort":80}]' "$CND" | pm ADD ctrc /run/netns/$C2 eth0); rc=$?
+is "$rc" 0 "ADD with conditionsV4/V6"
+is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9600)" 192.0.2.2 "a source that matches conditionsV4 is mapped"
+is "$(ip netns exec "$O" "$ECHO" ask tcp fd99::1 9600)" fd99::2 "a source that matches conditionsV6 is mapped"
+inH "$ECHO" ask tcp 127.0.0.1 9600 >/dev/null 2>&1
+ok $((! $?)) "a source outside conditionsV4 (the host's 127.0.0.1) is not"
+rules_c=$(relems)
+is "$rules_c" $((rules_before + 8)) "one list of conditions adds 2 rules per nat chain and family, once"
+inH nft delete table inet $TBL
+inH env BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE "$PM" --reapply >/dev/null
+is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9600)" 192.0.2.2 "conditional mapping survives a reapply"
+conf 2 '[{"hostPort":9600,"containerPort":80}]' "$CND" | pm DEL ctrc /run/netns/$C2 eth0 >/dev/null
+ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9600 >/dev/null 2>&1
+ok $((! $?)) "DEL unmaps the conditional port"
+out=$(conf 2 '[{"hostPort":9601,"containerPort":80}]' "$CND" | pm ADD ctrc2 /run/netns/$C2 eth0); rc=$?
+is "$rc/$(relems)" "0/$rules_c" "the next container with the same conditions adds no rule"
+is "$(ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9601)" 192.0.2.2 "... and is mapped"
+conf 2 '[{"hostPort":9601,"containerPort":80}]' "$CND" | pm DEL ctrc2 /run/netns/$C2 eth0 >/dev/null
+
+# conntrack on DEL: a UDP flow that was DNATed to ctr1 must not stick to it after DEL
+is "$(ip netns exec "$O" "$ECHO" ask udp 192.0.2.1 8053 192.0.2.2 40054)" 192.0.2.2 "UDP flow to ctr1 before DEL"
 conf 1 "$MAP1" | pm DEL ctr1 /run/netns/$C1 eth0 >/dev/null
 ok $? "DEL ctr1"
-is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "no elements left"
+ip netns exec "$O" "$ECHO" ask udp 192.0.2.1 8053 192.0.2.2 40054 >/dev/null 2>&1
+ok $((! $?)) "after DEL the same UDP flow no longer reaches ctr1 (conntrack flushed on DEL)"
+is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "no elements left (also in the conditional maps)"
 is "$(inH nft list table inet other$T)" "$other_before" "the other table is untouched"
 
 done_testing

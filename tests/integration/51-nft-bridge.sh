@@ -11,6 +11,16 @@ ECHO=$BERTH_BUILD/tests/helpers/nftecho
 H=bmh$T C1=bmc$T O=bmo$T
 TBL=berth_t$T
 STATE=$(mktemp -d); defer "rm -rf $STATE"
+# wait_listen NETNS tcp|udp PORT: until the echo server is bound (no fixed sleep)
+wait_listen() {
+	local i f=-t
+	[ "$2" = udp ] && f=-u
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 inH() { ip netns exec "$H" "$@"; }
 plug() { # plug CMD ID NETNS < conf
 	ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
@@ -34,7 +44,8 @@ ip -n "$O" addr add 192.0.2.2/24 dev eth0
 ip -n "$O" addr add fd99::2/64 dev eth0 nodad
 ip netns exec "$O" "$ECHO" serve tcp 80 & defer "kill $!"
 ip netns exec "$H" "$ECHO" serve tcp 81 & defer "kill $!"
-sleep 0.2
+wait_listen "$O" tcp 80
+wait_listen "$H" tcp 81
 
 conf() { # conf [EXTRA-KEYS]
 	printf '{"cniVersion":"1.0.0","name":"bm%s","type":"bridge","bridge":"bm%s","isGateway":true,"ipMasq":true,"macspoofchk":true%s,"ipam":{"type":"host-local","dataDir":"%s/ipam","ranges":[[{"subnet":"10.78.0.0/24"}],[{"subnet":"fd78::/64"}]],"routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0"}]}}' \

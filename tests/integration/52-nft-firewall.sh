@@ -11,6 +11,16 @@ ECHO=$BERTH_BUILD/tests/helpers/nftecho
 H=fwh$T A1=fwa1$T A2=fwa2$T B1=fwb1$T
 TBL=berth_t$T
 STATE=$(mktemp -d); defer "rm -rf $STATE"
+# wait_listen NETNS tcp|udp PORT: until the echo server is bound (no fixed sleep)
+wait_listen() {
+	local i f=-t
+	[ "$2" = udp ] && f=-u
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 inH() { ip netns exec "$H" "$@"; }
 fw() { # fw CMD ID IFNAME < conf
 	ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
@@ -48,7 +58,7 @@ for c in A1 A2 B1; do
 	IP4[$c]=10.$sub.0.1$n IP6[$c]=fd$sub::1$n BRIDGE[$c]=br$br NET[$c]=fw$br$T PORT[$n]=vf$n
 	ip netns exec "$ns" "$ECHO" serve tcp 80 & defer "kill $!"
 done
-sleep 0.2
+for c in A1 A2 B1; do wait_listen "${!c}" tcp 80; done
 
 conf() { # conf CONTAINER POLICY
 	local c=$1 n=${1:1}

@@ -197,6 +197,27 @@ printf changed >"$C2/d/mod"; rm "$C2/del"; printf n >"$C2/new"; chown 7:7 "$C2/d
 out=$("$TOOL" changes "$C2" "$C1" 2>/dev/null | tr '\n' ' ')
 is "$out" "C /d C /d/mod C /d/same D /del A /new " "changes: modify (content, owner), delete, add"
 
+# ---- changes of an overlay upper dir against its parent ----
+U=$W/upper P2=$W/lower
+mkdir -p "$U/keep" "$U/opq" "$P2/keep" "$P2/opq"
+printf 1 >"$P2/keep/mod"; printf 1 >"$P2/gone"; printf 1 >"$P2/opq/a"; printf 1 >"$P2/opq/b"
+printf 2 >"$U/keep/mod"; printf 2 >"$U/new"; mknod "$U/gone" c 0 0; printf 2 >"$U/opq/c"
+python3 -c "import os,sys; os.setxattr(sys.argv[1],'trusted.overlay.opaque',b'y')" "$U/opq"
+out=$("$TOOL" changes -U "$U" "$P2" 2>/dev/null | tr '\n' ' ')
+is "$out" "D /gone C /keep C /keep/mod A /new C /opq D /opq/a D /opq/b A /opq/c " \
+	"upper-dir changes: whiteout = delete, opaque dir deletes the parent's entries"
+
+# ---- bad ids ----
+python3 - "$W/badid.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo("f"); ti.uid = 4294967295; ti.pax_headers = {"uid": "4294967295"}
+    t.addfile(ti, io.BytesIO(b""))
+PY
+mkdir "$W/badid"
+"$TOOL" apply "$W/badid" "$W/badid.tar" >/dev/null 2>&1
+is "$?" 6 "uid 2^32-1 (chown's 'leave as is') refused with code 6"
+
 # ---- hostile corpus in a private mount namespace ----
 cat >"$W/hostile.sh" <<'EOS'
 set -u

@@ -61,6 +61,15 @@ is "$(rec_order DEL)" "tuning firewall portmap bridge " "all four plugins got th
 is "$(jq -r 'has("prevResult")' "$(rec_files DEL | grep bridge)")" false "without a prevResult"
 ok "$([ ! -e "$D/cache/results/pze2e-bad-eth0" ]; echo $?)" "the corrupt entry is removed"
 
+# The list moved to 1.0.0 since podman cached B's 0.4.0 result: DEL gets it converted.
+sed -i 's/"cniVersion": "0.4.0"/"cniVersion": "1.0.0"/' "$D/net2.d/pze2e.conflist"
+rm -f "$D"/rec/*
+check "DEL of B with the list now at 1.0.0" -- \
+	ip netns exec "$H" "$BERTH_BIN" --config-dir "$D/net2.d" --cache-dir "$D/cache" --plugin-path "$FAKE" net del pze2e --container $B
+br=$(rec_files DEL | grep bridge)
+is "$(jq -c '[.cniVersion, .prevResult.cniVersion, .prevResult.ips[0].address, (.prevResult.ips[0] | has("version"))]' "$br")" \
+	'["1.0.0","1.0.0","10.198.0.3/24",false]' "the cached 0.4.0 result arrives converted to 1.0.0"
+
 # Double ADD.
 write_conflist 1.0.0
 check "first ADD" -- berth net add "$NET" --container dup$T --netns "/run/netns/$C"

@@ -88,6 +88,21 @@ rm "$D/net.d/20-dup.conflist"
 echo '{"cniVersion":"0.4.0","cniVersions":["1.0.0","0.3.1","7.0.0"],"name":"v'$T'","plugins":[{"type":"bridge"}]}' >"$D/net.d/30-v.conflist"
 is "$(berth net ls --json | jq -r ".[] | select(.name==\"v$T\") | .cniVersion")" 1.0.0 "cniVersions negotiation picks 1.0.0"
 
+# libcni 1.3: plugin configs in <confdir>/<network>/*.conf are appended, unless
+# loadOnlyInlinedPlugins; a list may then have no inline plugins at all
+mkdir -p "$D/net.d/sib$T"
+echo '{"type":"c"}' >"$D/net.d/sib$T/20-c.conf"
+echo '{"type":"b"}' >"$D/net.d/sib$T/10-b.conf"
+echo '{"cniVersion":"1.0.0","name":"sib'$T'","plugins":[{"type":"a"}]}' >"$D/net.d/40-sib.conflist"
+is "$(berth net show sib$T --json | jq -r '[.config.plugins[].type] | join(",")')" a,b,c "sibling dir plugins appended in file-name order"
+echo '{"cniVersion":"1.0.0","name":"sib'$T'","loadOnlyInlinedPlugins":"true","plugins":[{"type":"a"}]}' >"$D/net.d/40-sib.conflist"
+is "$(berth net show sib$T --json | jq -r '[.config.plugins[].type] | join(",")')" a "loadOnlyInlinedPlugins keeps only the inline ones"
+echo '{"cniVersion":"1.0.0","name":"sib'$T'"}' >"$D/net.d/40-sib.conflist"
+is "$(berth net show sib$T --json | jq -r '[.config.plugins[].type] | join(",")')" b,c "a list without inline plugins takes the directory's"
+echo '{"type":' >"$D/net.d/sib$T/30-bad.conf"
+e=$(berth net show sib$T 2>&1); grep -q "$D/net.d/sib$T/30-bad.conf:" <<<"$e"; ok $? "a broken sibling config is named: $e"
+rm -r "$D/net.d/sib$T" "$D/net.d/40-sib.conflist"
+
 # CHECK notices what is gone
 write_conflist 1.0.0
 check "ADD" -- berth net add "$NET" --container c$T --netns "/run/netns/$C"

@@ -22,6 +22,18 @@ is "$(jget "$j" '.networks[0].bridge.addresses[0]')" "$SUBNET.1/24" "bridge carr
 is "$(jget "$j" '.networks[0].portMappings[0].hostPort')" 8080 "port mapping listed"
 is "$(jget "$j" '[.networks[0].nft[] | select(.present | not)] | length')" 0 "every recorded nft element is in the kernel"
 diag "nft elements: $(jget "$j" '[.networks[0].nft[] | .set + " " + .key] | join(", ")')"
+n_el=$(jget "$j" '.networks[0].nft | length')
+if [ "$n_el" -gt 0 ]; then
+	# someone wipes our table (a firewall reload): inspect notices, reapply rebuilds it
+	ip netns exec "$H" nft delete table inet berth
+	is "$(berth inspect $ID --json | jq '[.networks[0].nft[] | select(.present | not)] | length')" "$n_el" \
+		"after the table is deleted inspect reports all $n_el elements missing"
+	check "net reapply" -- berth net reapply
+	is "$(berth inspect $ID --json | jq '[.networks[0].nft[] | select(.present | not)] | length')" 0 \
+		"after reapply every element is back"
+else
+	skip "no nft elements recorded (plugins without nft state)"
+fi
 
 t=$(berth inspect "${ID:0:6}")
 ok $? "inspect by unique ID prefix (tree)"

@@ -124,6 +124,29 @@ static void put(const char *name, const char *content)
 	fclose(f);
 }
 
+/* Replace the index body, keeping its stamp and fixing count, length and checksum. */
+static void forge_index(const char *body)
+{
+	char *idx = slurp(".berth/index"), *sp = idx, forged[1024];
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	int lines = 0;
+
+	for (int k = 0; k < 6 && sp; k++) /* the stamp is 6 words */
+		sp = strchr(sp + 1, ' ');
+	for (const char *q = body; *q; q++) {
+		h ^= (unsigned char)*q;
+		h *= 0x100000001b3ULL;
+		lines += *q == '\n';
+	}
+	if (sp) {
+		*sp = '\0';
+		snprintf(forged, sizeof(forged), "%s %d 0 %zu %016llx\n%s", idx, lines, strlen(body), h,
+			 body);
+		put(".berth/index", forged);
+	}
+	free(idx);
+}
+
 static void wipe(void)
 {
 	char cmd[600];
@@ -435,6 +458,19 @@ static void test_store(void)
 	   "torn index detected by its checksum and rebuilt");
 	berth_ipam_store_close(s);
 
+	/* an index naming a path instead of an address is refused even with a valid checksum */
+	forge_index("10.8.0.200 chk eth0\n");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && !berth_ipam_store_rebuilt(s) &&
+		   berth_ipam_store_count(s) == 1,
+	   "(a forged index with a valid checksum is believed)");
+	berth_ipam_store_close(s);
+	forge_index("../escape chk eth0\n");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && berth_ipam_store_rebuilt(s),
+	   "index entry with a path is not trusted");
+	berth_ipam_store_close(s);
+
 	/* a corrupt index is rebuilt */
 	put(".berth/index", "garbage\n");
 	s = NULL;
@@ -458,6 +494,57 @@ static void test_store(void)
 		is_int(berth_ipam_gc(c, NULL, 0, &err), 1, "GC with an empty list frees all");
 		ok(!exists("10.8.0.3"), "all gone");
 	}
+	berth_ipam_config_free(c);
+
+	/* released files are recycled: blanked into .berth/spare, reused by the next ADD */
+	wipe();
+	c = conf("\"ranges\":[[{\"subnet\":\"10.7.0.0/24\"}]]");
+	is_str(add(c, "sp1", "eth0"), "10.7.0.2/24", "ADD");
+	is_int(del(c, "sp1", "eth0"), 0, "DEL");
+	idx = slurp(".berth/spare/s0");
+	ok(idx && strspn(idx, " ") == strlen(idx) && strlen(idx) == 9, "released file blanked in the pool");
+	free(idx);
+	ok(!exists("10.7.0.2"), "address file gone from the data directory");
+	is_str(add(c, "sp2-longer-id", "eth1"), "10.7.0.3/24", "ADD reuses the spare");
+	idx = slurp("10.7.0.3");
+	is_str(idx, "sp2-longer-id\r\neth1", "reused file holds exactly the new owner");
+	free(idx);
+	ok(!exists(".berth/spare/s0"), "pool empty again");
+	is_str(add(c, "sp3", "eth0"), "10.7.0.4/24", "ADD");
+	del(c, "sp2-longer-id", "eth1");
+	idx = slurp(".berth/spare/s0");
+	is_int(idx ? (long long)strlen(idx) : -1, 19, "blanked to its old length");
+	free(idx);
+	is_str(add(c, "s4", "e0"), "10.7.0.5/24", "shorter owner into a longer spare");
+	idx = slurp("10.7.0.5");
+	is_str(idx, "s4\r\ne0", "no leftover bytes");
+	free(idx);
+	for (int i = 0; i < 70; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "m%d", i);
+		add(c, id, "eth0");
+	}
+	for (int i = 0; i < 70; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "m%d", i);
+		del(c, id, "eth0");
+	}
+	ok(exists(".berth/spare/s69") && !exists(".berth/spare/s70"), "70 spares after 70 DELs");
+	is_int(berth_ipam_gc(c, (struct berth_cni_attachment[]){ { "sp3", "eth0" }, { "s4", "e0" } },
+			     2, &err),
+	       0, "GC with nothing stale");
+	ok(exists(".berth/spare/s63") && !exists(".berth/spare/s64"), "GC trimmed the pool to 64");
+	put(".berth/index", "junk");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && berth_ipam_store_rebuilt(s) &&
+		   berth_ipam_store_spares(s) == 64,
+	   "a rebuild recounts the pool");
+	berth_ipam_store_close(s);
+	put(".berth/spare/s64", "  "); /* a spare the count missed */
+	is_int(del(c, "sp3", "eth0"), 0, "DEL with an uncounted spare in the way");
+	ok(!exists("10.7.0.4") && exists(".berth/spare/s65"), "released file went past it");
 	berth_ipam_config_free(c);
 
 	/* nothing allocated yet: DEL, STATUS, GC succeed without creating anything */

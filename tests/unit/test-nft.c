@@ -10,6 +10,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <libmnl/libmnl.h>
 
+#include "berth/cleanup.h"
 #include "berth/nft.h"
 #include "tap.h"
 
@@ -106,6 +107,33 @@ int main(void)
 	is_int(c.elem, 2, "one NEWSETELEM message per set");
 	is_int(c.excl, 2, "adds are exclusive: a taken key fails the batch");
 	berth_nft_batch_free(b);
+
+	/* conditions: the documented subset of nft syntax */
+	struct berth_nft_conds cd;
+	const char *t1[] = { "ip saddr != 10.0.0.0/8", "iifname", "\"eth*\"", "meta mark 0x10" };
+	ok(berth_nft_conds_parse(t1, 4, 4, "conditionsV4", &cd, &err) == 0, "conditions parse");
+	is_int(cd.n, 3, "three matches");
+	ok(cd.c[0].neg && cd.c[0].kind == 1 && cd.c[0].mask[0] == 0xff && cd.c[0].mask[1] == 0,
+	   "saddr != /8 -> masked compare");
+	is_int(cd.c[1].len, 3, "iifname eth* is a 3-byte prefix compare");
+	is_str(cd.text, "ip saddr != 10.0.0.0/8 iifname eth* meta mark 0x10", "normalised text");
+	struct berth_nft_conds c2;
+	const char *t2[] = { "ip", "saddr", "!=", "10.0.0.0/8", "iifname eth*", "mark", "0x10" };
+	ok(berth_nft_conds_parse(t2, 7, 4, "conditionsV4", &c2, &err) == 0 && STREQ(cd.id, c2.id),
+	   "token split does not change the id");
+	const char *t3[] = { "tcp dport 80" };
+	ok(berth_nft_conds_parse(t3, 1, 4, "conditionsV4", &cd, &err) == -EINVAL && err.code == 7 &&
+		   strstr(err.msg, "conditionsV4") && strstr(err.msg, "tcp"),
+	   "unsupported match -> code 7 naming key and token");
+	const char *t4[] = { "-d", "1.2.3.4" };
+	ok(berth_nft_conds_parse(t4, 2, 4, "conditionsV4", &cd, &err) == -EINVAL &&
+		   strstr(err.msg, "iptables"),
+	   "iptables syntax is refused with a reason");
+	const char *t5[] = { "ip6 daddr fd00::1" };
+	ok(berth_nft_conds_parse(t5, 1, 4, "conditionsV4", &cd, &err) == -EINVAL,
+	   "ip6 match in conditionsV4 refused");
+	ok(berth_nft_conds_parse(t5, 1, 6, "conditionsV6", &cd, &err) == 0 && cd.c[0].len == 16,
+	   "ip6 match in conditionsV6");
 
 	ok(berth_nft_masq_backend_ok("nftables", &err) == 0, "ipMasqBackend nftables");
 	ok(berth_nft_masq_backend_ok("iptables", &err) == 0, "ipMasqBackend iptables mapped");

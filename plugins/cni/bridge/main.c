@@ -30,6 +30,8 @@
 #include "conf.h"
 
 #define MAX_GWS 16
+/* IFLA_IFALIAS of a host veth: "berth bridge <network> <containerID> <ifname>" */
+#define OWNER_PREFIX "berth bridge "
 
 struct gw {
 	struct berth_ipnet net; /* gateway address with the container address's prefix */
@@ -182,8 +184,14 @@ static int setup_port(struct berth_nl *nl, const struct bridge_conf *c, int br_i
 	for (size_t i = 0; i < c->n_trunk;) {
 		size_t j = i;
 
+		/* The access VLAN stays untagged PVID even when the trunk lists it too. */
+		if (c->trunk[i] == c->vlan) {
+			i++;
+			continue;
+		}
 		/* consecutive ids go in one range request */
-		while (j + 1 < c->n_trunk && c->trunk[j + 1] == c->trunk[j] + 1)
+		while (j + 1 < c->n_trunk && c->trunk[j + 1] == c->trunk[j] + 1 &&
+		       c->trunk[j + 1] != c->vlan)
 			j++;
 		r = berth_link_port_vlan_add(nl, ifindex, c->trunk[i], c->trunk[j], false, false,
 					     false, err);
@@ -202,9 +210,12 @@ static int create_veth(struct add_state *s, berth_error *err)
 {
 	const struct berth_cni_call *call = s->call;
 	const struct bridge_conf *c = s->conf;
-	char name[IF_NAMESIZE];
+	char name[IF_NAMESIZE], alias[256];
 	int r;
 
+	/* The owner, on the host side: GC finds leaked veths by it. */
+	snprintf(alias, sizeof(alias), "%s%s %s %s", OWNER_PREFIX, call->name, call->container_id,
+		 call->ifname);
 	if (berth_link_get_by_name(s->cont, call->ifname, &s->cveth, err) == 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EEXIST,
 				       "container veth name provided (%s) already exists",
@@ -217,6 +228,7 @@ static int create_veth(struct add_state *s, berth_error *err)
 			.mtu = c->mtu,
 			.peer_mac = c->has_mac ? c->mac : NULL,
 			.txqlen_zero = true,
+			.alias = alias,
 		};
 
 		if ((r = random_veth_name(name)) < 0)
@@ -418,6 +430,14 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 	r = berth_link_set_up(s->cont, s->cveth.ifindex, true, err);
 	if (r < 0)
 		return r;
+	/* With enabledad the addresses are usable only once DAD is over (the reference waits
+	 * too, up to 5 s); woken by address notifications, not by polling. */
+	if (s->conf->enable_dad && cs.has_v6) {
+		r = berth_addr_wait_dad(s->nsfd, s->cont, s->cveth.ifindex, 5000, err);
+		if (r < 0)
+			return berth_error_prefix(err, "failed to settle addresses for \"%s\"",
+						  s->call->ifname);
+	}
 	for (size_t i = 0; i < res->n_routes; i++) {
 		const struct berth_cni_route *cr = &res->routes[i];
 		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
@@ -841,6 +861,28 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 		r = check_fail(err, "port isolation of %s%s does not match the config", hv.name, "");
 		goto out;
 	}
+	/* VLAN membership of the port */
+	if (needs_vlan_filtering(&conf)) {
+		_cleanup_free_ struct berth_vlan *v = NULL;
+		size_t nv = 0, want = conf.vlan ? 1 : 0, have = 0;
+
+		for (size_t k = 0; k < conf.n_trunk; k++)
+			want += conf.trunk[k] != conf.vlan;
+
+		if ((r = berth_link_port_vlan_list(host, hv.ifindex, &v, &nv, err)) < 0)
+			goto out;
+		for (size_t i = 0; i < nv; i++) {
+			if (conf.vlan && v[i].vid == conf.vlan && v[i].pvid && v[i].untagged)
+				have++;
+			for (size_t k = 0; k < conf.n_trunk; k++)
+				if (v[i].vid == conf.trunk[k] && v[i].vid != conf.vlan)
+					have++;
+		}
+		if (have < want) {
+			r = check_fail(err, "VLANs of %s%s do not match the config", hv.name, "");
+			goto out;
+		}
+	}
 	/* addresses and routes in the container */
 	if ((r = berth_addr_list(cont, cv.ifindex, 0, &addrs, &n_addrs, err)) < 0 ||
 	    (r = berth_route_list(cont, 0, -1, &routes, &n_routes, err)) < 0)
@@ -910,6 +952,41 @@ static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result
 	return r;
 }
 
+/* Host veths whose owner record names this network and an attachment that is not valid:
+ * the runtime lost them (their netns is still alive, or DEL never came). */
+static int gc_veths(const char *network, const struct berth_cni_attachment *valid, size_t n_valid,
+		    berth_error *err)
+{
+	_cleanup_nl_ struct berth_nl *host = NULL;
+	_cleanup_free_ struct berth_link *links = NULL;
+	size_t n = 0, plen;
+	int r, ret = 0;
+	char prefix[160];
+
+	snprintf(prefix, sizeof(prefix), "%s%s ", OWNER_PREFIX, network);
+	plen = strlen(prefix);
+	if ((r = berth_nl_open(-1, &host, err)) < 0 ||
+	    (r = berth_link_list(host, &links, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		char id[200], ifname[IF_NAMESIZE + 1];
+		berth_error e = { 0 };
+
+		if (!STREQ(links[i].kind, "veth") || strncmp(links[i].alias, prefix, plen) != 0)
+			continue;
+		if (sscanf(links[i].alias + plen, "%199s %16s", id, ifname) != 2 ||
+		    berth_cni_attachment_valid(valid, n_valid, id, ifname))
+			continue;
+		berth_log_info("GC: removing %s of %s/%s", links[i].name, id, ifname);
+		r = berth_link_del(host, links[i].ifindex, &e);
+		if (r < 0 && r != -ENODEV && ret == 0) {
+			*err = e;
+			ret = r;
+		}
+	}
+	return ret;
+}
+
 static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		  berth_error *err)
 {
@@ -927,8 +1004,17 @@ static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **r
 		return r;
 	/* masquerade/MAC-check elements of attachments that are gone; continue past errors */
 	nr = berth_cni_valid_attachments(call->config, &valid, &n_valid, &present, &nerr);
-	if (nr == 0 && present)
-		nr = berth_nft_bridge_gc(call->name, valid, n_valid, &nerr);
+	if (nr == 0 && present) {
+		berth_error e2 = { 0 };
+		int r2;
+
+		nr = gc_veths(call->name, valid, n_valid, &nerr);
+		r2 = berth_nft_bridge_gc(call->name, valid, n_valid, &e2);
+		if (nr == 0 && r2 < 0) {
+			nr = r2;
+			nerr = e2;
+		}
+	}
 	berth_cni_attachments_free(valid, n_valid);
 	if (conf.ipam_type)
 		r = berth_cni_delegate(call, conf.ipam_type, "GC", NULL, err);

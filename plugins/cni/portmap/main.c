@@ -33,6 +33,7 @@ struct conf {
 	size_t n_maps;
 	struct berth_ipnet c4, c6; /* container addresses (family 0 = none) */
 	const char *host_if;       /* the bridge: route_localnet */
+	struct berth_nft_conds cond[2]; /* conditionsV4, conditionsV6 (n == 0: none) */
 };
 
 static void conf_free(struct conf *c)
@@ -129,11 +130,16 @@ static int parse_conf(const struct berth_cni_call *call, bool need_prev, struct 
 		snprintf(key, sizeof(key), "conditionsV%d", v);
 		if ((r = berth_json_get_array(call->config, NULL, key, false, &cond, err)) < 0)
 			return r;
-		if (cond && json_array_size(cond))
-			return berth_error_set(err, BERTH_CNI_ERR_UNSUPPORTED_FIELD, EOPNOTSUPP,
-					       "%s: extra match conditions are not supported by "
-					       "berth's portmap (per-container state is map "
-					       "elements, conditions would need rules)", key);
+		if (!cond || !json_array_size(cond))
+			continue;
+		size_t nc = json_array_size(cond);
+		_cleanup_free_ const char **t = calloc(nc + 1, sizeof(*t));
+		if (!t)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		for (size_t i = 0; i < nc; i++)
+			t[i] = json_string_value(json_array_get(cond, i));
+		if ((r = berth_nft_conds_parse(t, nc, v, key, &c->cond[v == 6], err)) < 0)
+			return r;
 	}
 	c->snat = snat;
 	c->masq_all = masq_all;
@@ -206,8 +212,11 @@ static int build_elems(const struct conf *c, struct berth_nft_elem **ret, ssize_
 		bool v6 = o >= 2, any = o % 2;
 		const struct berth_ipnet *cip = v6 ? &c->c6 : &c->c4;
 		int fam = v6 ? AF_INET6 : AF_INET;
+		const char *set = order[o];
 		if (!cip->ip.family)
 			continue;
+		if (c->cond[v6].n && !(set = berth_nft_conds_set(&c->cond[v6], order[o])))
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 		for (size_t i = 0; i < c->n_maps; i++) {
 			const struct mapping *m = &c->maps[i];
 			bool m_any = m->host_ip.family <= 0;
@@ -218,7 +227,7 @@ static int build_elems(const struct conf *c, struct berth_nft_elem **ret, ssize_
 			for (uint16_t k = 0; k < m->count; k++) {
 				struct berth_nft_elem *x = &e[n];
 				x->family = NFPROTO_INET;
-				x->set = order[o];
+				x->set = set;
 				if (!any)
 					x->key_len = berth_nft_put_ip(x->key, &m->host_ip);
 				x->key_len += berth_nft_put_u8(x->key + x->key_len, m->proto);
@@ -279,9 +288,9 @@ static void udp_ports(const struct berth_nft_elem *e, size_t n, int v6, uint16_t
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t off;
-		if (STREQ(e[i].set, v6 ? "pm6_any" : "pm4_any"))
+		if (!strncmp(e[i].set, v6 ? "pm6_any" : "pm4_any", 7))
 			off = 0;
-		else if (STREQ(e[i].set, v6 ? "pm6_ip" : "pm4_ip"))
+		else if (!strncmp(e[i].set, v6 ? "pm6_ip" : "pm4_ip", 6))
 			off = v6 ? 16 : 4;
 		else
 			continue;
@@ -335,6 +344,9 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		if (berth_sysctl_write(key, "1", &e2) < 0)
 			berth_log_warn("route_localnet on %s: %s", c.host_if, e2.msg);
 	}
+	for (int v6 = 0; v6 <= 1 && n; v6++)
+		if (c.cond[v6].n && (r = berth_nft_conds_ensure(&c.cond[v6], err)) < 0)
+			return r;
 	r = berth_nft_attach_set_ex("portmap", &o, e, n, &conflict, &owner, err);
 	if (r == -EEXIST && owner && conflict < n && idx[conflict] >= 0) {
 		const struct mapping *m = &c.maps[idx[conflict]];

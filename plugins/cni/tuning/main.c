@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/cniargs.h"
@@ -450,6 +451,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 			rollback_sysctls(nsfd, saved);
 			return r;
 		}
+		BERTH_FAULT_POINT("tuning-after-backup");
 	}
 	if (link_attrs_requested(&c) && (r = apply_link(nl, &c, l.ifindex, err)) < 0)
 		return r;
@@ -534,8 +536,15 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	berth_error e = {0};
 	int r;
 
-	if ((r = parse_conf(call, &c, err)) < 0 ||
-	    (r = backup_path(&c, call, path, sizeof(path), err)) < 0)
+	/* DEL must not fail on a config its ADD refused (a bad MAC, say), or the runtime retries
+	 * it forever: only the data dir matters here. */
+	if (parse_conf(call, &c, &e) < 0) {
+		const char *dir = json_string_value(json_object_get(call->config, "dataDir"));
+		berth_log_warn("ignoring config error on DEL: %s", e.msg);
+		c.data_dir = dir && *dir ? dir : DEFAULT_DATA_DIR;
+		e = (berth_error){0};
+	}
+	if ((r = backup_path(&c, call, path, sizeof(path), err)) < 0)
 		return r;
 	if (access(path, F_OK) < 0)
 		return 0; /* nothing saved, nothing to put back */
