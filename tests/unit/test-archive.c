@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -761,6 +762,38 @@ static void test_opath_root(void)
 	ok(stat(root, &st) == 0 && (st.st_mode & 07777) == 0711, "root entry's mode applied");
 }
 
+/* 600 levels with a 64-fd limit: removal keeps one fd, not one per level */
+static void test_remove_deep(void)
+{
+	_cleanup_free_ char *d = newdir("deep");
+	_cleanup_close_ int top = open(d, O_RDONLY | O_DIRECTORY);
+	int fd = dup(top);
+	struct rlimit old, low;
+	berth_error err;
+	int r;
+
+	mkdirat(fd, "t", 0755);
+	for (int i = 0; i < 600 && fd >= 0; i++) {
+		int n = openat(fd, i ? "d" : "t", O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = n;
+		mkdirat(fd, "d", 0755);
+		if (i % 100 == 0) {
+			int f = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+			close(f);
+		}
+	}
+	close(fd);
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 64;
+	setrlimit(RLIMIT_NOFILE, &low);
+	r = berth_archive_remove_tree_at(top, "t", &err);
+	setrlimit(RLIMIT_NOFILE, &old);
+	is_int(r, 0, "600-level tree removed under a 64-fd limit");
+	ok(!exists(d, "t"), "deep tree gone");
+}
+
 static void test_diff_refuses_wh_names(void)
 {
 	_cleanup_free_ char *d = newdir("whname");
@@ -800,6 +833,7 @@ int main(void)
 	test_remove_tree();
 	test_diff_refuses_wh_names();
 	test_opath_root();
+	test_remove_deep();
 	rm_rf(W);
 	return done_testing();
 }
