@@ -334,6 +334,9 @@ static int load_index(struct berth_ipam_store *s, const struct stat *st)
 		*nl = '\0';
 		if (grow(s) < 0)
 			goto bad;
+		/* Names are unlinked relative to the data directory: never a path. */
+		if (*p == '.' || *p == ' ' || memchr(p, '/', (size_t)(nl - p)))
+			goto bad;
 		e = &s->e[s->n];
 		memset(e, 0, sizeof(*e));
 		e->pub.name = p;
