@@ -170,7 +170,12 @@ int berth_stor_find_driver(const char *name, char **ret, berth_error *err)
 			return 0;
 		}
 	}
-	r = berth_find_in_path(name, BERTH_STORAGE_BIN_DIR, &full, err);
+	{
+		static const char *const rels[] = { "../libexec/berth/storage", "../storage", NULL };
+		_cleanup_free_ char *dirs = berth_self_relative_path(rels, BERTH_STORAGE_BIN_DIR);
+
+		r = berth_find_in_path(name, dirs ? dirs : BERTH_STORAGE_BIN_DIR, &full, err);
+	}
 	if (r < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
 				       "storage driver \"%s\" not found in %s%s%s", name,

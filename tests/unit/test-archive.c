@@ -662,6 +662,8 @@ static void test_changes_and_naive_diff(void)
 	put(tree, "newdir/n", "new file", 0600);
 	snprintf(p, sizeof(p), "%s/untouched", tree);
 	chmod(p, 0600);
+	snprintf(p, sizeof(p), "%s/same/keep", tree);
+	setxattr(p, "user.changed", "1", 1, 0); /* only an xattr differs */
 	for (int k = 0; k < 3; k++) { /* dir times as in the tree for the comparison */
 		const char *d = k == 0 ? parent : k == 1 ? tree : copy;
 		const char *dirs[] = { "same", "newdir", "" };
@@ -681,10 +683,10 @@ static void test_changes_and_naive_diff(void)
 		r = berth_archive_changes(tfd, pfd, BERTH_ARCHIVE_CHANGES_FULL, false, &ch, &err);
 		is_int(r, 0, "changes (%s)", err.msg);
 		is_str(changes_str(&ch),
-		       "Ddel Ddeldir Anewdir Anewdir/n Csame Csame/mod Cuntouched ",
-		       "changes: added, modified (content, mode), deleted, with ancestors");
+		       "Ddel Ddeldir Anewdir Anewdir/n Csame Csame/keep Csame/mod Cuntouched ",
+		       "changes: added, modified (content, mode, xattr), deleted, with ancestors");
 		r = berth_archive_changes_size(tfd, &ch, &size, &err);
-		is_int(size, 8 + 8 + 4, "changes size = new + mod + chmodded file");
+		is_int(size, 8 + 4 + 8 + 4, "changes size = new + xattr'd + mod + chmodded file");
 
 		snprintf(tar, sizeof(tar), "%s/naive.%d.tar", W, counter++);
 		_cleanup_close_ int out = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
