@@ -764,6 +764,52 @@ static void test_opath_root(void)
 	ok(stat(root, &st) == 0 && (st.st_mode & 07777) == 0711, "root entry's mode applied");
 }
 
+/* rootless overlay form: user.overlay.opaque, both ways */
+static void test_userxattr_opaque(void)
+{
+	_cleanup_free_ char *root = newdir("userxattr");
+	char p[PATH_MAX], v[8] = "";
+	struct tb t;
+	berth_error err;
+	struct berth_archive_apply_opts o = { .overlay_userxattr = true,
+					      .ignore_chown_errors = true };
+	struct berth_archive_diff_opts d = { .whiteout = BERTH_ARCHIVE_WHITEOUT_OVERLAY,
+					     .overlay_userxattr = true };
+	_cleanup_close_ int rfd = -1, out = -1;
+	char tar[PATH_MAX];
+
+	tb_open(&t, "userxattr", 0);
+	tb_add(&t, "d/", AE_IFDIR, 0755, NULL, NULL, false);
+	tb_file(&t, "d/.wh..wh..opq", "");
+	tb_file(&t, "d/f", "x");
+	tb_close(&t);
+	is_int(apply(root, t.path, &o, &err), 0, "opaque marker with overlay_userxattr (%s)",
+	       err.msg);
+	snprintf(p, sizeof(p), "%s/d", root);
+	getxattr(p, "user.overlay.opaque", v, sizeof(v) - 1);
+	is_str(v, "y", "user.overlay.opaque=y set");
+	ok(!exists(root, "d/.wh..wh..opq"), "marker not stored as a file");
+
+	snprintf(tar, sizeof(tar), "%s/userxattr-diff.%d.tar", W, counter++);
+	rfd = open(root, O_RDONLY | O_DIRECTORY);
+	out = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	berth_error_clear(&err);
+	is_int(berth_archive_diff(rfd, out, &d, NULL, &err), 0, "diff (%s)", err.msg);
+	{
+		struct archive *a = archive_read_new();
+		struct archive_entry *e;
+		char names[256] = "";
+		archive_read_support_format_tar(a);
+		archive_read_open_filename(a, tar, 10240);
+		while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+			strncat(names, archive_entry_pathname(e), sizeof(names) - strlen(names) - 2);
+			strcat(names, " ");
+		}
+		archive_read_free(a);
+		is_str(names, "d/ d/.wh..wh..opq d/f ", "diff emits the opaque marker after the dir");
+	}
+}
+
 /* 600 levels with a 64-fd limit: removal keeps one fd, not one per level */
 static void test_remove_deep(void)
 {
@@ -836,6 +882,7 @@ int main(void)
 	test_diff_refuses_wh_names();
 	test_opath_root();
 	test_remove_deep();
+	test_userxattr_opaque();
 	rm_rf(W);
 	return done_testing();
 }
