@@ -79,7 +79,7 @@ $(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUI
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
 TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE) \
 	    BERTH_FAULT_BUILD=$(abspath build-fault)
-PROVE    ?= prove
+PROVE    ?= prove --timer
 INTEGRATION ?= $(sort $(wildcard tests/integration/*.sh))
 
 check: check-unit check-integration

@@ -2,7 +2,11 @@
 # Layer apply throughput: berth's root-confined apply against GNU tar extracting the same
 # uncompressed tar into fresh directories on the same filesystem, runs interleaved.
 #   bench/apply-vs-tar.sh [SIZE_MB=300] [RUNS=5]
-# Env: BERTH_BUILD (default ./build), BENCH_DIR (default /dev/shm).
+# Env: BERTH_BUILD (default ./build); BENCH_DIR (default /dev/shm, a tmpfs);
+#      BENCH_FS=ext4|xfs: instead, a fresh file system of that type on a loop file in BENCH_DIR
+#      (root), so that other users of a shared disk do not skew the figures.
+# Every run extracts into a fresh directory; all are removed at the end only (ext4 slows down
+# inode allocation right after mass deletes, which would punish whoever runs next).
 # Prints per-run times, the median throughput of each and the ratio (target: >= 0.9).
 set -eu
 SIZE_MB=${1:-300}
@@ -14,8 +18,16 @@ TOOL=$BUILD/tests/helpers/berth-archive-tool
 command -v tar >/dev/null && tar --version | grep -q GNU || { echo "needs GNU tar" >&2; exit 1; }
 # tmpfs by default: on a shared disk, writeback of the previous run dominates the timing.
 # BENCH_DIR=/var/tmp measures on disk (sync before every run).
-W=$(mktemp -d "${BENCH_DIR:-/dev/shm}/berth-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+BASE=$(mktemp -d "${BENCH_DIR:-/dev/shm}/berth-bench.XXXXXX")
+W=$BASE
+trap 'umount "$BASE/fs" 2>/dev/null; rm -rf "$BASE"' EXIT
+if [ -n "${BENCH_FS:-}" ]; then
+	truncate -s $(( (SIZE_MB * (2 * RUNS + 2) + 512) ))M "$W/fs.img"
+	"mkfs.$BENCH_FS" -q "$W/fs.img" >/dev/null 2>&1 || mkfs."$BENCH_FS" "$W/fs.img" >/dev/null
+	mkdir "$W/fs"
+	mount -o loop "$W/fs.img" "$W/fs"
+	W=$W/fs
+fi
 
 # Mixed content: half the bytes in small files (0.5-32 KiB, nested 3 levels deep, some
 # symlinks and hardlinks), half in large files (8-32 MiB).
@@ -61,14 +73,14 @@ BYTES=$(stat -c %s "$W/layer.tar")
 echo "tar: $((BYTES / 1048576)) MiB, $(tar -tf "$W/layer.tar" | wc -l) entries, fs: $(stat -f -c %T "$W")"
 cat "$W/layer.tar" >/dev/null # warm the page cache for both
 
+TIMEFORMAT='%R %U %S' # bash's time: wall, user, sys of the child
 run_one() { # run_one KIND -> "wall cpu" seconds (cpu = user + sys of the extractor)
-	local d="$W/x.$1" out
-	rm -rf "$d"; mkdir "$d"; sync
+	local d="$W/x.$1.$r" out
+	mkdir "$d"; sync
 	case $1 in
-	tar) out=$( { /usr/bin/time -f '%e %U %S' tar -xf "$W/layer.tar" -C "$d"; } 2>&1 >/dev/null) ;;
-	berth) out=$( { /usr/bin/time -f '%e %U %S' "$TOOL" apply "$d" "$W/layer.tar"; } 2>&1 >/dev/null) ;;
+	tar) out=$( { time tar -xf "$W/layer.tar" -C "$d" >/dev/null 2>&1; } 2>&1) ;;
+	berth) out=$( { time "$TOOL" apply "$d" "$W/layer.tar" >/dev/null 2>&1; } 2>&1) ;;
 	esac
-	rm -rf "$d"
 	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' <<<"$out"
 }
 declare -a W_TAR W_BERTH C_TAR C_BERTH

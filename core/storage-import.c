@@ -252,19 +252,16 @@ static int load_blob(const char *dir, json_t *desc, json_t **ret, berth_error *e
 	return berth_json_load_file(path, ret, err);
 }
 
-int berth_store_import_oci(struct berth_store *s, const char *dir, const char *ref,
-			   const char *name, json_t **ret, berth_error *err)
+int berth_store_oci_plan(const char *dir, const char *ref, json_t **ret, berth_error *err)
 {
 	_cleanup_json_ json_t *index = NULL, *layout = NULL, *manifest = NULL, *config = NULL;
-	_cleanup_json_ json_t *ids = json_array();
-	char path[PATH_MAX], prev[65] = "", chain[65], label[128], base[256];
+	_cleanup_json_ json_t *layers_out = json_array();
+	char path[PATH_MAX];
 	json_t *mdesc = NULL, *m, *layers, *diff_ids;
 	const char *mdigest;
 	size_t i, n;
 	int r;
 
-	if ((r = berth_store_lock(s, err)) < 0)
-		return r;
 	snprintf(path, sizeof(path), "%s/oci-layout", dir);
 	if ((r = berth_json_load_file(path, &layout, err)) < 0)
 		return berth_error_prefix(err, "not an OCI image layout");
@@ -312,25 +309,58 @@ int berth_store_import_oci(struct berth_store *s, const char *dir, const char *r
 		json_decref(did);
 		if (r < 0)
 			return r;
+		json_array_append_new(layers_out, json_pack("{s:s,s:s,s:s}", "blob", bpath,
+							    "blobHex", bhex, "diffHex", dhex));
+	}
+	mdigest = json_string_value(json_object_get(mdesc, "digest"));
+	*ret = json_pack("{s:O,s:s}", "layers", layers_out, "digest", mdigest ? mdigest : "");
+	if (ref)
+		json_object_set_new(*ret, "ref", json_string(ref));
+	return 0;
+}
+
+int berth_store_import_oci(struct berth_store *s, const char *dir, const char *ref,
+			   const char *name, json_t **ret, berth_error *err)
+{
+	_cleanup_json_ json_t *plan = NULL;
+	_cleanup_json_ json_t *ids = json_array();
+	char prev[65] = "", chain[65], label[128], base[256];
+	json_t *layers, *l;
+	const char *mdigest;
+	size_t i, n;
+	int r;
+
+	if ((r = berth_store_lock(s, err)) < 0)
+		return r;
+	/* everything is parsed and every digest checked before the first layer is applied */
+	if ((r = berth_store_oci_plan(dir, ref, &plan, err)) < 0)
+		return r;
+	layers = json_object_get(plan, "layers");
+	n = json_array_size(layers);
+	json_array_foreach(layers, i, l) {
+		const char *bhex = json_string_value(json_object_get(l, "blobHex"));
+
 		snprintf(label, sizeof(label), "layer %zu/%zu sha256:%.12s", i + 1, n, bhex);
-		r = import_layer(s, *prev ? prev : NULL, bpath, dhex, bhex, label, chain, err);
+		r = import_layer(s, *prev ? prev : NULL,
+				 json_string_value(json_object_get(l, "blob")),
+				 json_string_value(json_object_get(l, "diffHex")), bhex, label,
+				 chain, err);
 		if (r < 0)
 			return r;
 		json_array_append_new(ids, json_string(chain));
 		memcpy(prev, chain, sizeof(prev));
 	}
 	if (!name)
-		name = ref;
+		name = json_string_value(json_object_get(plan, "ref"));
 	if (!name) {
 		const char *b = strrchr(dir, '/');
 		snprintf(base, sizeof(base), "%s", b && b[1] ? b + 1 : dir);
 		name = base;
 	}
-	mdigest = json_string_value(json_object_get(mdesc, "digest"));
-	r = berth_store_save_image(s, name, ids, mdigest, err);
+	mdigest = json_string_value(json_object_get(plan, "digest"));
+	r = berth_store_save_image(s, name, ids, *mdigest ? mdigest : NULL, err);
 	if (r < 0)
 		return r;
-	*ret = json_pack("{s:s,s:s,s:O}", "image", name, "digest", mdigest ? mdigest : "",
-			 "layers", ids);
+	*ret = json_pack("{s:s,s:s,s:O}", "image", name, "digest", mdigest, "layers", ids);
 	return 0;
 }

@@ -38,3 +38,7 @@ int berth_store_apply_file(struct berth_store *s, const char *id, const char *pa
 /* Register an image: name -> layers (array of ids, bottom first). */
 int berth_store_save_image(struct berth_store *s, const char *name, json_t *layers,
 			   const char *digest, berth_error *err);
+/* Parse an OCI image layout (oci-layout, index.json, the manifest named ref or the first,
+ * its config) and check the manifest's and config's digests, without touching any layer:
+ * {"ref":?, "digest":manifest digest, "layers":[{"blob":path,"blobHex","diffHex"}]}. */
+int berth_store_oci_plan(const char *dir, const char *ref, json_t **ret, berth_error *err);

@@ -334,6 +334,9 @@ static int load_index(struct berth_ipam_store *s, const struct stat *st)
 		*nl = '\0';
 		if (grow(s) < 0)
 			goto bad;
+		/* Names are unlinked relative to the data directory: never a path. */
+		if (*p == '.' || *p == ' ' || memchr(p, '/', (size_t)(nl - p)))
+			goto bad;
 		e = &s->e[s->n];
 		memset(e, 0, sizeof(*e));
 		e->pub.name = p;
@@ -560,13 +563,18 @@ static int discard_file(struct berth_ipam_store *s, const char *name)
 		goto unlink;
 	}
 	close(fd);
-	snprintf(sp, sizeof(sp), "s%u", s->spares);
-	if (renameat2(s->dirfd, name, s->sparefd, sp, RENAME_NOREPLACE) == 0) {
-		s->spares++;
-		return 0;
+	while (s->spares < SPARE_MAX) {
+		snprintf(sp, sizeof(sp), "s%u", s->spares);
+		if (renameat2(s->dirfd, name, s->sparefd, sp, RENAME_NOREPLACE) == 0) {
+			s->spares++;
+			return 0;
+		}
+		if (errno == ENOENT)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		s->spares++; /* a spare the count missed (crash during GC): keep it */
 	}
-	if (errno == ENOENT)
-		return 0;
 unlink:
 	if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
 		return -errno;

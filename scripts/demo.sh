@@ -16,8 +16,7 @@ SRC=$PWD
 scripts/deps.sh demo
 make -j"$(nproc)" >/dev/null
 
-BERTH=(build/bin/berth --plugin-path "$SRC/build/cni")
-export BERTH_STORAGE_PATH="$SRC/build/storage"
+BERTH=(build/bin/berth)   # finds the plugins and drivers beside it (build/cni, build/storage)
 tag=$(printf '%04x' $((RANDOM)))
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 ns1=berth-demo1-$tag ns2=berth-demo2-$tag

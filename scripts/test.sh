@@ -46,7 +46,9 @@ for tier in $TIERS; do
 	unit) run_tier unit make -j"$JOBS" check-unit ;;
 	integration) run_tier integration bash -c "make -j$JOBS all && make check-integration" ;;
 	san-unit) run_tier san-unit make -j"$JOBS" SANITIZE=1 check-unit ;;
-	san-integration) run_tier san-integration bash -c "make -j$JOBS SANITIZE=1 all && make SANITIZE=1 check-integration" ;;
+	# The VM tiers (device-mapper, bridge VLANs) boot an emulated kernel and test the same
+	# code paths as the plain tier; the sanitizer tier skips them to stay within CI's time.
+	san-integration) run_tier san-integration bash -c "make -j$JOBS SANITIZE=1 all && make SANITIZE=1 check-integration INTEGRATION='$(ls tests/integration/*.sh | grep -v -- '-vm\.sh$' | tr '\n' ' ')'" ;;
 	fuzz) has_target fuzz-smoke && run_tier fuzz make fuzz-smoke ;;
 	lint) has_target lint && run_tier lint make lint ;;
 	*) echo "unknown tier $tier" ;;

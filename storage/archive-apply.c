@@ -28,6 +28,7 @@
 #include "berth/archive.h"
 #include "berth/cleanup.h"
 #include "berth/error.h"
+#include "berth/fault.h"
 #include "berth/log.h"
 #include "archive-internal.h"
 
@@ -1004,8 +1005,10 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 		r = apply_entry(&ap, e, path);
 		if (r < 0)
 			goto out;
+		BERTH_FAULT_POINT("archive-apply-entry"); /* #N: killed after N entries */
 	}
 	ap.entry = NULL;
+	BERTH_FAULT_POINT("archive-apply-before-dirs"); /* directory times/modes not yet final */
 	r = finish_dirs(&ap);
 	if (r < 0)
 		goto out;

@@ -333,49 +333,141 @@ int berth_archive_list_dir(int dirfd, char ***ret_names, size_t *ret_n)
 
 /* ---- removal ---- */
 
-static int remove_children(int dirfd, int depth);
+/*
+ * Remove dirfd/name and everything below it.  The descent keeps one directory fd open, not one
+ * per level (a hostile layer can nest 2000 levels deep, past a 1024-fd limit): each level keeps
+ * only its listing in memory, the way back up is "..", checked by device and inode against the
+ * directory we came from.  Nothing is ever followed: unlinkat on entries, O_NOFOLLOW to descend.
+ */
+struct rm_frame {
+	char **names;
+	size_t n, next;
+	char *self; /* this level's name in its parent; NULL at the top */
+};
 
-static int remove_one(int dirfd, const char *name, int depth)
+static void rm_frame_free(struct rm_frame *f)
 {
-	struct stat st;
-	int r;
+	berth_archive_names_free(f->names, f->n);
+	free(f->self);
+}
+
+static int remove_one(int dirfd, const char *name)
+{
+	struct rm_frame *st = NULL;
+	size_t depth = 0, cap = 0;
+	struct stat sb;
+	int fd = -1, r = 0;
 
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -errno;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISDIR(sb.st_mode))
 		return -EPERM;
-	if (depth > 4096)
-		return -ELOOP;
-	{
-		_cleanup_close_ int fd =
-			openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		r = remove_children(fd, depth + 1);
-		if (r < 0)
-			return r;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+
+	/* push the top level */
+	st = calloc(cap = 16, sizeof(*st));
+	if (!st) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = berth_archive_list_dir(fd, &st[0].names, &st[0].n);
+	if (r < 0)
+		goto out;
+	depth = 1;
+
+	while (depth > 0) {
+		struct rm_frame *f = &st[depth - 1];
+		const char *e;
+		struct rm_frame nf = { 0 };
+		int nfd;
+
+		if (f->next == f->n) {
+			/* this level is empty now: go up and remove it there */
+			struct stat here, there;
+			int pfd;
+
+			if (depth == 1)
+				break;
+			pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (pfd < 0) {
+				r = -errno;
+				goto out;
+			}
+			/* ".." must still hold the dir we descended into (nobody moved it) */
+			if (fstat(fd, &here) < 0 ||
+			    fstatat(pfd, f->self, &there, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    here.st_dev != there.st_dev || here.st_ino != there.st_ino) {
+				close(pfd);
+				r = -ESTALE;
+				goto out;
+			}
+			close(fd);
+			fd = pfd;
+			if (unlinkat(fd, f->self, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+				r = -errno;
+				goto out;
+			}
+			rm_frame_free(f);
+			depth--;
+			continue;
+		}
+		e = f->names[f->next++];
+		if (unlinkat(fd, e, 0) == 0 || errno == ENOENT)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			r = -errno;
+			goto out;
+		}
+		if (unlinkat(fd, e, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			continue;
+		if (errno != ENOTEMPTY && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		/* a non-empty directory: descend */
+		if (depth >= 8192) {
+			r = -ELOOP;
+			goto out;
+		}
+		nfd = openat(fd, e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = -errno;
+			goto out;
+		}
+		nf.self = strdup(e);
+		r = nf.self ? berth_archive_list_dir(nfd, &nf.names, &nf.n) : -ENOMEM;
+		if (r >= 0 && depth == cap) {
+			struct rm_frame *ns = realloc(st, cap * 2 * sizeof(*st));
+			if (ns) {
+				st = ns;
+				cap *= 2;
+			} else {
+				r = -ENOMEM;
+			}
+		}
+		if (r < 0) {
+			close(nfd);
+			rm_frame_free(&nf);
+			goto out;
+		}
+		st[depth++] = nf;
+		close(fd);
+		fd = nfd;
 	}
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-static int remove_children(int dirfd, int depth)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int r;
-
-	r = berth_archive_list_dir(dirfd, &names, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && r >= 0; i++)
-		r = remove_one(dirfd, names[i], depth);
-	berth_archive_names_free(names, n);
+		r = -errno;
+out:
+	for (size_t i = 0; i < depth; i++)
+		rm_frame_free(&st[i]);
+	free(st);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -421,7 +513,7 @@ int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
 	} else {
 		leaf = copy;
 	}
-	r = remove_one(pfd >= 0 ? pfd : dirfd, leaf, 0);
+	r = remove_one(pfd >= 0 ? pfd : dirfd, leaf);
 	if (r < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "remove %s: %s", path,
 				       strerror(-r));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
+#include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "overlay-int.h"
@@ -140,6 +141,7 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 	r = berth_write_file_atomic_at(o.rootfd, path, "apply\n", 6, 0600, false, err);
 	if (r < 0)
 		goto out;
+	BERTH_FAULT_POINT("ovl-apply-after-incomplete");
 #if HAVE_ARCHIVE
 	{
 		struct berth_archive_apply_opts ao = {
@@ -150,6 +152,7 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 
 		r = berth_archive_apply(dfd, call->stream_fd, &ao, &st, err);
 		if (r == 0) {
+			BERTH_FAULT_POINT("ovl-apply-before-complete");
 			if (unlinkat(o.rootfd, path, 0) < 0) {
 				r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
 			} else {

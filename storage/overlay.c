@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
+#include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
@@ -54,6 +55,7 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 	const char *s;
 	char *end;
 	unsigned long long n;
+	unsigned shift = 0;
 
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*ret = (uint64_t)json_integer_value(v);
@@ -68,11 +70,15 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 	if (errno || end == s)
 		goto bad;
 	switch (*end) {
-	case 'k': case 'K': n <<= 10; end++; break;
-	case 'm': case 'M': n <<= 20; end++; break;
-	case 'g': case 'G': n <<= 30; end++; break;
-	case 't': case 'T': n <<= 40; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
 	}
+	/* "16777216T" must not wrap around to 0, which means "no limit" */
+	if (shift && n > (~0ULL >> shift))
+		goto bad;
+	n <<= shift;
 	if (*end == 'b' || *end == 'B')
 		end++;
 	if (*end)
@@ -482,10 +488,12 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	snprintf(path, sizeof(path), "%s/incomplete", stage);
 	if ((r = write_at(o.rootfd, path, "", err)) < 0)
 		return r;
+	BERTH_FAULT_POINT("ovl-create-after-incomplete");
 	random_link(link);
 	snprintf(path, sizeof(path), "%s/link", stage);
 	if ((r = write_at(o.rootfd, path, link, err)) < 0)
 		return r;
+	BERTH_FAULT_POINT("ovl-create-before-lower");
 	if (lower) {
 		snprintf(path, sizeof(path), "%s/lower", stage);
 		if ((r = write_at(o.rootfd, path, lower, err)) < 0)
@@ -505,10 +513,12 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 		if (r < 0)
 			goto undo;
 	}
+	BERTH_FAULT_POINT("ovl-create-before-rename");
 	if (renameat(o.rootfd, stage, o.rootfd, id) < 0) {
 		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "rename %s to %s", stage, id);
 		goto undo;
 	}
+	BERTH_FAULT_POINT("ovl-create-after-rename");
 	snprintf(path, sizeof(path), "l/%s", link);
 	snprintf(stage, sizeof(stage), "../%s/diff", id);
 	if (symlinkat(stage, o.rootfd, path) < 0) {
@@ -516,6 +526,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 		berth_ovl_remove_layer(&o, id, NULL);
 		return r;
 	}
+	BERTH_FAULT_POINT("ovl-create-after-link");
 	if (parent) {
 		snprintf(path, sizeof(path), "%s/children/%s", parent, id);
 		if ((r = write_at(o.rootfd, path, "", err)) < 0) {
@@ -523,6 +534,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 			return r;
 		}
 	}
+	BERTH_FAULT_POINT("ovl-create-before-complete");
 	snprintf(path, sizeof(path), "%s/incomplete", id);
 	if (unlinkat(o.rootfd, path, 0) < 0) {
 		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
@@ -556,12 +568,14 @@ int berth_ovl_remove_layer(struct ovl *o, const char *id, berth_error *err)
 		unlinkat(o->rootfd, path, 0);
 	}
 	/* Out of sight in one step, then the slow part; a crash leaves only staging/ junk. */
+	BERTH_FAULT_POINT("ovl-remove-before-rename");
 	snprintf(grave, sizeof(grave), "staging/rm-%s-%d", id, getpid());
 	if (renameat(o->rootfd, id, o->rootfd, grave) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return berth_error_errno(err, BERTH_CNI_ERR_IO, "rename %s", id);
 	}
+	BERTH_FAULT_POINT("ovl-remove-after-rename");
 	r = berth_ovl_rm_rf_at(o->rootfd, grave, err);
 	if (r < 0)
 		return r;
@@ -581,8 +595,15 @@ int berth_ovl_remove(const struct berth_stor_call *call, json_t **ret, berth_err
 		return r;
 	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0)
 		return r;
-	if (!berth_ovl_layer_state(&o, id))
-		return 0; /* already gone: success, like CNI DEL */
+	if (!berth_ovl_layer_state(&o, id)) {
+		/* Already gone: success, like CNI DEL.  A CREATE killed before its rename left
+		 * staging/ID; with the store lock held nobody is building it, so it goes too. */
+		char stage[PATH_MAX];
+
+		snprintf(stage, sizeof(stage), "staging/%s", id);
+		berth_ovl_rm_rf_at(o.rootfd, stage, NULL);
+		return 0;
+	}
 	r = count_children(&o, id, err);
 	if (r < 0)
 		return r;
@@ -1031,7 +1052,12 @@ int berth_ovl_cleanup(const struct berth_stor_call *call, json_t **ret, berth_er
 		berth_ovl_refs_set(&o, v[i].id, 0, NULL);
 	}
 	free_layers(v, n);
-	gc_leftovers(&o, json_array(), json_array());
+	{
+		json_t *removed = json_array(), *errors = json_array();
+		gc_leftovers(&o, removed, errors);
+		json_decref(removed);
+		json_decref(errors);
+	}
 	if (!o.skip_mount_home && is_mountpoint(o.root))
 		umount2(o.root, MNT_DETACH);
 	*ret = json_pack("{s:o}", "unmounted", unmounted);

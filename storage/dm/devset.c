@@ -1258,6 +1258,11 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 			    json_integer((json_int_t)(s->block_sectors * SECTOR)));
 
 	if (!exclusive && !fresh && !needs_setup(s, exists)) {
+		/* runRoot may be a tmpfs that was emptied behind our back */
+		_cleanup_free_ char *d = pathf("%s/dm-mounts", run_root);
+		_cleanup_free_ char *d2 = pathf("%s/dm-locks", run_root);
+		if ((r = berth_mkdir_p(d, 0700, err)) < 0 || (r = berth_mkdir_p(d2, 0700, err)) < 0)
+			return r;
 		s->done = json_array();
 		*ret = TAKE_PTR(s);
 		return 0;
@@ -2184,7 +2189,7 @@ int berth_dmset_init_info(struct berth_dmset *s, json_t **ret, berth_error *err)
 	json_object_set_new(caps, "maxDepth", json_integer(0));
 	json_object_set_new(caps, "nativeDiff", json_false());
 	json_object_set_new(caps, "whiteout", json_string("delete"));
-	json_object_set_new(caps, "quota", json_pack("{s:b,s:b}", "size", 1, "inodes", 0));
+	json_object_set_new(caps, "quota", json_pack("{s:b,s:b}", "size", 0, "inodes", 0));
 	json_object_set_new(caps, "exactDiffs", json_false());
 	json_object_set_new(caps, "rootless", json_false());
 	*ret = json_object();

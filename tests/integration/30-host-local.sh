@@ -9,7 +9,8 @@ HL=$CNI_BIN/host-local
 REF=$REF_CNI/host-local
 [ -x "$HL" ] || skip_all "host-local not built"
 have_ref=0; [ -x "$REF" ] && have_ref=1
-SAMPLES=$SHARED/samples/podman
+SAMPLES=$BERTH_SRC/tests/data/podman-host-local
+SAMPLE_NETDIR=$SAMPLES/var-lib-cni-networks
 
 ns=hl$T
 mknetns "$ns"
@@ -137,7 +138,7 @@ run_sample() { # run_sample NAME DATADIR: replay stdin and env of a capture, dat
 }
 if [ -f "$SAMPLES/pzb-ADD-host-local.stdin.json" ]; then
 	mkdir -p "$D/pz"
-	cp -r "$SAMPLES/var-lib-cni/networks" "$D/pz/pznet"; chmod -R u+w "$D/pz/pznet"
+	cp -r "$SAMPLE_NETDIR" "$D/pz/pznet"; chmod -R u+w "$D/pz/pznet"
 	out=$(run_sample pzb-ADD-host-local "$D/pz")
 	is "$(jq -S 'del(.ips[0].address)' <<<"$out")" "$(jq -S 'del(.ips[0].address)' "$SAMPLES/pzb-ADD-host-local.stdout.json")" \
 		"podman ADD: same result as the reference's capture (but the address)"
@@ -146,7 +147,7 @@ if [ -f "$SAMPLES/pzb-ADD-host-local.stdin.json" ]; then
 	out=$(run_sample static-ip-mac-ADD-host-local "$D/pz")
 	is "$(jq -S . <<<"$out")" "$(jq -S . "$SAMPLES/static-ip-mac-ADD-host-local.stdout.json")" \
 		"podman --ip (CNI_ARGS IP=): byte-identical result"
-	id3=$(head -1 "$SAMPLES/var-lib-cni/networks/10.198.0.3" | tr -d '\r')
+	id3=$(head -1 "$SAMPLE_NETDIR/10.198.0.3" | tr -d '\r')
 	c=$(jq -c --arg d "$D/pz" '.ipam.dataDir = $d' "$SAMPLES/pzb-ADD-host-local.stdin.json")
 	hl "$HL" DEL "$id3" <<<"$c" >/dev/null
 	ok $? "DEL of a container the reference allocated"

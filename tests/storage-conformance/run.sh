@@ -309,6 +309,12 @@ else
 	expect 12 "CREATE with a size limit where quota is unsupported is code 12"
 fi
 
+if [ "$DRIVER_NAME" = overlay ]; then
+	# 2^24 TiB is 2^64 bytes: it must not wrap around to 0 ("no limit")
+	call CREATE '{"id":"qwrap","size":"16777216T"}'
+	expect 7 "overlay: a size that overflows 64 bits is code 7"
+fi
+
 # ---- crash in the middle of APPLY_DIFF -------------------------------------------------------
 BIG=${STOR_CONF_BIG_MIB:-8}
 call CREATE '{"id":"bigsrc"}'
@@ -356,32 +362,77 @@ if [ "$DRIVER_NAME" = overlay ] && [ -z "$CONF_IN" ]; then
 fi
 
 # ---- concurrency ----------------------------------------------------------------------------
-for i in 1 2 3 4; do call CREATE "{\"id\":\"par$i\"}"; done
+# PAR layers of one image at once: each process chain CREATEs its own id on a shared parent,
+# APPLY_DIFFs the same tar and MOUNTs it; then every tree and every DIFF is compared.
+PAR=${STOR_CONF_PAR:-16}
+call CREATE '{"id":"parbase"}'
+expect 0 "CREATE the shared parent"
 pids=
-for i in 1 2 3 4; do
-	_req=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"stream\":{\"fd\":3}}")
-	( printf '%s' "$_req" | STOR_COMMAND=APPLY_DIFF "$DRV" >"$WORK/par$i.out" 2>&1 3<"$WORK/t1.tar" ) &
+i=0
+while [ "$i" -lt "$PAR" ]; do
+	i=$((i + 1))
+	(
+		_c=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"parent\":\"parbase\"}")
+		_a=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"stream\":{\"fd\":3}}")
+		_m=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
+		printf '%s' "$_c" | STOR_COMMAND=CREATE "$DRV" >"$WORK/par$i.out" 2>&1 &&
+			printf '%s' "$_a" | STOR_COMMAND=APPLY_DIFF "$DRV" >>"$WORK/par$i.out" 2>&1 3<"$WORK/t1.tar" &&
+			printf '%s' "$_m" | STOR_COMMAND=MOUNT "$DRV" >"$WORK/par$i.mnt" 2>>"$WORK/par$i.out"
+	) &
 	pids="$pids $!"
 done
 fails=0
 for p in $pids; do wait "$p" || fails=$((fails + 1)); done
-is "$fails" 0 "4 concurrent APPLY_DIFFs on different layers succeed"
-pids=
-for i in 1 2 3 4; do
-	_req=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
-	( printf '%s' "$_req" | STOR_COMMAND=MOUNT "$DRV" >"$WORK/par$i.mnt" 2>&1 ) &
-	pids="$pids $!"
-done
-fails=0
-for p in $pids; do wait "$p" || fails=$((fails + 1)); done
-is "$fails" 0 "4 concurrent MOUNTs succeed"
+is "$fails" 0 "$PAR concurrent CREATE+APPLY_DIFF+MOUNT chains on one parent succeed"
+[ "$fails" -eq 0 ] || diag "$(cat "$WORK"/par*.out | grep code | head -3)"
 same=0
-for i in 1 2 3 4; do
+paths=
+i=0
+while [ "$i" -lt "$PAR" ]; do
+	i=$((i + 1))
 	P=$("$TREE" get path <"$WORK/par$i.mnt")
-	[ "$("$TREE" manifest "$P")" = "$M_SRC" ] || same=$((same + 1))
-	call UNMOUNT "{\"id\":\"par$i\"}"
+	case " $paths " in *" $P "*) same=$((same + 100)) ;; esac
+	paths="$paths $P"
+	[ -n "$P" ] && [ "$("$TREE" manifest "$P")" = "$M_SRC" ] || same=$((same + 1))
 done
-is "$same" 0 "every concurrently applied layer has the right content"
+is "$same" 0 "every concurrently applied layer has its own mount and the right tree"
+pids=
+i=0
+while [ "$i" -lt "$PAR" ]; do
+	i=$((i + 1))
+	(
+		_r=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
+		_d=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"stream\":{\"fd\":3}}")
+		printf '%s' "$_r" | STOR_COMMAND=UNMOUNT "$DRV" >/dev/null 2>&1 &&
+			printf '%s' "$_d" | STOR_COMMAND=DIFF "$DRV" >/dev/null 2>&1 3>"$WORK/par$i.tar"
+	) &
+	pids="$pids $!"
+done
+fails=0
+for p in $pids; do wait "$p" || fails=$((fails + 1)); done
+is "$fails" 0 "$PAR concurrent UNMOUNT+DIFF chains succeed"
+same=0
+i=0
+while [ "$i" -lt "$PAR" ]; do
+	i=$((i + 1))
+	cmp -s "$WORK/par$i.tar" "$WORK/t1.tar" || same=$((same + 1))
+done
+is "$same" 0 "every concurrent DIFF is byte-for-byte the applied tar"
+pids=
+i=0
+while [ "$i" -lt "$PAR" ]; do
+	i=$((i + 1))
+	_r=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
+	( printf '%s' "$_r" | STOR_COMMAND=REMOVE "$DRV" >/dev/null 2>&1 ) &
+	pids="$pids $!"
+done
+fails=0
+for p in $pids; do wait "$p" || fails=$((fails + 1)); done
+is "$fails" 0 "$PAR concurrent REMOVEs of siblings succeed"
+call REMOVE '{"id":"parbase"}'
+expect 0 "the shared parent has no children left and goes"
+call LIST
+case $(get ids) in *'"par'*) ok 1 "no par layer is left" ;; *) ok 0 "no par layer is left" ;; esac
 
 # ---- listing, cleanup, gc -------------------------------------------------------------------
 call CREATE '{"id":"x1"}'
@@ -433,6 +484,25 @@ if [ -n "$SMALL" ]; then
 	expect 14 "APPLY_DIFF beyond the space of the store is code 14"
 	call EXISTS '{"id":"full"}' "$SMALL"
 	is "$(get exists)" false "the failed layer is gone"
+	call LIST '{}' "$SMALL"
+	case $(get ids) in *'"full"'*) ok 1 "the failed layer is not in LIST" ;; *) ok 0 "the failed layer is not in LIST" ;; esac
+	if [ "$DRIVER_NAME" = overlay ] && [ -z "${STOR_CONF_SMALL_CONFIG:-}" ]; then
+		[ ! -e "$WORK/small/root/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
+		ok $? "overlay: no layer dir and no staging leftover after the failed apply"
+	fi
+	# the store keeps working: a small layer fits and applies
+	call CREATE '{"id":"tiny"}'
+	mnt tiny
+	echo tiny >"$MP/tiny" 2>/dev/null
+	call UNMOUNT '{"id":"tiny"}'
+	call DIFF '{"id":"tiny","stream":{"fd":3}}' 3>"$WORK/tiny.tar"
+	call REMOVE '{"id":"tiny"}'
+	call CREATE '{"id":"small-ok"}' "$SMALL"
+	call APPLY_DIFF '{"id":"small-ok","stream":{"fd":3}}' "$SMALL" 3<"$WORK/tiny.tar"
+	expect 0 "after the failure, a small layer applies in the same store"
+	call EXISTS '{"id":"small-ok"}' "$SMALL"
+	is "$(get exists)" true "and exists"
+	call REMOVE '{"id":"small-ok"}' "$SMALL"
 	call CLEANUP '{}' "$SMALL"
 else
 	skip "no small store for code 14 (set STOR_CONF_SMALL_CONFIG)"

@@ -124,6 +124,29 @@ static void put(const char *name, const char *content)
 	fclose(f);
 }
 
+/* Replace the index body, keeping its stamp and fixing count, length and checksum. */
+static void forge_index(const char *body)
+{
+	char *idx = slurp(".berth/index"), *sp = idx, forged[1024];
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	int lines = 0;
+
+	for (int k = 0; k < 6 && sp; k++) /* the stamp is 6 words */
+		sp = strchr(sp + 1, ' ');
+	for (const char *q = body; *q; q++) {
+		h ^= (unsigned char)*q;
+		h *= 0x100000001b3ULL;
+		lines += *q == '\n';
+	}
+	if (sp) {
+		*sp = '\0';
+		snprintf(forged, sizeof(forged), "%s %d 0 %zu %016llx\n%s", idx, lines, strlen(body), h,
+			 body);
+		put(".berth/index", forged);
+	}
+	free(idx);
+}
+
 static void wipe(void)
 {
 	char cmd[600];
@@ -435,6 +458,19 @@ static void test_store(void)
 	   "torn index detected by its checksum and rebuilt");
 	berth_ipam_store_close(s);
 
+	/* an index naming a path instead of an address is refused even with a valid checksum */
+	forge_index("10.8.0.200 chk eth0\n");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && !berth_ipam_store_rebuilt(s) &&
+		   berth_ipam_store_count(s) == 1,
+	   "(a forged index with a valid checksum is believed)");
+	berth_ipam_store_close(s);
+	forge_index("../escape chk eth0\n");
+	s = NULL;
+	ok(berth_ipam_store_open(c->data_dir, false, &s, &err) == 0 && berth_ipam_store_rebuilt(s),
+	   "index entry with a path is not trusted");
+	berth_ipam_store_close(s);
+
 	/* a corrupt index is rebuilt */
 	put(".berth/index", "garbage\n");
 	s = NULL;
@@ -506,6 +542,9 @@ static void test_store(void)
 		   berth_ipam_store_spares(s) == 64,
 	   "a rebuild recounts the pool");
 	berth_ipam_store_close(s);
+	put(".berth/spare/s64", "  "); /* a spare the count missed */
+	is_int(del(c, "sp3", "eth0"), 0, "DEL with an uncounted spare in the way");
+	ok(!exists("10.7.0.4") && exists(".berth/spare/s65"), "released file went past it");
 	berth_ipam_config_free(c);
 
 	/* nothing allocated yet: DEL, STATUS, GC succeed without creating anything */

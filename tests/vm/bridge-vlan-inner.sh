@@ -34,8 +34,13 @@ for v in 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 	is "$(ip -j -d link show vb$vv | jq -r '.[0].linkinfo.info_data.vlan_filtering')" 1 "$v: bridge has vlan_filtering"
 	is "$(vlans "$hv")" "100:PU" "$v: port is an untagged access port of VLAN 100 only"
 	if [ "$vv" -ge 040 ]; then
-		cni CHECK c$vv "$ns" <<<"$(jq -c --argjson p "$out" '. + {prevResult: $p}' <<<"$c")" >/dev/null
+		cc=$(jq -c --argjson p "$out" '. + {prevResult: $p}' <<<"$c")
+		cni CHECK c$vv "$ns" <<<"$cc" >/dev/null
 		ok $? "$v: CHECK"
+		bridge vlan del dev "$hv" vid 100
+		cni CHECK c$vv "$ns" <<<"$cc" >/dev/null
+		is $? 1 "$v: CHECK fails when the port left VLAN 100"
+		bridge vlan add dev "$hv" vid 100 pvid untagged
 	fi
 	cni DEL c$vv "$ns" <<<"$c" >/dev/null; ok $? "$v: DEL"
 	ip link show "$hv" >/dev/null 2>&1; is $? 1 "$v: host veth gone"
@@ -84,6 +89,12 @@ ip netns exec t ping -c1 -W1 "$(addr_of "$out_u")" >/dev/null 2>&1; is $? 1 "VLA
 mkns w
 out_w=$(cni ADD cw w <<<"$(conf 1.0.0 tbr tr2 10.91.0.0/24 '{"vlan":100,"vlanTrunk":[{"id":101}]}')")
 is "$(vlans "$(jq -r '.interfaces[1].name' <<<"$out_w")")" "100:PU 101:" "vlan + vlanTrunk: native 100, tagged 101"
+mkns w2
+c_w2=$(conf 1.0.0 tbr tr3 10.93.0.0/24 '{"vlan":100,"vlanTrunk":[{"minID":99,"maxID":101}]}')
+out_w2=$(cni ADD cw2 w2 <<<"$c_w2")
+is "$(vlans "$(jq -r '.interfaces[1].name' <<<"$out_w2")")" "99: 100:PU 101:" "a trunk that lists the access VLAN keeps it untagged PVID"
+cni CHECK cw2 w2 <<<"$(jq -c --argjson p "$out_w2" '. + {prevResult: $p}' <<<"$c_w2")" >/dev/null
+ok $? "CHECK with vlan + trunk"
 # An existing bridge without vlan_filtering gets it turned on.
 ip link add nbr type bridge; ip link set nbr up
 mkns x

@@ -122,10 +122,10 @@ ok "$(! mounted "$M" && ! dmsetup info "${dev#/dev/mapper/}" >/dev/null 2>&1; ec
 is "$(code "$(drv "$R" "$OPTS" UNMOUNT '{"id":"c1"}')")" 0 "UNMOUNT when not mounted succeeds"
 
 out=$(drv "$R" "$OPTS" CHANGES '{"id":"c1"}')
-is "$(jq -c '[.changes[] | select(.path|test("container-file")) | .kind]' <<<"$out")" "[1]" "CHANGES c1: container-file added"
+is "$(jq -c '[.changes[] | select(.path|test("container-file")) | .kind]' <<<"$out")" '["added"]' "CHANGES c1: container-file added"
 out=$(drv "$R" "$OPTS" CHANGES '{"id":"l2"}')
-is "$(jq -c '[.changes[] | select(.path|test("old")) | .kind]' <<<"$out")" "[2]" "CHANGES l2: etc/old deleted"
-is "$(jq -c '[.changes[] | select(.path|test("new")) | .kind]' <<<"$out")" "[1]" "CHANGES l2: etc/new added"
+is "$(jq -c '[.changes[] | select(.path|test("old")) | .kind]' <<<"$out")" '["deleted"]' "CHANGES l2: etc/old deleted"
+is "$(jq -c '[.changes[] | select(.path|test("new")) | .kind]' <<<"$out")" '["added"]' "CHANGES l2: etc/new added"
 out=$(drv "$R" "$OPTS" DIFF "{\"id\":\"l2\",\"stream\":{\"path\":\"$W/d2.tar\"}}")
 is "$(code "$out")" 0 "DIFF l2"
 tar -tf $W/d2.tar | sed 's|^\./||' | sort >$W/d2.list

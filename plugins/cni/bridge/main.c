@@ -184,8 +184,14 @@ static int setup_port(struct berth_nl *nl, const struct bridge_conf *c, int br_i
 	for (size_t i = 0; i < c->n_trunk;) {
 		size_t j = i;
 
+		/* The access VLAN stays untagged PVID even when the trunk lists it too. */
+		if (c->trunk[i] == c->vlan) {
+			i++;
+			continue;
+		}
 		/* consecutive ids go in one range request */
-		while (j + 1 < c->n_trunk && c->trunk[j + 1] == c->trunk[j] + 1)
+		while (j + 1 < c->n_trunk && c->trunk[j + 1] == c->trunk[j] + 1 &&
+		       c->trunk[j + 1] != c->vlan)
 			j++;
 		r = berth_link_port_vlan_add(nl, ifindex, c->trunk[i], c->trunk[j], false, false,
 					     false, err);
@@ -854,6 +860,28 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 	if (hv.port_isolated >= 0 && hv.port_isolated != conf.port_isolation) {
 		r = check_fail(err, "port isolation of %s%s does not match the config", hv.name, "");
 		goto out;
+	}
+	/* VLAN membership of the port */
+	if (needs_vlan_filtering(&conf)) {
+		_cleanup_free_ struct berth_vlan *v = NULL;
+		size_t nv = 0, want = conf.vlan ? 1 : 0, have = 0;
+
+		for (size_t k = 0; k < conf.n_trunk; k++)
+			want += conf.trunk[k] != conf.vlan;
+
+		if ((r = berth_link_port_vlan_list(host, hv.ifindex, &v, &nv, err)) < 0)
+			goto out;
+		for (size_t i = 0; i < nv; i++) {
+			if (conf.vlan && v[i].vid == conf.vlan && v[i].pvid && v[i].untagged)
+				have++;
+			for (size_t k = 0; k < conf.n_trunk; k++)
+				if (v[i].vid == conf.trunk[k] && v[i].vid != conf.vlan)
+					have++;
+		}
+		if (have < want) {
+			r = check_fail(err, "VLANs of %s%s do not match the config", hv.name, "");
+			goto out;
+		}
 	}
 	/* addresses and routes in the container */
 	if ((r = berth_addr_list(cont, cv.ifindex, 0, &addrs, &n_addrs, err)) < 0 ||

@@ -121,6 +121,17 @@ emit("opaque-via-symlink.tar", 15, "-wdelete", "symlink to ../outside then l/.wh
 emit("whiteout-parent-path.tar", 15, "-wdelete", "'../outside/.wh.file'",
      build([reg("../outside/.wh.file", b"")]))
 
+# -- tricky but legal: must succeed (code 0) and still leave the outside alone
+emit("symlink-then-file.tar", 0, None, "symlink to ../outside/file, then a file of that name",
+     build([sym("l", "../outside/file"), reg("l", b"inside\n")]))
+emit("symlink-then-dir.tar", 0, None, "symlink to ../outside, then a dir of that name and a file",
+     build([sym("l", "../outside"), d("l"), reg("l/x")]))
+emit("hardlink-to-symlink.tar", 0, None, "hardlink to a symlink that points outside",
+     build([sym("l", "../outside/file"), hard("h", "l")]))
+emit("dir-then-symlink.tar", 0, None, "dir 0777, then a symlink to ../outside replacing it "
+     "(the deferred chmod must not follow)",
+     build([(info("d", tarfile.DIRTYPE, mode=0o4777), None), sym("d", "../outside")]))
+
 # -- malformed
 good = build([d("a"), reg("a/big", b"x" * 100000)])
 emit("truncated-data.tar", 6, None, "cut in the middle of a file's data", good[:20000])

@@ -1,0 +1,26 @@
+#!/bin/bash
+# The devicemapper driver on a real kernel device-mapper: boots the dm-vm once (the host kernel
+# has no device-mapper) and runs tests/vm/devicemapper-inner.sh inside it, which prints TAP:
+# bad configs, layers on brd block devices, deferred removal/deletion, crash recovery and GC,
+# restart, pool nearly full, then the shared storage conformance suite.  The exit status is the
+# VM's test status.
+source "$(dirname "$0")/../lib.sh"
+command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
+[ -x "$BERTH_BUILD/storage/devicemapper" ] || skip_all "driver not built"
+for t in jq thin_dump resize2fs; do
+	command -v "$t" >/dev/null || PATH=$PATH:/usr/sbin:/sbin command -v "$t" >/dev/null ||
+		skip_all "$t not installed on the host (copied into the VM)"
+done
+BERTH_SRC=$(cd "$BERTH_SRC" && pwd)
+BERTH_BUILD=$(cd "$BERTH_BUILD" && pwd)
+export BERTH_SRC BERTH_BUILD
+export DM_VM_RAMDISKS=${DM_VM_RAMDISKS:-4} DM_VM_RAMDISK_MB=${DM_VM_RAMDISK_MB:-256}
+export DM_VM_QUIET=${DM_VM_QUIET:-1} DM_VM_MEM=${DM_VM_MEM:-1536} DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-3600}
+trap - EXIT
+xfs=()
+if PATH=$PATH:/usr/sbin:/sbin command -v mkfs.xfs >/dev/null; then xfs=(-m xfs -t mkfs.xfs -t xfs_growfs); fi
+exec "$BERTH_SRC/tests/vm/dm-vm.sh" -t jq -t resize2fs -t tar "${xfs[@]}" \
+	-f "$BERTH_BUILD/storage/devicemapper" -f "$BERTH_BUILD/tests/helpers/stor-tree" \
+	-f "$BERTH_SRC/tests" \
+	-e BERTH_SRC -e BERTH_BUILD -e BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-error}" \
+	-- "$BERTH_SRC/tests/vm/devicemapper-inner.sh"
