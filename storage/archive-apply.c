@@ -700,10 +700,10 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 	{
 		char **names = NULL;
 		size_t n = 0;
-		_cleanup_free_ char *buf = malloc(dlen + NAME_MAX + 2);
+		char buf[PATH_MAX + NAME_MAX + 2];
 
-		if (!buf)
-			return fail_io(ap, ENOMEM, "opaque");
+		if (dlen > PATH_MAX)
+			return fail_unsafe(ap, "name too long");
 		r = berth_archive_list_dir(pfd, &names, &n);
 		if (r < 0)
 			return fail_io(ap, -r, "list opaque dir");
@@ -934,16 +934,18 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 		ap.o.max_total_size = BERTH_ARCHIVE_DEFAULT_MAX_TOTAL;
 	if (!ap.o.max_path)
 		ap.o.max_path = BERTH_ARCHIVE_DEFAULT_MAX_PATH;
-	pathcap = (size_t)ap.o.max_path + 1;
-	path = malloc(pathcap);
-	if (!path)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
 	ap.umask = read_umask();
 	ap.root = geteuid() == 0;
 
 	ap.a = archive_read_new();
 	if (!ap.a)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+	pathcap = (size_t)ap.o.max_path + 1;
+	path = malloc(pathcap);
+	if (!path) {
+		r = berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		goto out;
+	}
 	/* in-process decompressors only: never exec an external program (CVE-2014-9357) */
 	archive_read_support_filter_gzip(ap.a);
 	archive_read_support_filter_zstd(ap.a);
