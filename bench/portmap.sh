@@ -8,8 +8,8 @@
 # Runs as root.  Each K gets its own throwaway "host" netns (the real host's iptables/nft state
 # is never touched; everything goes away at exit), where K containers are mapped with each
 # implementation (one host port each).  Then, ROUNDS times, a new container is ADDed and DELeted
-# with each implementation in every K's netns; rounds interleave the K values and alternate which
-# implementation goes first, so that load drifting on a shared machine hits all columns alike.
+# in every K's netns, first with ours, then (a second phase) with the reference; rounds interleave
+# the K values, so that load drifting on a shared machine hits every K alike.
 # Each call is timed around its fork+exec (nsenter + the plugin; the same overhead for both).
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,24 +91,29 @@ for K in $KS; do
 	echo "# K=$K mapped with both"
 done
 ks=($KS)
-for ((j = 0; j < ROUNDS; j++)); do
-	for ((x = 0; x < ${#ks[@]}; x++)); do
-		K=${ks[$(( (x + j) % ${#ks[@]} ))]}
-		ip=$(ip_of $((K + j))) hp=$((30000 + j))
-		co=$(conf pmo "$ip" $hp) cr=$(conf pmr "$ip" $hp)
-		if ((j % 2)); then
-			timed "$WORK/ra.$K" "$K" "$REF/portmap" "$REF" ADD rx$j <<<"$cr"
-			timed "$WORK/oa.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD ox$j <<<"$co"
-			timed "$WORK/rd.$K" "$K" "$REF/portmap" "$REF" DEL rx$j <<<"$cr"
-			timed "$WORK/od.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" DEL ox$j <<<"$co"
-		else
-			timed "$WORK/oa.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD ox$j <<<"$co"
-			timed "$WORK/ra.$K" "$K" "$REF/portmap" "$REF" ADD rx$j <<<"$cr"
-			timed "$WORK/od.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" DEL ox$j <<<"$co"
-			timed "$WORK/rd.$K" "$K" "$REF/portmap" "$REF" DEL rx$j <<<"$cr"
-		fi
+# Two timed phases, ours then the reference, each interleaving the K values round by round: the
+# reference's big iptables-nft transactions leave kernel work behind (RCU callbacks, deferred
+# frees) that would otherwise land on whichever call follows them.
+phase() { # phase o|r
+	local j x K ip hp c
+	for ((j = 0; j < ROUNDS; j++)); do
+		for ((x = 0; x < ${#ks[@]}; x++)); do
+			K=${ks[$(( (x + j) % ${#ks[@]} ))]}
+			ip=$(ip_of $((K + j))) hp=$((30000 + j))
+			if [ "$1" = o ]; then
+				c=$(conf pmo "$ip" $hp)
+				timed "$WORK/oa.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD ox$j <<<"$c"
+				timed "$WORK/od.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" DEL ox$j <<<"$c"
+			else
+				c=$(conf pmr "$ip" $hp)
+				timed "$WORK/ra.$K" "$K" "$REF/portmap" "$REF" ADD rx$j <<<"$c"
+				timed "$WORK/rd.$K" "$K" "$REF/portmap" "$REF" DEL rx$j <<<"$c"
+			fi
+		done
 	done
-done
+}
+phase o
+phase r
 
 printf '%6s %10s %10s %10s %10s %9s %9s %12s %12s\n' K ours_add ours_del ref_add ref_del \
 	ref/ours+ ref/ours- ours_rules ref_rules

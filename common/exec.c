@@ -280,3 +280,38 @@ fail:
 	berth_strv_free(env);
 	return NULL;
 }
+
+char *berth_self_relative_path(const char *const *rels, const char *rest)
+{
+	char exe[PATH_MAX], *slash, *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	ssize_t n;
+
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		for (const char *const *r = rels; *r; r++) {
+			char dir[PATH_MAX], real[PATH_MAX];
+			struct stat st;
+
+			if (snprintf(dir, sizeof(dir), "%s/%s", exe, *r) >= (int)sizeof(dir) ||
+			    !realpath(dir, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			fprintf(f, "%s%s", ftell(f) ? ":" : "", real);
+		}
+	}
+	if (rest && *rest)
+		fprintf(f, "%s%s", ftell(f) ? ":" : "", rest);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}

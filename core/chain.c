@@ -25,13 +25,16 @@ extern char **environ;
 
 #define PLUGIN_OUT_MAX (4 << 20)
 
+/* The plugins beside this executable (installed: ../libexec/berth/cni; build tree: ../cni),
+ * then the configured libexec dir, then /opt/cni/bin. */
 const char *berth_core_default_plugin_path(void)
 {
-#ifdef BERTH_CNI_BIN_DIR
-	return BERTH_CNI_BIN_DIR ":/opt/cni/bin";
-#else
-	return "/opt/cni/bin";
-#endif
+	static const char *const rels[] = { "../libexec/berth/cni", "../cni", NULL };
+	static char *path;
+
+	if (!path)
+		path = berth_self_relative_path(rels, BERTH_CNI_BIN_DIR ":/opt/cni/bin");
+	return path ? path : BERTH_CNI_BIN_DIR ":/opt/cni/bin";
 }
 
 static const char *plugin_path(const struct berth_core *core)

@@ -16,8 +16,7 @@ SRC=$PWD
 scripts/deps.sh demo
 make -j"$(nproc)" >/dev/null
 
-BERTH=(build/bin/berth --plugin-path "$SRC/build/cni")
-export BERTH_STORAGE_PATH="$SRC/build/storage"
+BERTH=(build/bin/berth)   # finds the plugins and drivers beside it (build/cni, build/storage)
 tag=$(printf '%04x' $((RANDOM)))
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 ns1=berth-demo1-$tag ns2=berth-demo2-$tag
@@ -26,6 +25,8 @@ c1=demo1-$tag c2=demo2-$tag img=busybox-demo-$tag
 # removed at the end unless it was there before.
 had_bridge=$(ip link show berth0 >/dev/null 2>&1 && echo 1 || true)
 had_tables=$(nft list tables 2>/dev/null | awk '$3 == "berth" {print $2}' | tr '\n' ' ')
+had_store=$([ -e /var/lib/berth ] && echo 1 || true)
+had_run=$([ -e /run/berth ] && echo 1 || true)
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
@@ -42,6 +43,13 @@ cleanup() {
 	for f in inet ip ip6 bridge; do
 		[[ " $had_tables " == *" $f "* ]] || nft delete table "$f" berth 2>/dev/null
 	done
+	# The overlay driver keeps its root a private bind mount (so that container mounts never
+	# propagate); a demo that created the store removes it all again.
+	if [ -z "$had_store" ]; then
+		umount /var/lib/berth/storage/overlay 2>/dev/null
+		rm -rf /var/lib/berth
+	fi
+	[ -n "$had_run" ] || rm -rf /run/berth
 	rm -rf "$work"
 }
 trap cleanup EXIT

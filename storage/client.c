@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Client side of the storage protocol: run a driver executable for one verb. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,13 +125,23 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 	if (!input || !envp)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 
+	/* berth_exec sets up the child's 0-2 before fd 3: a stream on 0-2 (say, our stdout)
+	 * would be overwritten first, so pass a copy above them */
+	_cleanup_close_ int dupfd = -1;
+	if (stream_fd >= 0 && stream_fd <= 2) {
+		dupfd = fcntl(stream_fd, F_DUPFD_CLOEXEC, 3);
+		if (dupfd < 0)
+			return berth_error_errno(err, BERTH_CNI_ERR_IO, "dup stream fd");
+		stream_fd = dupfd;
+	}
 	const char *argv[] = { c->path, NULL };
 	struct berth_exec_opts o = {
 		.argv = argv,
 		.envp = envp,
 		.input = input,
 		.input_len = strlen(input),
-		.timeout_ms = c->timeout_ms,
+		/* a stream moves as much data as a layer holds: no deadline on it */
+		.timeout_ms = stream_fd >= 0 ? 0 : c->timeout_ms,
 		.extra_fd = stream_fd,
 	};
 	r = berth_exec(&o, &status, &out, &errout, err);
@@ -170,7 +181,12 @@ int berth_stor_find_driver(const char *name, char **ret, berth_error *err)
 			return 0;
 		}
 	}
-	r = berth_find_in_path(name, BERTH_STORAGE_BIN_DIR, &full, err);
+	{
+		static const char *const rels[] = { "../libexec/berth/storage", "../storage", NULL };
+		_cleanup_free_ char *dirs = berth_self_relative_path(rels, BERTH_STORAGE_BIN_DIR);
+
+		r = berth_find_in_path(name, dirs ? dirs : BERTH_STORAGE_BIN_DIR, &full, err);
+	}
 	if (r < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
 				       "storage driver \"%s\" not found in %s%s%s", name,

@@ -55,6 +55,7 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 	const char *s;
 	char *end;
 	unsigned long long n;
+	unsigned shift = 0;
 
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*ret = (uint64_t)json_integer_value(v);
@@ -69,11 +70,15 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 	if (errno || end == s)
 		goto bad;
 	switch (*end) {
-	case 'k': case 'K': n <<= 10; end++; break;
-	case 'm': case 'M': n <<= 20; end++; break;
-	case 'g': case 'G': n <<= 30; end++; break;
-	case 't': case 'T': n <<= 40; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
 	}
+	/* "16777216T" must not wrap around to 0, which means "no limit" */
+	if (shift && n > (~0ULL >> shift))
+		goto bad;
+	n <<= shift;
 	if (*end == 'b' || *end == 'B')
 		end++;
 	if (*end)

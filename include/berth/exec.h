@@ -33,3 +33,8 @@ int berth_find_in_path(const char *name, const char *path, char **ret, berth_err
 /* Build a new environment: the current one with each "K=V" in set overriding (V empty and
  * no '=' means unset).  NULL-terminated; free with berth_strv_free. */
 char **berth_env_override(char *const *base, const char *const *set);
+
+/* The directories "<dir of this executable>/<rel>" that exist, for each rel, ':'-joined and
+ * followed by `rest` (may be NULL).  Lets an installed or build-tree `berth` find the plugins
+ * beside it (../libexec/berth/cni, ../cni) whatever PREFIX it was built with.  Caller frees. */
+char *berth_self_relative_path(const char *const *rels, const char *rest);

@@ -104,6 +104,7 @@ static inline void berth_stor_client_freep(struct berth_stor_client **c)
 int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, json_t *args,
 			   int stream_fd, json_t **ret, berth_error *err);
 
-/* Find a driver executable by name: $BERTH_STORAGE_PATH (':'-separated), then
+/* Find a driver executable by name: $BERTH_STORAGE_PATH (':'-separated), then beside the
+ * running program (../libexec/berth/storage, ../storage: installed or build tree), then
  * BERTH_STORAGE_BIN_DIR.  Returns a malloc'd path. */
 int berth_stor_find_driver(const char *name, char **ret, berth_error *err);

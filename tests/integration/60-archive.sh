@@ -197,6 +197,30 @@ printf changed >"$C2/d/mod"; rm "$C2/del"; printf n >"$C2/new"; chown 7:7 "$C2/d
 out=$("$TOOL" changes "$C2" "$C1" 2>/dev/null | tr '\n' ' ')
 is "$out" "C /d C /d/mod C /d/same D /del A /new " "changes: modify (content, owner), delete, add"
 
+# ---- the kernel agrees: overlay-form whiteouts hide the lower layer's entries ----
+L1=$W/ovl-lower L2=$W/ovl-layer
+mkdir -p "$L1/dir" "$L1/opq" "$L2"
+printf 1 >"$L1/gone"; printf 1 >"$L1/dir/gone2"; printf 1 >"$L1/dir/stay"; printf 1 >"$L1/opq/hidden"
+python3 - "$W/ovl.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in [(".wh.gone", b""), ("dir/", None), ("dir/.wh.gone2", b""), ("opq/", None),
+                       ("opq/.wh..wh..opq", b""), ("opq/new", b"2")]:
+        ti = tarfile.TarInfo(name.rstrip("/"))
+        if data is None:
+            ti.type = tarfile.DIRTYPE; ti.mode = 0o755
+        else:
+            ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data) if data else None)
+PY
+check "apply whiteouts in overlay form" -- "$TOOL" apply -w overlay "$L2" "$W/ovl.tar"
+merged=$(unshare -m --propagation private bash -c "
+	mkdir -p '$W/ovl-merged' &&
+	mount -t overlay berth-test -o 'lowerdir=$L2:$L1' '$W/ovl-merged' &&
+	cd '$W/ovl-merged' && find . | sort | tr '\n' ' '" 2>&1)
+is "$merged" ". ./dir ./dir/stay ./opq ./opq/new " \
+	"mounted overlay: .wh. entries hidden, opaque dir shows only the new layer"
+
 # ---- changes of an overlay upper dir against its parent ----
 U=$W/upper P2=$W/lower
 mkdir -p "$U/keep" "$U/opq" "$P2/keep" "$P2/opq"

@@ -80,6 +80,7 @@ chroot "$P1" /bin/sh -c 'echo c1 > /etc/mine'
 ok $? "containers do not see each other's writes"
 $BERTH storage diff c1 -o "$W/c1.tar"
 is "$(tar -tf "$W/c1.tar" | sort | tr '\n' ' ')" "etc/ etc/mine " "diff exports the writable layer"
+is "$($BERTH storage diff c1 | tar -tf - | sort | tr '\n' ' ')" "etc/ etc/mine " "diff to a pipe on stdout"
 check "commit c1" -- $BERTH storage commit c1 committed
 check "create c3 from the committed image" -- $BERTH storage create committed --name c3
 is "$(cat "$($BERTH storage mount c3)/etc/mine")" c1 "committed layer carries the change"

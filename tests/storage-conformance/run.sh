@@ -309,6 +309,12 @@ else
 	expect 12 "CREATE with a size limit where quota is unsupported is code 12"
 fi
 
+if [ "$DRIVER_NAME" = overlay ]; then
+	# 2^24 TiB is 2^64 bytes: it must not wrap around to 0 ("no limit")
+	call CREATE '{"id":"qwrap","size":"16777216T"}'
+	expect 7 "overlay: a size that overflows 64 bits is code 7"
+fi
+
 # ---- crash in the middle of APPLY_DIFF -------------------------------------------------------
 BIG=${STOR_CONF_BIG_MIB:-8}
 call CREATE '{"id":"bigsrc"}'

@@ -198,6 +198,22 @@ static void tb_add(struct tb *t, const char *name, mode_t type, mode_t perm, con
 	archive_entry_free(e);
 }
 
+/* A directory carrying one xattr. */
+static void tb_dir_xattr(struct tb *t, const char *name, const char *xname, const void *v,
+			 size_t vlen)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_uid(e, getuid());
+	archive_entry_set_gid(e, getgid());
+	archive_entry_set_mtime(e, 1600000000, 0);
+	archive_entry_xattr_add_entry(e, xname, v, vlen);
+	archive_write_header(t->a, e);
+	archive_entry_free(e);
+}
+
 static void tb_file(struct tb *t, const char *name, const char *data)
 {
 	tb_add(t, name, AE_IFREG, 0644, data, NULL, false);
@@ -662,6 +678,8 @@ static void test_changes_and_naive_diff(void)
 	put(tree, "newdir/n", "new file", 0600);
 	snprintf(p, sizeof(p), "%s/untouched", tree);
 	chmod(p, 0600);
+	snprintf(p, sizeof(p), "%s/same/keep", tree);
+	setxattr(p, "user.changed", "1", 1, 0); /* only an xattr differs */
 	for (int k = 0; k < 3; k++) { /* dir times as in the tree for the comparison */
 		const char *d = k == 0 ? parent : k == 1 ? tree : copy;
 		const char *dirs[] = { "same", "newdir", "" };
@@ -681,10 +699,10 @@ static void test_changes_and_naive_diff(void)
 		r = berth_archive_changes(tfd, pfd, BERTH_ARCHIVE_CHANGES_FULL, false, &ch, &err);
 		is_int(r, 0, "changes (%s)", err.msg);
 		is_str(changes_str(&ch),
-		       "Ddel Ddeldir Anewdir Anewdir/n Csame Csame/mod Cuntouched ",
-		       "changes: added, modified (content, mode), deleted, with ancestors");
+		       "Ddel Ddeldir Anewdir Anewdir/n Csame Csame/keep Csame/mod Cuntouched ",
+		       "changes: added, modified (content, mode, xattr), deleted, with ancestors");
 		r = berth_archive_changes_size(tfd, &ch, &size, &err);
-		is_int(size, 8 + 8 + 4, "changes size = new + mod + chmodded file");
+		is_int(size, 8 + 4 + 8 + 4, "changes size = new + xattr'd + mod + chmodded file");
 
 		snprintf(tar, sizeof(tar), "%s/naive.%d.tar", W, counter++);
 		_cleanup_close_ int out = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -762,6 +780,84 @@ static void test_opath_root(void)
 	ok(stat(root, &st) == 0 && (st.st_mode & 07777) == 0711, "root entry's mode applied");
 }
 
+/* A default ACL on a dir decides new files' modes instead of the umask: modes stay exact. */
+static void test_default_acl_modes(void)
+{
+	_cleanup_free_ char *root = newdir("defacl");
+	/* user::rwx group::--- other::--- */
+	static const unsigned char acl[] = { 2, 0, 0, 0, 1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+					     4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 0, 0,
+					     0xff, 0xff, 0xff, 0xff };
+	char p[PATH_MAX];
+	struct stat st;
+	struct tb t;
+	berth_error err;
+
+	tb_open(&t, "defacl", 0);
+	tb_dir_xattr(&t, "d/", "system.posix_acl_default", acl, sizeof(acl));
+	tb_add(&t, "d/f", AE_IFREG, 0644, "x", NULL, false);
+	tb_add(&t, "d/fifo", AE_IFIFO, 0644, NULL, NULL, false);
+	tb_close(&t);
+	is_int(apply(root, t.path, NULL, &err), 0, "apply with a default ACL (%s)", err.msg);
+	snprintf(p, sizeof(p), "%s/d", root);
+	if (getxattr(p, "system.posix_acl_default", NULL, 0) < 0) {
+		ok(1, "# SKIP no ACL support here");
+		return;
+	}
+	snprintf(p, sizeof(p), "%s/d/f", root);
+	ok(stat(p, &st) == 0 && (st.st_mode & 0777) == 0644, "file mode 0644, not the ACL's 0600 "
+	   "(got %o)", st.st_mode & 0777);
+	snprintf(p, sizeof(p), "%s/d/fifo", root);
+	ok(lstat(p, &st) == 0 && (st.st_mode & 0777) == 0644, "fifo mode 0644 (got %o)",
+	   st.st_mode & 0777);
+}
+
+/* rootless overlay form: user.overlay.opaque, both ways */
+static void test_userxattr_opaque(void)
+{
+	_cleanup_free_ char *root = newdir("userxattr");
+	char p[PATH_MAX], v[8] = "";
+	struct tb t;
+	berth_error err;
+	struct berth_archive_apply_opts o = { .overlay_userxattr = true,
+					      .ignore_chown_errors = true };
+	struct berth_archive_diff_opts d = { .whiteout = BERTH_ARCHIVE_WHITEOUT_OVERLAY,
+					     .overlay_userxattr = true };
+	_cleanup_close_ int rfd = -1, out = -1;
+	char tar[PATH_MAX];
+
+	tb_open(&t, "userxattr", 0);
+	tb_add(&t, "d/", AE_IFDIR, 0755, NULL, NULL, false);
+	tb_file(&t, "d/.wh..wh..opq", "");
+	tb_file(&t, "d/f", "x");
+	tb_close(&t);
+	is_int(apply(root, t.path, &o, &err), 0, "opaque marker with overlay_userxattr (%s)",
+	       err.msg);
+	snprintf(p, sizeof(p), "%s/d", root);
+	getxattr(p, "user.overlay.opaque", v, sizeof(v) - 1);
+	is_str(v, "y", "user.overlay.opaque=y set");
+	ok(!exists(root, "d/.wh..wh..opq"), "marker not stored as a file");
+
+	snprintf(tar, sizeof(tar), "%s/userxattr-diff.%d.tar", W, counter++);
+	rfd = open(root, O_RDONLY | O_DIRECTORY);
+	out = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	berth_error_clear(&err);
+	is_int(berth_archive_diff(rfd, out, &d, NULL, &err), 0, "diff (%s)", err.msg);
+	{
+		struct archive *a = archive_read_new();
+		struct archive_entry *e;
+		char names[256] = "";
+		archive_read_support_format_tar(a);
+		archive_read_open_filename(a, tar, 10240);
+		while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+			strncat(names, archive_entry_pathname(e), sizeof(names) - strlen(names) - 2);
+			strcat(names, " ");
+		}
+		archive_read_free(a);
+		is_str(names, "d/ d/.wh..wh..opq d/f ", "diff emits the opaque marker after the dir");
+	}
+}
+
 /* 600 levels with a 64-fd limit: removal keeps one fd, not one per level */
 static void test_remove_deep(void)
 {
@@ -834,6 +930,8 @@ int main(void)
 	test_diff_refuses_wh_names();
 	test_opath_root();
 	test_remove_deep();
+	test_userxattr_opaque();
+	test_default_acl_modes();
 	rm_rf(W);
 	return done_testing();
 }
