@@ -20,7 +20,7 @@ command -v tar >/dev/null && tar --version | grep -q GNU || { echo "needs GNU ta
 # BENCH_DIR=/var/tmp measures on disk (sync before every run).
 BASE=$(mktemp -d "${BENCH_DIR:-/dev/shm}/berth-bench.XXXXXX")
 W=$BASE
-trap 'umount "$BASE/fs" 2>/dev/null; rm -rf "$BASE"' EXIT
+trap 'umount "$BASE/fs" 2>/dev/null || true; rm -rf "$BASE"' EXIT
 if [ -n "${BENCH_FS:-}" ]; then
 	truncate -s $(( (SIZE_MB * (2 * RUNS + 2) + 512) ))M "$W/fs.img"
 	"mkfs.$BENCH_FS" -q "$W/fs.img" >/dev/null 2>&1 || mkfs."$BENCH_FS" "$W/fs.img" >/dev/null

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
+#include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
@@ -169,6 +170,16 @@ static int import_layer(struct berth_store *s, const char *parent, const char *p
 	int r;
 
 	chain_id(parent, diff_hex, ret_chain);
+	/* Our record is written only after the digest check: a layer in the driver without one
+	 * is what an import killed in between left, unverified.  It goes and is applied again
+	 * (REMOVE of an id the driver does not have succeeds). */
+	if (berth_store_rec_load(s, "layers", ret_chain, &rec, NULL) == -ENOENT) {
+		json_t *a = json_pack("{s:s}", "id", ret_chain);
+		berth_stor_client_call(s->client, "REMOVE", a, -1, NULL, NULL);
+		json_decref(a);
+	}
+	json_decref(rec);
+	rec = NULL;
 	r = berth_store_apply_file(s, ret_chain, parent, path, label, got, &size, err);
 	if (r == -EEXIST) {
 		if (s->progress && isatty(STDERR_FILENO))
@@ -177,6 +188,7 @@ static int import_layer(struct berth_store *s, const char *parent, const char *p
 	}
 	if (r < 0)
 		return r;
+	BERTH_FAULT_POINT("core-import-after-apply");
 	if (blob_hex && !STREQ(got, blob_hex)) {
 		json_t *a = json_pack("{s:s}", "id", ret_chain);
 		berth_stor_client_call(s->client, "REMOVE", a, -1, NULL, NULL);
@@ -216,6 +228,7 @@ int berth_store_import_tars(struct berth_store *s, const char *name, char *const
 		json_array_append_new(layers, json_string(chain));
 		memcpy(prev, chain, sizeof(prev));
 	}
+	BERTH_FAULT_POINT("core-import-before-image");
 	r = berth_store_save_image(s, name, layers, NULL, err);
 	if (r < 0)
 		return r;
@@ -358,6 +371,7 @@ int berth_store_import_oci(struct berth_store *s, const char *dir, const char *r
 		name = base;
 	}
 	mdigest = json_string_value(json_object_get(plan, "digest"));
+	BERTH_FAULT_POINT("core-import-before-image");
 	r = berth_store_save_image(s, name, ids, *mdigest ? mdigest : NULL, err);
 	if (r < 0)
 		return r;

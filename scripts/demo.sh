@@ -25,6 +25,8 @@ c1=demo1-$tag c2=demo2-$tag img=busybox-demo-$tag
 # removed at the end unless it was there before.
 had_bridge=$(ip link show berth0 >/dev/null 2>&1 && echo 1 || true)
 had_tables=$(nft list tables 2>/dev/null | awk '$3 == "berth" {print $2}' | tr '\n' ' ')
+had_store=$([ -e /var/lib/berth ] && echo 1 || true)
+had_run=$([ -e /run/berth ] && echo 1 || true)
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
@@ -41,6 +43,13 @@ cleanup() {
 	for f in inet ip ip6 bridge; do
 		[[ " $had_tables " == *" $f "* ]] || nft delete table "$f" berth 2>/dev/null
 	done
+	# The overlay driver keeps its root a private bind mount (so that container mounts never
+	# propagate); a demo that created the store removes it all again.
+	if [ -z "$had_store" ]; then
+		umount /var/lib/berth/storage/overlay 2>/dev/null
+		rm -rf /var/lib/berth
+	fi
+	[ -n "$had_run" ] || rm -rf /run/berth
 	rm -rf "$work"
 }
 trap cleanup EXIT

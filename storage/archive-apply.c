@@ -67,6 +67,8 @@ struct applier {
 	struct berth_strset symlinks; /* symlinks this archive created: never written through */
 	mode_t umask;
 	bool root;
+	/* a default ACL decides new files' modes instead of the umask: chmod every entry */
+	bool always_chmod;
 	struct berth_archive_apply_stats st;
 };
 
@@ -287,6 +289,8 @@ static int do_xattrs(struct applier *ap, struct archive_entry *e, int fd, int di
 			berth_log_debug("entry '%s': dropping xattr %s", ap->entry, xname);
 			continue;
 		}
+		if (STREQ(xname, "system.posix_acl_default"))
+			ap->always_chmod = true;
 		if (fd >= 0)
 			r = fsetxattr(fd, xname, value, size, 0);
 		else
@@ -437,7 +441,8 @@ static int apply_regular(struct applier *ap, struct archive_entry *e, int pfd, c
 		return r;
 	/* chown cleared nothing we set (no special bits yet); chmod only if the umask or the
 	 * special bits make the created mode differ */
-	if ((mode & 07777) != (cmode & ~ap->umask) && fchmod(fd, mode & 07777) < 0)
+	if ((ap->always_chmod || (mode & 07777) != (cmode & ~ap->umask)) &&
+	    fchmod(fd, mode & 07777) < 0)
 		return fail_io(ap, errno, "chmod");
 	entry_times(e, ts);
 	if (futimens(fd, ts) < 0)
@@ -569,7 +574,7 @@ static int apply_node(struct applier *ap, struct archive_entry *e, int pfd, cons
 	r = do_xattrs(ap, e, -1, pfd, leaf);
 	if (r < 0)
 		return r;
-	if ((mode != ((mode & 0777) & ~ap->umask)) &&
+	if ((ap->always_chmod || mode != ((mode & 0777) & ~ap->umask)) &&
 	    fchmodat(pfd, leaf, mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail_io(ap, errno, "chmod");
 	entry_times(e, ts);
@@ -677,7 +682,7 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 		r = do_chown(ap, pfd, name, archive_entry_uid(e), archive_entry_gid(e));
 		if (r < 0)
 			return r;
-		if (mode != (mode & ~ap->umask) &&
+		if ((ap->always_chmod || mode != (mode & ~ap->umask)) &&
 		    fchmodat(pfd, name, mode, AT_SYMLINK_NOFOLLOW) < 0)
 			return fail_io(ap, errno, "chmod whiteout");
 		entry_times(e, ts);
@@ -700,10 +705,10 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 	{
 		char **names = NULL;
 		size_t n = 0;
-		_cleanup_free_ char *buf = malloc(dlen + NAME_MAX + 2);
+		char buf[PATH_MAX + NAME_MAX + 2];
 
-		if (!buf)
-			return fail_io(ap, ENOMEM, "opaque");
+		if (dlen > PATH_MAX)
+			return fail_unsafe(ap, "name too long");
 		r = berth_archive_list_dir(pfd, &names, &n);
 		if (r < 0)
 			return fail_io(ap, -r, "list opaque dir");
@@ -934,16 +939,22 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 		ap.o.max_total_size = BERTH_ARCHIVE_DEFAULT_MAX_TOTAL;
 	if (!ap.o.max_path)
 		ap.o.max_path = BERTH_ARCHIVE_DEFAULT_MAX_PATH;
-	pathcap = (size_t)ap.o.max_path + 1;
-	path = malloc(pathcap);
-	if (!path)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
 	ap.umask = read_umask();
 	ap.root = geteuid() == 0;
+	/* directories that were there before (a snapshot of the parent, or a root that inherited
+	 * a default ACL) may carry default ACLs we did not see being set */
+	ap.always_chmod = ap.o.whiteout == BERTH_ARCHIVE_WHITEOUT_DELETE ||
+			  fgetxattr(ownroot, "system.posix_acl_default", NULL, 0) >= 0;
 
 	ap.a = archive_read_new();
 	if (!ap.a)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+	pathcap = (size_t)ap.o.max_path + 1;
+	path = malloc(pathcap);
+	if (!path) {
+		r = berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		goto out;
+	}
 	/* in-process decompressors only: never exec an external program (CVE-2014-9357) */
 	archive_read_support_filter_gzip(ap.a);
 	archive_read_support_filter_zstd(ap.a);

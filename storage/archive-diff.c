@@ -110,7 +110,7 @@ static int read_xattrs(int fd, int dirfd, const char *name, struct xattr_blob *r
 			free(data);
 			return -errno;
 		}
-		if (len + nl + 4 + vl > cap) {
+		if (!data || len + nl + 4 + (size_t)vl > cap) {
 			size_t ncap = (len + nl + 4 + vl) * 2;
 			char *nd = realloc(data, ncap);
 			if (!nd) {
@@ -493,12 +493,13 @@ static int emit_tree(struct differ *d, int dirfd, const char *prefix, int depth)
 /* Open the parent directory of path below rootfd, every component a real directory. */
 static int open_parent_nofollow(int rootfd, const char *path, const char **ret_leaf)
 {
-	_cleanup_free_ char *copy = strdup(path);
+	char copy[PATH_MAX];
 	char *p, *slash;
 	int fd;
 
-	if (!copy)
-		return -ENOMEM;
+	if (strlen(path) >= sizeof(copy))
+		return -ENAMETOOLONG;
+	strcpy(copy, path);
 	slash = strrchr(copy, '/');
 	*ret_leaf = slash ? path + (slash - copy) + 1 : path;
 	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -81,7 +81,7 @@ static bool use_walk(void)
 static int walk_in_root(int rootfd, const char *path)
 {
 	struct stat root_st, st;
-	_cleanup_free_ char *work = NULL;
+	char work[PATH_MAX * 2 + 2];
 	_cleanup_close_ int cur = -1;
 	size_t work_len;
 	char *p;
@@ -90,9 +90,6 @@ static int walk_in_root(int rootfd, const char *path)
 	if (fstat(rootfd, &root_st) < 0)
 		return -errno;
 	work_len = strlen(path);
-	work = malloc(PATH_MAX * 2 + 2);
-	if (!work)
-		return -ENOMEM;
 	if (work_len > PATH_MAX)
 		return -ENAMETOOLONG;
 	memcpy(work, path, work_len + 1);

@@ -4,8 +4,9 @@
  * driver whose verbs only parse their arguments the way the real drivers do; no verb touches
  * a store.  The first input byte picks STOR_COMMAND ('A'.. one per protocol verb, then an
  * unknown one).  Streams: APPLY_DIFF opens args.stream for reading; the harness lets through
- * only its own file as a path and only fd 3 (its own memfd) or closed fds, so an input can
- * neither open a device nor close a descriptor of the fuzzer. */
+ * only its own file as a path and only fd 3 (its own memfd, when fd 3 is free: libFuzzer's
+ * -merge keeps its control file there) or closed fds, so an input can neither open a device
+ * nor close a descriptor of the fuzzer. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,7 @@ static void drop_stream_path(void)
 }
 
 /* Only streams the harness owns (see the top comment). */
-static bool stream_allowed(const unsigned char *data, size_t size)
+static bool stream_allowed(const unsigned char *data, size_t size, bool own3)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *st, *fd, *path;
@@ -94,8 +95,9 @@ static bool stream_allowed(const unsigned char *data, size_t size)
 	st = json_object_get(json_object_get(j, "args"), "stream");
 	fd = json_object_get(st, "fd");
 	path = json_object_get(st, "path");
-	if (json_is_integer(fd) && json_integer_value(fd) != 3 && json_integer_value(fd) > 2 &&
-	    json_integer_value(fd) < 65536 && fcntl((int)json_integer_value(fd), F_GETFD) >= 0)
+	if (json_is_integer(fd) && !(own3 && json_integer_value(fd) == 3) &&
+	    json_integer_value(fd) > 2 && json_integer_value(fd) < 65536 &&
+	    fcntl((int)json_integer_value(fd), F_GETFD) >= 0)
 		return false;
 	if (json_is_string(path) && *json_string_value(path) &&
 	    strcmp(json_string_value(path), stream_path) != 0)
@@ -113,13 +115,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	};
 	static bool registered;
 	char *argv[] = { (char *)"fuzz", NULL };
+	bool own3 = fcntl(3, F_GETFD) < 0; /* we close ours after every run */
 	int p[2], mfd;
 
 	if (!registered) {
 		atexit(drop_stream_path);
 		registered = true;
 	}
-	if (size < 1 || size > 60000 || !stream_allowed(data + 1, size - 1) || pipe(p) < 0)
+	if (size < 1 || size > 60000 || !stream_allowed(data + 1, size - 1, own3) || pipe(p) < 0)
 		return 0;
 	setenv("STOR_COMMAND", cmds[(unsigned char)(data[0] - 'A') % ARRAY_SIZE(cmds)], 1);
 	if (write(p[1], data + 1, size - 1) != (ssize_t)(size - 1))
@@ -128,12 +131,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	/* stdin is replaced on every run; nothing else of the harness stays open above 2 */
 	dup2(p[0], STDIN_FILENO);
 	close(p[0]);
-	mfd = memfd_create("stream", 0);
+	mfd = own3 ? memfd_create("stream", 0) : -1;
 	if (mfd >= 0 && mfd != 3) {
 		dup2(mfd, 3);
 		close(mfd);
 	}
 	(void)berth_stor_main(&driver, 1, argv);
-	close(3);
+	if (own3)
+		close(3);
 	return 0;
 }

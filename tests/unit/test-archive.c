@@ -198,6 +198,22 @@ static void tb_add(struct tb *t, const char *name, mode_t type, mode_t perm, con
 	archive_entry_free(e);
 }
 
+/* A directory carrying one xattr. */
+static void tb_dir_xattr(struct tb *t, const char *name, const char *xname, const void *v,
+			 size_t vlen)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_uid(e, getuid());
+	archive_entry_set_gid(e, getgid());
+	archive_entry_set_mtime(e, 1600000000, 0);
+	archive_entry_xattr_add_entry(e, xname, v, vlen);
+	archive_write_header(t->a, e);
+	archive_entry_free(e);
+}
+
 static void tb_file(struct tb *t, const char *name, const char *data)
 {
 	tb_add(t, name, AE_IFREG, 0644, data, NULL, false);
@@ -764,6 +780,38 @@ static void test_opath_root(void)
 	ok(stat(root, &st) == 0 && (st.st_mode & 07777) == 0711, "root entry's mode applied");
 }
 
+/* A default ACL on a dir decides new files' modes instead of the umask: modes stay exact. */
+static void test_default_acl_modes(void)
+{
+	_cleanup_free_ char *root = newdir("defacl");
+	/* user::rwx group::--- other::--- */
+	static const unsigned char acl[] = { 2, 0, 0, 0, 1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+					     4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 0, 0,
+					     0xff, 0xff, 0xff, 0xff };
+	char p[PATH_MAX];
+	struct stat st;
+	struct tb t;
+	berth_error err;
+
+	tb_open(&t, "defacl", 0);
+	tb_dir_xattr(&t, "d/", "system.posix_acl_default", acl, sizeof(acl));
+	tb_add(&t, "d/f", AE_IFREG, 0644, "x", NULL, false);
+	tb_add(&t, "d/fifo", AE_IFIFO, 0644, NULL, NULL, false);
+	tb_close(&t);
+	is_int(apply(root, t.path, NULL, &err), 0, "apply with a default ACL (%s)", err.msg);
+	snprintf(p, sizeof(p), "%s/d", root);
+	if (getxattr(p, "system.posix_acl_default", NULL, 0) < 0) {
+		ok(1, "# SKIP no ACL support here");
+		return;
+	}
+	snprintf(p, sizeof(p), "%s/d/f", root);
+	ok(stat(p, &st) == 0 && (st.st_mode & 0777) == 0644, "file mode 0644, not the ACL's 0600 "
+	   "(got %o)", st.st_mode & 0777);
+	snprintf(p, sizeof(p), "%s/d/fifo", root);
+	ok(lstat(p, &st) == 0 && (st.st_mode & 0777) == 0644, "fifo mode 0644 (got %o)",
+	   st.st_mode & 0777);
+}
+
 /* rootless overlay form: user.overlay.opaque, both ways */
 static void test_userxattr_opaque(void)
 {
@@ -883,6 +931,7 @@ int main(void)
 	test_opath_root();
 	test_remove_deep();
 	test_userxattr_opaque();
+	test_default_acl_modes();
 	rm_rf(W);
 	return done_testing();
 }
