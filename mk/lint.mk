@@ -12,7 +12,8 @@ bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,\
 -bugprone-narrowing-conversions,-bugprone-branch-clone,-bugprone-macro-parentheses,\
 -bugprone-assignment-in-if-condition,-bugprone-implicit-widening-of-multiplication-result,\
 -bugprone-signal-handler,-bugprone-suspicious-string-compare,-bugprone-not-null-terminated-result,\
--clang-analyzer-unix.Malloc,-clang-analyzer-valist.Uninitialized,-clang-analyzer-deadcode.DeadStores,-clang-analyzer-core.NullDereference,-bugprone-sizeof-expression
+-clang-analyzer-unix.Malloc,-clang-analyzer-valist.Uninitialized,-clang-analyzer-deadcode.DeadStores,-clang-analyzer-core.NullDereference,-bugprone-sizeof-expression,\
+-bugprone-misplaced-widening-cast
 
 lint: lint-cppcheck lint-clang-tidy
 
