@@ -709,7 +709,8 @@ static json_t *removal_order(struct layer_ent *v, size_t n)
 	json_t *a = json_array();
 	size_t left = n;
 
-	qsort(v, n, sizeof(*v), cmp_ent);
+	if (n) /* qsort(NULL, 0) is undefined (UBSan stops LIST on an empty store) */
+		qsort(v, n, sizeof(*v), cmp_ent);
 	while (left > 0) {
 		size_t took = 0;
 		for (size_t i = 0; i < n; i++) {
