@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#define BERTH_ERROR_IMPL
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -18,6 +18,7 @@
 #include "berth/cleanup.h"
 #include "berth/file.h"
 #include "berth/json.h"
+#include "berth/log.h"
 #include "berth/nft.h"
 #include "berth/plugin.h"
 #include "nft-internal.h"
@@ -118,6 +119,7 @@ static int elems_from_json(json_t *a, struct berth_nft_elem **ret, size_t *ret_n
 	struct berth_nft_elem *e = calloc(n ? n : 1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	size_t m = 0;
 	json_array_foreach(a, i, it) {
 		const char *fam = json_string_value(json_object_get(it, "family"));
 		const char *set = json_string_value(json_object_get(it, "set"));
@@ -126,19 +128,25 @@ static int elems_from_json(json_t *a, struct berth_nft_elem **ret, size_t *ret_n
 		const char *d = json_string_value(json_object_get(it, "data"));
 		int family = fam && STREQ(fam, "bridge") ? NFPROTO_BRIDGE : NFPROTO_INET;
 		const struct set_def *def = set ? berth_nft_set_def(family, set) : NULL;
-		if (!def || !k || unhex(k, e[i].key, sizeof(e[i].key), &e[i].key_len) < 0 ||
-		    (ke && unhex(ke, e[i].key_end, sizeof(e[i].key_end), &e[i].key_end_len) < 0) ||
-		    (d && unhex(d, e[i].data, sizeof(e[i].data), &e[i].data_len) < 0)) {
-			free(e);
-			return -EINVAL;
-		}
-		e[i].family = family;
-		e[i].set = berth_nft_intern(set);
-		if (!e[i].set) {
+		struct berth_nft_elem *x = &e[m];
+		memset(x, 0, sizeof(*x));
+		if (!def || !k || unhex(k, x->key, sizeof(x->key), &x->key_len) < 0 ||
+		    (ke && unhex(ke, x->key_end, sizeof(x->key_end), &x->key_end_len) < 0) ||
+		    (d && unhex(d, x->data, sizeof(x->data), &x->data_len) < 0))
+			continue;
+		/* recorded by an older layout of our tables: not applicable any more */
+		if (x->key_len != berth_nft_set_key_len(def) || x->data_len != def->data_len ||
+		    (x->key_end_len && !def->interval))
+			continue;
+		x->family = family;
+		x->set = berth_nft_intern(set);
+		if (!x->set) {
 			free(e);
 			return -ENOMEM;
 		}
+		m++;
 	}
+	n = m;
 	*ret = e;
 	*ret_n = n;
 	return 0;
@@ -275,6 +283,23 @@ int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
 		/* first use (or someone deleted our table): create it, then once more */
 		berth_error_clear(err);
 		if ((r = ensure_tables(e, n, err)) < 0)
+			return r;
+		r = send_change(old, n_old, e, n, comment, err);
+	}
+	if (r == -EINVAL || r == -ENOENT) {
+		/* our table exists but has another layout (made by an older berth): rebuild it
+		 * from the state files, which keep only what still fits, then once more */
+		berth_error e2 = { 0 };
+		berth_log_warn("nft: %s; rebuilding table %s", err->msg, berth_nft_table());
+		close(TAKE_FD(lock));
+		if (berth_nft_reapply_all(&e2) < 0)
+			return r;
+		berth_error_clear(err);
+		free(old);
+		old = NULL;
+		n_old = 0;
+		if ((r = berth_nft_lock_state(false, &lock, err)) < 0 ||
+		    (r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)
 			return r;
 		r = send_change(old, n_old, e, n, comment, err);
 	}

@@ -36,39 +36,31 @@ int berth_nft_masq_backend_ok(const char *backend, berth_error *err)
 }
 
 int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet *addrs, size_t n,
-		       berth_error *err)
+		       const char *ifname, berth_error *err)
 {
 	_cleanup_free_ struct berth_nft_elem *e = calloc(2 * n + 1, sizeof(*e));
 	size_t m = 0;
 	if (!e)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		const struct berth_ipnet *a = &addrs[i];
-		bool v6 = a->ip.family == AF_INET6;
-		struct berth_ip lo, hi;
-		if (a->ip.family != AF_INET && !v6)
-			continue;
-		berth_nft_prefix_range(a, &lo, &hi);
-		struct berth_nft_elem *x = &e[m++];
-		x->family = NFPROTO_INET;
-		x->set = v6 ? "masq6" : "masq4";
-		x->key_len = berth_nft_put_ip(x->key, &a->ip);
-		x = &e[m++];
-		x->family = NFPROTO_INET;
-		x->set = v6 ? "masq6_skip" : "masq4_skip";
-		x->key_len = berth_nft_put_ip(x->key, &a->ip);
-		x->key_len += berth_nft_put_ip(x->key + x->key_len, &lo);
-		x->key_end_len = berth_nft_put_ip(x->key_end, &a->ip);
-		x->key_end_len += berth_nft_put_ip(x->key_end + x->key_end_len, &hi);
+	if (!ifname || !*ifname || strlen(ifname) > 15)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "ipMasq: bad bridge interface name");
+	/* one message per set: all masq4, then masq4_skip, ... */
+	static const char *const order[] = { "masq4", "masq4_skip", "masq6", "masq6_skip" };
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+		bool v6 = k >= 2, skip = k % 2;
+		for (size_t i = 0; i < n; i++) {
+			const struct berth_ip *ip = &addrs[i].ip;
+			if (ip->family != (v6 ? AF_INET6 : AF_INET))
+				continue;
+			struct berth_nft_elem *x = &e[m++];
+			x->family = NFPROTO_INET;
+			x->set = order[k];
+			x->key_len = berth_nft_put_ip(x->key, ip);
+			if (skip)
+				x->key_len += berth_nft_put_ifname(x->key + x->key_len, ifname);
+		}
 	}
-	/* keep elements of one set together: one message per set */
-	for (size_t i = 0; i < m; i++)
-		for (size_t j = i + 1; j < m; j++)
-			if (strcmp(e[j].set, e[i].set) < 0) {
-				struct berth_nft_elem t = e[i];
-				e[i] = e[j];
-				e[j] = t;
-			}
 	return berth_nft_attach_set("masq", o, e, m, err);
 }
 

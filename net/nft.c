@@ -223,12 +223,16 @@ static const struct set_def inet_sets[] = {
 	  { DT_IP6ADDR, DT_INET_SERVICE }, 20, 2, false },
 	{ "pm6_any", { DT_INET_PROTOCOL, DT_INET_SERVICE }, { 1, 2 }, 2,
 	  { DT_IP6ADDR, DT_INET_SERVICE }, 20, 2, false },
-	{ "pm_masq4", { DT_IPADDR, DT_IPADDR }, { 4, 4 }, 2, { 0 }, 0, 0, true },
-	{ "pm_masq6", { DT_IP6ADDR, DT_IP6ADDR }, { 16, 16 }, 2, { 0 }, 0, 0, true },
+	/* hash sets only: a concatenated-range (pipapo) set costs O(n) per delete */
+	{ "pm_local4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
+	{ "pm_hairpin4", { DT_IFNAME, DT_IPADDR }, { 16, 4 }, 2, { 0 }, 0, 0, false },
+	{ "pm_hairpin6", { DT_IFNAME, DT_IP6ADDR }, { 16, 16 }, 2, { 0 }, 0, 0, false },
+	{ "pm_all4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
+	{ "pm_all6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
 	{ "masq4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
 	{ "masq6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
-	{ "masq4_skip", { DT_IPADDR, DT_IPADDR }, { 4, 4 }, 2, { 0 }, 0, 0, true },
-	{ "masq6_skip", { DT_IP6ADDR, DT_IP6ADDR }, { 16, 16 }, 2, { 0 }, 0, 0, true },
+	{ "masq4_skip", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
+	{ "masq6_skip", { DT_IP6ADDR, DT_IFNAME }, { 16, 16 }, 2, { 0 }, 0, 0, false },
 	{ "fw4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
 	{ "fw6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
 	{ "iso4", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
@@ -543,6 +547,8 @@ static int add_rule(struct berth_nft_batch *b, struct nftnl_rule *r, int family,
 	return add_rule_at(b, r, family, chain, what, true);
 }
 
+/* the reference portmap's default markMasqBit (13), also netavark's masquerade mark */
+#define BERTH_NFT_HAIRPIN_MARK 0x2000
 #define IP4_SADDR 12
 #define IP4_DADDR 16
 #define IP6_SADDR 8
@@ -593,28 +599,58 @@ static int add_postrouting_rules(struct berth_nft_batch *b)
 		uint32_t so = v6 ? IP6_SADDR : IP4_SADDR, dof = v6 ? IP6_DADDR : IP4_DADDR;
 		struct nftnl_rule *rl;
 
-		/* portmap: ct status dnat ip saddr . ip daddr @pm_masqX masquerade
-		 * (localhost and hairpin sources, or any with masqAll) */
+		/* portmap snat, only for connections we DNATed: from the host's 127.0.0.0/8 (IPv4;
+		 * Linux cannot forward ::1), from the container's own bridge (hairpin), or from
+		 * anywhere (masqAll) */
+		if (!v6) {
+			uint8_t mask[4] = { 0xff, 0, 0, 0 }, lo[4] = { 127, 0, 0, 0 };
+			rl = nftnl_rule_alloc();
+			e_nfproto(rl, nfp);
+			e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
+			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, 4, NFT_REG32_00);
+			e_bitwise(rl, NFT_REG32_00, mask, 4);
+			e_cmp(rl, NFT_REG32_00, NFT_CMP_EQ, lo, 4);
+			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, 4, NFT_REG32_00);
+			e_lookup(rl, NFPROTO_INET, "pm_local4", NFT_REG32_00, -1, false);
+			e_counter(rl);
+			e_masq(rl);
+			if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap localhost")) < 0)
+				break;
+		}
+		/* hairpin: the forward chain marked it (postrouting does not know the input
+		 * interface) */
 		rl = nftnl_rule_alloc();
 		e_nfproto(rl, nfp);
 		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00 + aregs);
-		e_lookup(rl, NFPROTO_INET, v6 ? "pm_masq6" : "pm_masq4", NFT_REG32_00, -1, false);
+		{
+			uint32_t bit = BERTH_NFT_HAIRPIN_MARK, zero = 0;
+			e_meta(rl, NFT_META_MARK, NFT_REG32_00);
+			e_bitwise(rl, NFT_REG32_00, &bit, 4);
+			e_cmp(rl, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
+		}
 		e_counter(rl);
 		e_masq(rl);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap snat")) < 0)
+		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap hairpin")) < 0)
+			break;
+		rl = nftnl_rule_alloc();
+		e_nfproto(rl, nfp);
+		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
+		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00);
+		e_lookup(rl, NFPROTO_INET, v6 ? "pm_all6" : "pm_all4", NFT_REG32_00, -1, false);
+		e_counter(rl);
+		e_masq(rl);
+		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap masqAll")) < 0)
 			break;
 
-		/* ipMasq: traffic inside the container's own subnet is left alone */
+		/* ipMasq: traffic that leaves through the container's own bridge stays as is */
 		rl = nftnl_rule_alloc();
 		e_nfproto(rl, nfp);
 		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00 + aregs);
+		e_meta(rl, NFT_META_OIFNAME, NFT_REG32_00 + aregs);
 		e_lookup(rl, NFPROTO_INET, v6 ? "masq6_skip" : "masq4_skip", NFT_REG32_00, -1,
 			 false);
 		e_verdict(rl, NFT_RETURN);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip own subnet")) < 0)
+		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip own bridge")) < 0)
 			break;
 
 		/* ... and so is multicast (224.0.0.0/4, ff00::/8), as the reference does */
@@ -654,6 +690,35 @@ static int add_forward_rules(struct berth_nft_batch *b)
 		uint32_t so = v6 ? IP6_SADDR : IP4_SADDR, dof = v6 ? IP6_DADDR : IP4_DADDR;
 		const char *iso = v6 ? "iso6" : "iso4", *fw = v6 ? "fw6" : "fw4";
 		struct nftnl_rule *rl;
+
+		/* portmap hairpin: a DNATed connection that came from the target container's own
+		 * bridge gets a mark that postrouting masquerades:
+		 * ct status dnat iifname . ip daddr @pm_hairpinX meta mark set mark | 0x2000 */
+		rl = nftnl_rule_alloc();
+		e_nfproto(rl, nfp);
+		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
+		e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00);
+		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_04);
+		e_lookup(rl, NFPROTO_INET, v6 ? "pm_hairpin6" : "pm_hairpin4", NFT_REG32_00, -1,
+			 false);
+		{
+			uint32_t keep = ~(uint32_t)BERTH_NFT_HAIRPIN_MARK, set = BERTH_NFT_HAIRPIN_MARK;
+			struct nftnl_expr *e;
+			e_meta(rl, NFT_META_MARK, NFT_REG32_00);
+			e = nftnl_expr_alloc("bitwise");
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_00);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_00);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &keep, 4);
+			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &set, 4);
+			nftnl_rule_add_expr(rl, e);
+			e = nftnl_expr_alloc("meta");
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG32_00);
+			nftnl_rule_add_expr(rl, e);
+		}
+		if ((r = add_rule(b, rl, NFPROTO_INET, "forward", "portmap hairpin mark")) < 0)
+			break;
 
 		/* isolation: from an isolated container on its bridge to an isolated container
 		 * on a different bridge:

@@ -163,7 +163,7 @@ again:
 				o->index ? "on" : "off", o->redirect_dir ? "on" : "off",
 				o->metacopy ? ",metacopy=on" : "");
 	if (len > max && !use_fds) {
-		fds = calloc(ms->n, sizeof(int));
+		fds = calloc(ms->n ? ms->n : 1, sizeof(int));
 		if (!fds)
 			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 		for (size_t i = 0; i < ms->n; i++)

@@ -59,3 +59,19 @@ int berth_error_prefix(berth_error *err, const char *fmt, ...)
 void berth_error_clear(berth_error *err);
 /* -errno the error stands for. */
 int berth_error_ret(const berth_error *err);
+
+/* For clang's static analyzer only: these calls always return a negative value, which it
+ * cannot see across translation units; without this it walks "success" paths that do not
+ * exist and reports uninitialized out-parameters on them. */
+#if defined(__clang_analyzer__) && !defined(BERTH_ERROR_IMPL)
+static inline int berth_error_analyzer_neg(int r)
+{
+	if (r >= 0)
+		__builtin_unreachable();
+	return r;
+}
+#define berth_error_set(...) berth_error_analyzer_neg(berth_error_set(__VA_ARGS__))
+#define berth_error_errno(...) berth_error_analyzer_neg(berth_error_errno(__VA_ARGS__))
+#define berth_error_prefix(...) berth_error_analyzer_neg(berth_error_prefix(__VA_ARGS__))
+#define berth_error_ret(e) berth_error_analyzer_neg(berth_error_ret(e))
+#endif

@@ -116,9 +116,10 @@ int berth_nft_reapply_all(berth_error *err);
 /* ipMasqBackend: NULL, "" or "nftables" are fine; "iptables" is mapped to nftables (berth has
  * no iptables code; the rule semantics are the same); anything else is code 7. */
 int berth_nft_masq_backend_ok(const char *backend, berth_error *err);
-/* ipMasq: masquerade traffic from each address leaving its own subnet (not multicast). */
+/* ipMasq: masquerade traffic from each address unless it leaves through `ifname` (the bridge, or
+ * the VLAN interface that carries the container's subnet) or is multicast. */
 int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet *addrs, size_t n,
-		       berth_error *err);
+		       const char *ifname, berth_error *err);
 int berth_nft_masq_del(const struct berth_nft_owner *o, berth_error *err);
 int berth_nft_masq_check(const struct berth_nft_owner *o, berth_error *err);
 /* macspoofchk: frames entering the bridge from host_ifname must carry source MAC mac. */

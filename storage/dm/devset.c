@@ -1709,7 +1709,9 @@ static int mount_id(struct berth_dmset *s, const char *id, int *ret_lock, char *
 	r = mount_layer(s, &l, false, NULL, ret_path, err);
 	if (r < 0)
 		return r;
-	*ret_lock = TAKE_FD(lock);
+	/* our reference keeps it mounted: the lock is not needed while we read it, and
+	 * dropping it lets sibling DIFFs share a parent in parallel */
+	*ret_lock = -1;
 	return 0;
 }
 
@@ -1781,7 +1783,10 @@ static void unmount_id(struct berth_dmset *s, const char *id, int lock)
 	struct layer l;
 	berth_error e = { 0 };
 
-	if (read_layer(s, id, &l, &e) == 0)
+	if (lock >= 0)
+		close(lock);
+	lock = -1;
+	if (read_layer(s, id, &l, &e) == 0 && berth_dmset_lock_layer(s, id, &lock, &e) == 0)
 		unmount_ref(s, &l, &e);
 	if (lock >= 0)
 		close(lock);

@@ -642,7 +642,9 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 			}
 			for (size_t i = 0; i < res->n_ips; i++)
 				a[i] = res->ips[i].address;
-			r = berth_nft_masq_add(&owner, a, res->n_ips, err);
+			/* own-subnet traffic leaves through the bridge, or its VLAN interface */
+			r = berth_nft_masq_add(&owner, a, res->n_ips,
+					       vlan_if.ifindex ? vlan_if.name : conf.br_name, err);
 			if (r < 0)
 				goto undo_nft;
 		}

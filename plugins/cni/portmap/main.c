@@ -240,39 +240,26 @@ static int build_elems(const struct conf *c, struct berth_nft_elem **ret, ssize_
 			}
 		}
 	}
-	/* snat: localhost (IPv4 only: there is no route_localnet for ::1) and hairpin from the
-	 * container's own subnet, or every source with masqAll; matched with ct status dnat */
+	/* snat, matched only for connections we DNATed: from the host's 127.0.0.0/8 (IPv4
+	 * only: there is no route_localnet for ::1), hairpin from the container's own bridge,
+	 * or every source with masqAll.  Hash sets, so DEL stays O(1). */
 	if (c->n_maps && (c->snat || c->masq_all)) {
-		for (int v6 = 0; v6 <= 1; v6++) {
+		static const char *const snat_sets[] = { "pm_all4", "pm_all6", "pm_local4",
+							 "pm_hairpin4", "pm_hairpin6" };
+		for (size_t o = 0; o < ARRAY_SIZE(snat_sets); o++) {
+			bool v6 = strchr(snat_sets[o], '6') != NULL;
+			bool all = !strncmp(snat_sets[o], "pm_all", 6);
+			bool hairpin = !strncmp(snat_sets[o], "pm_hairpin", 10);
 			const struct berth_ipnet *cip = v6 ? &c->c6 : &c->c4;
-			if (!cip->ip.family)
+			if (!cip->ip.family || all != c->masq_all || (hairpin && !c->host_if))
 				continue;
-			struct berth_ipnet srcs[2];
-			size_t ns = 0;
-			if (c->masq_all) {
-				srcs[ns++] = (struct berth_ipnet){ .ip = { .family = cip->ip.family },
-								   .prefix = 0 };
-			} else {
-				srcs[ns++] = *cip;
-				if (!v6) {
-					struct berth_ipnet lo = { .prefix = 8 };
-					berth_ip_parse("127.0.0.0", &lo.ip);
-					srcs[ns++] = lo;
-				}
-			}
-			for (size_t s = 0; s < ns; s++) {
-				struct berth_ip lo, hi;
-				berth_nft_prefix_range(&srcs[s], &lo, &hi);
-				struct berth_nft_elem *x = &e[n];
-				x->family = NFPROTO_INET;
-				x->set = v6 ? "pm_masq6" : "pm_masq4";
-				x->key_len = berth_nft_put_ip(x->key, &lo);
-				x->key_len += berth_nft_put_ip(x->key + x->key_len, &cip->ip);
-				x->key_end_len = berth_nft_put_ip(x->key_end, &hi);
-				x->key_end_len +=
-					berth_nft_put_ip(x->key_end + x->key_end_len, &cip->ip);
-				idx[n++] = -1;
-			}
+			struct berth_nft_elem *x = &e[n];
+			x->family = NFPROTO_INET;
+			x->set = snat_sets[o];
+			if (hairpin)
+				x->key_len = berth_nft_put_ifname(x->key, c->host_if);
+			x->key_len += berth_nft_put_ip(x->key + x->key_len, &cip->ip);
+			idx[n++] = -1;
 		}
 	}
 	*ret = TAKE_PTR(e);
