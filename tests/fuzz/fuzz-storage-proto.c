@@ -70,18 +70,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!getenv("FUZZ_SHOW_OUTPUT"))
 		dup2(fd, STDOUT_FILENO); /* the protocol output */
 	close(fd);
-	snprintf(stream_path, sizeof(stream_path), "/tmp/fuzz-storage-proto.%d", (int)getpid());
-	fd = open(stream_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* one fixed name: libFuzzer's -merge and timeouts end processes without atexit */
+	snprintf(stream_path, sizeof(stream_path), "/tmp/fuzz-storage-proto.stream");
+	fd = open(stream_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, "not a tar", 9) != 9)
 		abort();
 	close(fd);
 	setenv("BERTH_LOG_LEVEL", "error", 1);
 	return 0;
-}
-
-static void drop_stream_path(void)
-{
-	unlink(stream_path);
 }
 
 /* Only streams the harness owns (see the top comment). */
@@ -113,15 +109,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		"UNMOUNT", "EXISTS",	 "LIST",      "METADATA", "DIFF",    "CHANGES",
 		"APPLY_DIFF", "DIFF_SIZE", "USAGE",   "CLEANUP", "GC",	     "BOGUS",
 	};
-	static bool registered;
 	char *argv[] = { (char *)"fuzz", NULL };
 	bool own3 = fcntl(3, F_GETFD) < 0; /* we close ours after every run */
 	int p[2], mfd;
 
-	if (!registered) {
-		atexit(drop_stream_path);
-		registered = true;
-	}
 	if (size < 1 || size > 60000 || !stream_allowed(data + 1, size - 1, own3) || pipe(p) < 0)
 		return 0;
 	setenv("STOR_COMMAND", cmds[(unsigned char)(data[0] - 'A') % ARRAY_SIZE(cmds)], 1);
