@@ -403,8 +403,9 @@ int berth_nft_attach_check(const char *kind, const struct berth_nft_owner *o, be
 
 /* ---- GC ---- */
 
-static const char *const kind_sets[][8] = {
-	{ "portmap", "pm4_ip", "pm4_any", "pm6_ip", "pm6_any", "pm_masq4", "pm_masq6", NULL },
+static const char *const kind_sets[][12] = {
+	{ "portmap", "pm4_ip", "pm4_any", "pm6_ip", "pm6_any", "pm_local4", "pm_all4", "pm_all6",
+	  "pm_hairpin4", "pm_hairpin6", NULL },
 	{ "masq", "masq4", "masq6", "masq4_skip", "masq6_skip", NULL },
 	{ "macspoof", "mac_if", "mac_ok", NULL },
 	{ "firewall", "fw4", "fw6", "iso4", "iso6", "iso_ports", NULL },

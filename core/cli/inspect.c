@@ -103,14 +103,22 @@ static void decode_fields(const char *set, const uint8_t *b, size_t len, bool da
 	const char *layout = NULL;
 	size_t off = 0, o = 0;
 
-	if (!strncmp(set, "pm4_", 4))
-		layout = data ? "4s" : !strcmp(set, "pm4_ip") ? "4ps" : "ps";
+	if (!strncmp(set, "pm4_", 4)) /* also the per-conditions maps pm4_ip_<id> */
+		layout = data ? "4s" : !strncmp(set, "pm4_ip", 6) ? "4ps" : "ps";
 	else if (!strncmp(set, "pm6_", 4))
-		layout = data ? "6s" : !strcmp(set, "pm6_ip") ? "6ps" : "ps";
-	else if (!strcmp(set, "pm_masq4") || !strcmp(set, "masq4_skip"))
-		layout = "44";
-	else if (!strcmp(set, "pm_masq6") || !strcmp(set, "masq6_skip"))
-		layout = "66";
+		layout = data ? "6s" : !strncmp(set, "pm6_ip", 6) ? "6ps" : "ps";
+	else if (!strcmp(set, "pm_local4") || !strcmp(set, "pm_all4"))
+		layout = "4";
+	else if (!strcmp(set, "pm_all6"))
+		layout = "6";
+	else if (!strcmp(set, "pm_hairpin4"))
+		layout = "i4";
+	else if (!strcmp(set, "pm_hairpin6"))
+		layout = "i6";
+	else if (!strcmp(set, "masq4_skip"))
+		layout = "4i";
+	else if (!strcmp(set, "masq6_skip"))
+		layout = "6i";
 	else if (!strcmp(set, "masq4") || !strcmp(set, "fw4"))
 		layout = "4";
 	else if (!strcmp(set, "masq6") || !strcmp(set, "fw6"))

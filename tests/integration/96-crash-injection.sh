@@ -68,6 +68,19 @@ for p in $points; do
 	is "$left" "" "kill at $p: nothing of the container is left"
 done
 
+# A runtime that lost its state: the cache entry is gone and no DEL ever comes.  GC (with the
+# cache's now empty valid set) must find every resource by its recorded owner: the host veth
+# (alias), the address (host-local), the masquerade, port-mapping and firewall elements.
+# GC reaches the plugins from cniVersion 1.1.0 on (libcni), so the list is 1.1.0 here.
+write_conflist 1.1.0 ', {"type":"portmap","capabilities":{"portMappings":true}}, {"type":"firewall"},
+	{"type":"tuning","dataDir":"'"$TUNING_DIR"'","mtu":1400,"sysctl":{"net.ipv4.conf.IFNAME.arp_filter":"1"}}'
+out=$(berth net add "$NET" --container lost$T --netns "/run/netns/$C" --publish 18081:80 --json)
+ok $? "ADD of a container whose runtime state will be lost"
+rm -f "$D/cache/results/$NET-lost$T-eth0"
+[ -n "$(leftovers lost$T)" ]; ok $? "its resources exist before GC"
+check "GC without a cache entry" -- berth net gc "$NET"
+is "$(leftovers lost$T | grep -v '^container ')" "" "GC removed everything of the lost container"
+
 # And the chain still works after all of that.
 out=$(berth net add "$NET" --container after$T --netns "/run/netns/$C" --json)
 ok $? "a clean ADD after the crashes"

@@ -331,6 +331,11 @@ kill9() {
 	_req=$("$TREE" request "$CONF" "{\"id\":\"$1\",\"stream\":{\"path\":\"$WORK/fifo\"}}")
 	printf '%s' "$_req" | STOR_COMMAND=APPLY_DIFF "$DRV" >/dev/null 2>&1 &
 	_pid=$!
+	# If the driver dies before it opens the FIFO (a sanitizer abort, a refused request), our
+	# open for writing would block forever: a watcher opens the read end once the driver is
+	# gone and drains what we write, so the suite fails instead of hanging.
+	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; cat "$WORK/fifo" >/dev/null ) &
+	_watch=$!
 	exec 4>"$WORK/fifo"
 	# 2 MiB more than a pipe holds: the driver has read and written at least 1 MiB
 	head -c 2097152 "$WORK/big.tar" >&4
@@ -342,6 +347,7 @@ kill9() {
 	kill -9 "$_pid"
 	wait "$_pid" 2>/dev/null
 	exec 4>&-
+	wait "$_watch" 2>/dev/null
 	call EXISTS "{\"id\":\"$1\"}"
 	is "$(get exists)" false "killed mid-APPLY_DIFF: the layer is not visible"
 	call "$2"
