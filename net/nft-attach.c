@@ -613,3 +613,30 @@ int berth_nft_reapply_all(berth_error *err)
 		return r;
 	return (int)n_all;
 }
+
+int berth_nft_gc_call(const char *kind, const struct berth_cni_call *call, berth_error *err)
+{
+	struct berth_cni_attachment *valid = NULL;
+	size_t n = 0;
+	bool present = false;
+	int r = berth_cni_valid_attachments(call->config, &valid, &n, &present, err);
+
+	if (r < 0)
+		return r;
+	r = berth_nft_attach_gc(kind, call->name, valid, n, err);
+	berth_cni_attachments_free(valid, n);
+	return r;
+}
+
+int berth_nft_reapply_main(const char *prog)
+{
+	berth_error err = { 0 };
+	int r = berth_nft_reapply_all(&err);
+
+	if (r < 0) {
+		fprintf(stderr, "%s --reapply: %s\n", prog, err.msg);
+		return 1;
+	}
+	printf("{\"reapplied\":%d}\n", r);
+	return 0;
+}

@@ -111,6 +111,14 @@ int berth_nft_attach_gc(const char *kind, const char *network,
  * number of elements applied. */
 int berth_nft_reapply_all(berth_error *err);
 
+/* The GC verb of a plugin whose state is one nft kind: reads cni.dev/valid-attachments from
+ * the call's config and runs berth_nft_attach_gc for the call's network. */
+struct berth_cni_call;
+int berth_nft_gc_call(const char *kind, const struct berth_cni_call *call, berth_error *err);
+/* `PLUGIN --reapply` from a plugin's main(): berth_nft_reapply_all, {"reapplied":N} on stdout,
+ * the error on stderr; returns the exit code. */
+int berth_nft_reapply_main(const char *prog);
+
 /* ---- bridge plugin API ---- */
 
 /* ipMasqBackend: NULL, "" or "nftables" are fine; "iptables" is mapped to nftables (berth has

@@ -391,15 +391,7 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		  berth_error *err)
 {
-	struct berth_cni_attachment *valid = NULL;
-	size_t n = 0;
-	bool present = false;
-	int r = berth_cni_valid_attachments(call->config, &valid, &n, &present, err);
-	if (r < 0)
-		return r;
-	r = berth_nft_attach_gc("portmap", call->name, valid, n, err);
-	berth_cni_attachments_free(valid, n);
-	return r;
+	return berth_nft_gc_call("portmap", call, err);
 }
 
 static const struct berth_cni_plugin plugin = {
@@ -413,15 +405,7 @@ static const struct berth_cni_plugin plugin = {
 int main(int argc, char **argv)
 {
 	/* `portmap --reapply`: rebuild every berth nft element after `nft flush ruleset` */
-	if (argc > 1 && STREQ(argv[1], "--reapply")) {
-		berth_error err = { 0 };
-		int r = berth_nft_reapply_all(&err);
-		if (r < 0) {
-			fprintf(stderr, "portmap --reapply: %s\n", err.msg);
-			return 1;
-		}
-		printf("{\"reapplied\":%d}\n", r);
-		return 0;
-	}
+	if (argc > 1 && STREQ(argv[1], "--reapply"))
+		return berth_nft_reapply_main("portmap");
 	return berth_plugin_main(&plugin, argc, argv);
 }
