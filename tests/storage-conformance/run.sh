@@ -333,10 +333,12 @@ kill9() {
 	_pid=$!
 	# If the driver dies before it opens the FIFO (a sanitizer abort, a refused request), our
 	# open for writing would block forever: a watcher opens the read end once the driver is
-	# gone and drains what we write, so the suite fails instead of hanging.
-	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; cat "$WORK/fifo" >/dev/null ) &
+	# gone and drains what we write (until we close it), so the suite fails instead of
+	# hanging.  Once our open returned the watcher is not needed any more.
+	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; exec cat "$WORK/fifo" >/dev/null ) &
 	_watch=$!
 	exec 4>"$WORK/fifo"
+	kill "$_watch" 2>/dev/null
 	# 2 MiB more than a pipe holds: the driver has read and written at least 1 MiB
 	head -c 2097152 "$WORK/big.tar" >&4
 	# a call that would wait for the busy apply fails fast with code 11
@@ -347,7 +349,6 @@ kill9() {
 	kill -9 "$_pid"
 	wait "$_pid" 2>/dev/null
 	exec 4>&-
-	wait "$_watch" 2>/dev/null
 	call EXISTS "{\"id\":\"$1\"}"
 	is "$(get exists)" false "killed mid-APPLY_DIFF: the layer is not visible"
 	call "$2"
