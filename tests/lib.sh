@@ -60,6 +60,16 @@ trap 'exit 130' INT TERM
 
 need_root() { [ "$(id -u)" -eq 0 ] || skip_all "needs root"; }
 
+# keep_host_nft: a test whose plugins use berth's default nft tables in the host netns removes
+# them at exit unless they were there before it started.
+keep_host_nft() {
+	local f had
+	had=$(nft list tables 2>/dev/null | awk '$3 == "berth" {print $2}' | tr '\n' ' ')
+	for f in inet bridge; do
+		[[ " $had " == *" $f "* ]] || defer "nft delete table $f berth"
+	done
+}
+
 # mknetns NAME: create a netns (removed at exit) with lo up.
 mknetns() {
 	ip netns add "$1" || return 1

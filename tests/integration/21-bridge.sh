@@ -4,6 +4,7 @@
 # the netns gone; the podman samples as fixtures.
 source "$(dirname "$0")/../lib.sh"
 need_root
+keep_host_nft
 BR=$CNI_BIN/bridge
 [ -x "$BR" ] || skip_all "bridge not built"
 # Our host-local when it is built, else the reference one.

@@ -5,6 +5,7 @@
 # they leave (addresses, routes, bridge and port attributes, sysctls) must be the same.
 source "$(dirname "$0")/../lib.sh"
 need_root
+keep_host_nft
 BR=$CNI_BIN/bridge
 [ -x "$BR" ] || skip_all "bridge not built"
 [ -x "$REF_CNI/bridge" ] && [ -x "$REF_CNI/host-local" ] || skip_all "no reference plugins in $REF_CNI"
