@@ -343,6 +343,8 @@ int berth_nft_attach_set(const char *kind, const struct berth_nft_owner *o,
 	return berth_nft_attach_set_ex(kind, o, e, n, NULL, NULL, err);
 }
 
+static int sweep_owner(const char *kind, const struct berth_nft_owner *o, berth_error *err);
+
 int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, berth_error *err)
 {
 	_cleanup_free_ struct berth_nft_elem *old = NULL;
@@ -351,10 +353,12 @@ int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bert
 	char path[4096];
 	int r;
 
-	/* the common case for plugins that call this unconditionally: nothing recorded */
+	/* Nothing recorded: the common case for plugins that call this unconditionally, but
+	 * also a state directory lost or different from ADD's (a runtime that runs DEL with
+	 * another environment): remove whatever the kernel holds under this owner's comment. */
 	if (state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
 	    errno == ENOENT)
-		return 0;
+		return sweep_owner(kind, o, err);
 	if ((r = berth_nft_lock_state(false, &lock, err)) < 0)
 		return r;
 	if ((r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)
@@ -411,8 +415,11 @@ static const char *const kind_sets[][12] = {
 	{ "firewall", "fw4", "fw6", "iso4", "iso6", "iso_ports", NULL },
 };
 
+/* Which elements a sweep removes: those of one owner, or those of a network's attachments
+ * that are not in the valid list. */
 struct gc_ctx {
 	const char *kind, *network;
+	const struct berth_nft_owner *owner;
 	const struct berth_cni_attachment *valid;
 	size_t n_valid;
 	struct berth_nft_elem *stale;
@@ -425,8 +432,10 @@ static int gc_cb(const struct berth_nft_elem *e, const char *comment, void *data
 	char k[64], net[256], id[256], ifn[64];
 	if (!comment || sscanf(comment, "berth %63s %255s %255s %63s", k, net, id, ifn) != 4)
 		return 0; /* not ours to judge */
-	if (!STREQ(k, g->kind) || !STREQ(net, g->network) ||
-	    berth_cni_attachment_valid(g->valid, g->n_valid, id, ifn))
+	if (!STREQ(k, g->kind) || !STREQ(net, g->network))
+		return 0;
+	if (g->owner ? !STREQ(id, g->owner->container_id) || !STREQ(ifn, g->owner->ifname)
+		     : berth_cni_attachment_valid(g->valid, g->n_valid, id, ifn))
 		return 0;
 	struct berth_nft_elem *s = realloc(g->stale, (g->n_stale + 1) * sizeof(*s));
 	if (!s)
@@ -434,6 +443,42 @@ static int gc_cb(const struct berth_nft_elem *e, const char *comment, void *data
 	g->stale = s;
 	s[g->n_stale++] = *e;
 	return 0;
+}
+
+/* Remove, set by set, the elements of g->kind's sets that g selects by their owner comment. */
+static int sweep(struct gc_ctx *g, berth_error *err)
+{
+	int first = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(kind_sets); k++) {
+		if (!STREQ(kind_sets[k][0], g->kind))
+			continue;
+		for (size_t s = 1; kind_sets[k][s]; s++) {
+			const char *set = kind_sets[k][s];
+			int family = berth_nft_set_def(NFPROTO_INET, set) ? NFPROTO_INET
+									   : NFPROTO_BRIDGE;
+			berth_error e2 = { 0 };
+			g->stale = NULL;
+			g->n_stale = 0;
+			int r = berth_nft_elems_dump(family, set, gc_cb, g, &e2);
+			if (r == 0 && g->n_stale) {
+				r = send_change(g->stale, g->n_stale, NULL, 0, NULL, &e2);
+				if (r == -ENOENT)
+					r = 0;
+			}
+			free(TAKE_PTR(g->stale));
+			if (r < 0 && !first) {
+				first = r;
+				*err = e2;
+			}
+		}
+	}
+	return first;
+}
+
+static int sweep_owner(const char *kind, const struct berth_nft_owner *o, berth_error *err)
+{
+	struct gc_ctx g = { kind, o->network, o, NULL, 0, NULL, 0 };
+	return sweep(&g, err);
 }
 
 int berth_nft_attach_gc(const char *kind, const char *network,
@@ -472,27 +517,12 @@ int berth_nft_attach_gc(const char *kind, const char *network,
 		}
 	}
 	/* 2. elements whose comment names a stale attachment of this network (state lost) */
-	for (size_t k = 0; k < ARRAY_SIZE(kind_sets); k++) {
-		if (!STREQ(kind_sets[k][0], kind))
-			continue;
-		for (size_t s = 1; kind_sets[k][s]; s++) {
-			const char *set = kind_sets[k][s];
-			int family = berth_nft_set_def(NFPROTO_INET, set) ? NFPROTO_INET
-									   : NFPROTO_BRIDGE;
-			struct gc_ctx g = { kind, network, valid, n_valid, NULL, 0 };
-			berth_error e2 = { 0 };
-			r = berth_nft_elems_dump(family, set, gc_cb, &g, &e2);
-			if (r == 0 && g.n_stale) {
-				r = send_change(g.stale, g.n_stale, NULL, 0, NULL, &e2);
-				if (r == -ENOENT)
-					r = 0;
-			}
-			free(g.stale);
-			if (r < 0 && !first) {
-				first = r;
-				*err = e2;
-			}
-		}
+	struct gc_ctx g = { kind, network, NULL, valid, n_valid, NULL, 0 };
+	berth_error e2 = { 0 };
+	r = sweep(&g, &e2);
+	if (r < 0 && !first) {
+		first = r;
+		*err = e2;
 	}
 	return first;
 }

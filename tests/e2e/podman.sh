@@ -9,7 +9,6 @@ source "$(dirname "$0")/../integration/lib-core.bash"
 command -v podman >/dev/null || skip_all "podman not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 core_setup
-export BERTH_NFT_STATE_DIR=$D/nft
 OURS=${BERTH_PLUGIN_DIR:-$CNI_BIN}
 
 NET=pz$T

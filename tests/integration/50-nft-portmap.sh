@@ -240,4 +240,13 @@ ok $((! $?)) "after DEL the same UDP flow no longer reaches ctr1 (conntrack flus
 is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "no elements left (also in the conditional maps)"
 is "$(inH nft list table inet other$T)" "$other_before" "the other table is untouched"
 
+# DEL run with another state directory than ADD (a runtime whose cleanup process has another
+# environment): the elements are found by their owner comment
+conf 1 "$MAP1" | pm ADD ctr1 /run/netns/$C1 eth0 >/dev/null
+ok $? "ADD ctr1 again"
+STATE2=$(mktemp -d); defer "rm -rf $STATE2"
+conf 1 "$MAP1" | STATE=$STATE2 pm DEL ctr1 /run/netns/$C1 eth0 >/dev/null
+ok $? "DEL with a state directory that knows nothing of ctr1"
+is "$(dump | jq '[.[].elem // [] | .[]] | length')" 0 "its elements are gone all the same"
+
 done_testing
