@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "berth/cleanup.h"
 #include "berth/core.h"
@@ -173,6 +174,22 @@ int cli_oci_hook(struct cli *c, int argc, char **argv)
 			return cli_fail(c, &err);
 		}
 		snprintf(netns, sizeof(netns), "/proc/%lld/ns/net", (long long)pid);
+		struct stat ctr_ns, own_ns;
+		if (stat(netns, &ctr_ns) < 0 || stat("/proc/self/ns/net", &own_ns) < 0) {
+			free_networks(nets, n_nets);
+			berth_error_errno(&err, BERTH_CNI_ERR_INVALID_ENV, "oci-hook: %s", netns);
+			return cli_fail(c, &err);
+		}
+		if (ctr_ns.st_dev == own_ns.st_dev && ctr_ns.st_ino == own_ns.st_ino) {
+			/* no netns of its own (yet), or it shares ours: attaching would
+			 * configure the host itself */
+			free_networks(nets, n_nets);
+			berth_error_set(&err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+					"oci-hook: process %lld is in the hook's own network "
+					"namespace, not in one of its own",
+					(long long)pid);
+			return cli_fail(c, &err);
+		}
 		for (size_t i = 0; i < n_nets; i++) {
 			_cleanup_netconf_ struct berth_netconf *net = NULL;
 			_cleanup_json_ json_t *res = NULL;

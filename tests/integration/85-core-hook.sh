@@ -10,9 +10,7 @@ NET2=m$T
 sed -e "s/\"$NET\"/\"$NET2\"/" -e "s/$BR/bs$T/" -e "s/10\.251\./10.252./g" -e "s|$D/ipam|$D/ipam2|" -e 's|"dst": "0.0.0.0/0"|"dst": "10.99.0.0/16"|' \
 	"$D/net.d/10-$NET.conflist" >"$D/net.d/20-$NET2.conflist"
 
-unshare --net sleep 3600 &
-PID=$!
-defer "kill $PID"
+ctr_start
 ID=hk$T
 state() { # STATUS ANNOTATIONS-JSON
 	printf '{"ociVersion":"1.0.2","id":"%s","status":"%s","pid":%s,"bundle":"%s","annotations":%s}' \
@@ -34,9 +32,7 @@ is "$(ls "$D/ipam/$NET" "$D/ipam2/$NET2" | grep -c '^10\.')" 0 "addresses releas
 is "$(ip -n "$H" -o link show master "$BR" | wc -l)$(ip -n "$H" -o link show master "bs$T" | wc -l)" 00 "no veth left on either bridge"
 
 # annotations from the bundle's config.json; the phase from the status
-unshare --net sleep 3600 &
-PID=$!
-defer "kill $PID"
+ctr_start
 mkdir -p "$D/bundle"
 echo "{\"ociVersion\":\"1.0.2\",\"annotations\":{\"org.berth.networks\":\"$NET\",\"org.berth.publish\":\"8081:80/udp\"}}" >"$D/bundle/config.json"
 check "createRuntime (phase from the status) with annotations from config.json" -- hook <<<"$(state created null)"
@@ -46,9 +42,7 @@ kill "$PID"; wait "$PID" 2>/dev/null
 check "poststop (phase from the status)" -- hook <<<"$(state stopped null)"
 is "$(ls "$D/cache/results" | wc -l)" 0 "detached"
 
-unshare --net sleep 3600 &
-PID=$!
-defer "kill $PID"
+ctr_start
 echo '{}' >"$D/bundle/config.json"
 
 # no annotation: nothing to do
@@ -64,4 +58,16 @@ grep -q "plugin nosuch" <<<"$err"; ok $? "the error names the plugin: $err"
 is "$(in_ctr ip -o link show | grep -c eth0)" 0 "the first network was undone"
 is "$(ls "$D/cache/results" | wc -l)" 0 "no cache entries"
 err=$(hook createRuntime <<<'{"id":"x"' 2>&1); is $? 1 "bad state JSON refused"
+# a process in the hook's own netns (H: a container sharing the host's, or not yet unshared)
+ip netns exec "$H" sleep 3600 &
+HPID=$!
+defer "kill $HPID"
+for _ in $(seq 500); do
+	[ "$(stat -L -c %i "/proc/$HPID/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
+	sleep 0.01
+done
+links_before=$(ip -n "$H" -o link show | wc -l)
+err=$(hook createRuntime <<<"$(PID=$HPID state created "{\"org.berth.networks\":\"$NET\"}")" 2>&1)
+grep -q "oci-hook: process $HPID is in the hook.s own network namespace" <<<"$err"; ok $? "a process in the hook's own netns is refused: $err"
+is "$(ip -n "$H" -o link show | wc -l)" "$links_before" "and nothing was attached"
 done_testing

@@ -14,6 +14,7 @@ core_setup() {
 	D=$(mktemp -d /tmp/berth-core.XXXXXX)
 	defer "rm -rf $D"
 	mkdir -p "$D/net.d" "$D/cache" "$D/ipam" "$D/plugins" "$D/rec"
+	export BERTH_NFT_STATE_DIR=$D/nft # the nft tables are H's, so is their state
 	H=bh$T
 	C=bc$T
 	mknetns "$H" || skip_all "cannot create netns"
@@ -22,6 +23,21 @@ core_setup() {
 	BR=br$T
 	SUBNET_OCTET=$(( (0x$T % 200) + 20 ))
 	SUBNET=10.251.$SUBNET_OCTET
+}
+
+# ctr_start: a "container" process in a new netns, its pid in $PID (killed at exit).  Returns
+# once the process is in its netns: until unshare has run, /proc/$PID/ns/net is ours.
+ctr_start() {
+	local i
+	unshare --net sleep 3600 &
+	PID=$!
+	defer "kill $PID"
+	for ((i = 0; i < 500; i++)); do
+		[ "$(readlink "/proc/$PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] && return 0
+		sleep 0.01
+	done
+	echo "Bail out! process $PID never entered its own netns"
+	exit 1
 }
 
 # berth ARGS...: the CLI run inside the host netns with the test's dirs.
