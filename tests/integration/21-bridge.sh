@@ -254,6 +254,13 @@ bad "IPAM subnet invalid" "*" "$(conf $v bad$T $bbr 10.0.0.0/33)"
 ip -n "$ns" link add eth7 type veth peer name eth8
 bad "ifname already in the container" 999 "$(conf $v bad$T $bbr $sn)" eth7
 ip -n "$ns" link del eth7
+# DEL after an ADD that found the name taken by an interface that is not a veth: left alone
+ip -n "$ns" link add eth7 type bridge
+bad "ifname taken by a bridge in the container" 999 "$(conf $v bad$T $bbr $sn)" eth7
+cni "$BR" DEL cx$T "/run/netns/$ns" eth7 <<<"$(conf $v bad$T $bbr $sn)" >/dev/null
+ok $? "DEL after that failed ADD exits 0"
+is "$(ip -n "$ns" -j -d link show eth7 | jq -r '.[0].linkinfo.info_kind')" bridge "and leaves the container's own eth7"
+ip -n "$ns" link del eth7
 # a link with the bridge's name that is not a bridge
 ip link add "$bbr" type veth peer name y$T; defer "ip link del y$T"
 bad "bridge name taken by a veth" 999 "$(conf $v bad$T $bbr $sn)"

@@ -721,7 +721,13 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 		if ((r = berth_nl_open(nsfd, &cont, err)) < 0)
 			goto out;
 		r = berth_link_get_by_name(cont, call->ifname, &l, err);
-		if (r == 0) {
+		if (r == 0 && !STREQ(l.kind, "veth")) {
+			/* not a veth, so not ours (DEL after an ADD that found the name taken
+			 * by another interface): leave it */
+			berth_log_warn("DEL: %s in %s is a %s link, not our veth; left alone",
+				       call->ifname, call->netns, *l.kind ? l.kind : "physical");
+			r = 0;
+		} else if (r == 0) {
 			r = berth_link_del(cont, l.ifindex, err);
 			if (r == -ENODEV)
 				r = 0;
