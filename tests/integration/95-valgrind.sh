@@ -34,7 +34,7 @@ conf=$(jq -nc --arg n "$net" --arg b "$br" --arg s "$subnet" --arg d "$DATA" \
 vgrun() {
 	local desc=$1 want=$2 plugin=$3 cmd=$4 input=$5 rc
 	env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID=vg$T CNI_NETNS=/run/netns/$ns \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH" BERTH_NFT_TABLE="$BERTH_NFT_TABLE" \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_PATH" BERTH_NFT_TABLE="$BERTH_NFT_TABLE" BERTH_NFT_STATE_DIR="$DATA/nft" \
 		"${VG[@]}" "$CNI_BIN/$plugin" <<<"$input" >"$DATA/out" 2>"$DATA/vg.err"; rc=$?
 	is "$rc" "$want" "valgrind: $desc"
 	[ "$rc" = "$want" ] || sed 's/^/#   /' "$DATA/vg.err" "$DATA/out" | head -30
