@@ -41,6 +41,7 @@
 #include "berth/cleanup.h"
 #include "berth/dm.h"
 #include "berth/exec.h"
+#include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
@@ -720,6 +721,49 @@ static int setup_pool(struct berth_dmset *s, bool fresh, struct blkdev *meta, st
 
 /* ---- journal recovery, deferred deletion ---- */
 
+static bool is_mountpoint(const char *path);
+
+/* Take down the mount a killed call left on mnt/NAME (the growth step of CREATE, the
+ * lost+found removal of the base), so that the device under it can be deactivated; then drop
+ * the directory.  Called only for ids that have no layer. */
+static void drop_stale_mount(struct berth_dmset *s, const char *name)
+{
+	_cleanup_free_ char *mnt = NULL;
+
+	if (!layer_path_ok(name))
+		return;
+	mnt = pathf("%s/mnt/%s", s->root, name);
+	if (is_mountpoint(mnt) && umount2(mnt, 0) < 0)
+		umount2(mnt, MNT_DETACH);
+	rmdir(mnt);
+}
+
+/* Undo what a killed CREATE did around its half-made device.  A kill between the suspend of an
+ * active origin and its resume (around create_snap) leaves the parent suspended: its
+ * filesystem frozen, every write to it hanging.  Nothing else resumes it (MOUNT of a mounted
+ * layer only counts a reference), so recovery must. */
+static void undo_create(struct berth_dmset *s, const char *id, uint32_t origin)
+{
+	struct berth_dm_info info;
+	berth_error e = { 0 };
+	struct layer l;
+	char name[160];
+
+	if (origin) {
+		dev_name(s, origin, name, sizeof(name));
+		if (berth_dm_info(name, &info, &e) == 0 && info.exists && info.suspended) {
+			berth_log_warn("resuming %s, left suspended by an interrupted CREATE", name);
+			berth_dm_resume(name, &e);
+		}
+		berth_error_clear(&e);
+	}
+	/* the base is made with origin 0 and mounted on mnt/.base; a layer on mnt/<id> */
+	if (!origin && id && STREQ(id, "base"))
+		drop_stale_mount(s, ".base");
+	else if (id && *id && read_layer(s, id, &l, &e) == -ENOENT)
+		drop_stale_mount(s, id);
+}
+
 static int recover_journal(struct berth_dmset *s, json_t *removed, json_t *errors)
 {
 	_cleanup_free_ char *dir = pathf("%s/journal", s->root);
@@ -761,6 +805,9 @@ static int recover_journal(struct berth_dmset *s, json_t *removed, json_t *error
 		/* roll back: the device may or may not have been made in the pool */
 		berth_log_warn("recovering open transaction %s of device %u (%s)", op ? op : "?",
 			       devid, id ? id : "");
+		if (op && STREQ(op, "create"))
+			undo_create(s, id, (uint32_t)jint(j, "origin"));
+		berth_error_clear(&e);
 		deactivate(s, devid, false, &e);
 		berth_error_clear(&e);
 		r = thin_delete(s, devid, &e);
@@ -774,6 +821,10 @@ static int recover_journal(struct berth_dmset *s, json_t *removed, json_t *error
 			_cleanup_free_ char *mp = pathf("%s/metadata/%s.json", s->root, id);
 			unlink_sync(mp);
 		}
+		/* a REMOVE killed before its last step left the layer's mount point */
+		berth_error_clear(&e);
+		if (op && STREQ(op, "delete") && id && read_layer(s, id, &l, &e) == -ENOENT)
+			drop_stale_mount(s, id);
 		journal_close(s, devid);
 		if (removed)
 			json_array_append_new(removed, json_sprintf("thin:%u", devid));
@@ -919,7 +970,7 @@ static int do_mount(struct berth_dmset *s, uint32_t devid, const char *path, boo
 }
 
 static int base_mount_grow(struct berth_dmset *s, uint32_t devid, const char *mnt,
-			   berth_error *err)
+			   const char *fault_point, berth_error *err)
 {
 	char name[160], dev[200];
 	int r;
@@ -929,6 +980,7 @@ static int base_mount_grow(struct berth_dmset *s, uint32_t devid, const char *mn
 	r = do_mount(s, devid, mnt, false, NULL, err);
 	if (r < 0)
 		return r;
+	BERTH_FAULT_POINT(fault_point);
 	/* Online growth: resize2fs and xfs_growfs both grow a mounted filesystem. */
 	if (s->cfg->fs == BERTH_DM_FS_XFS) {
 		const char *a[] = { "-d", mnt, NULL };
@@ -989,23 +1041,28 @@ static int create_base(struct berth_dmset *s, berth_error *err)
 	r = journal_open(s, "create", devid, "base", 0, err);
 	if (r < 0)
 		return r;
+	BERTH_FAULT_POINT("dm-create-base-after-journal");
 	snprintf(msg, sizeof(msg), "create_thin %u", devid);
 	r = berth_dm_message(s->pool, msg, err);
 	if (r < 0)
 		goto fail_journal;
+	BERTH_FAULT_POINT("dm-create-base-after-message");
 	r = activate(s, devid, s->cfg->base_size, err);
 	if (r < 0)
 		goto fail_delete;
+	BERTH_FAULT_POINT("dm-create-base-after-activate");
 	dev_name(s, devid, name, sizeof(name));
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
 	r = make_fs(s, dev, err);
 	if (r < 0)
 		goto fail_deactivate;
+	BERTH_FAULT_POINT("dm-create-base-after-mkfs");
 	if (s->cfg->fs == BERTH_DM_FS_EXT4) {
 		/* An empty root: no lost+found in every layer and every diff. */
 		r = do_mount(s, devid, mnt, false, NULL, err);
 		if (r < 0)
 			goto fail_deactivate;
+		BERTH_FAULT_POINT("dm-create-base-after-mount");
 		_cleanup_free_ char *lf = pathf("%s/lost+found", mnt);
 		rmdir(lf);
 		umount2(mnt, 0);
@@ -1014,6 +1071,7 @@ static int create_base(struct berth_dmset *s, berth_error *err)
 	r = deactivate(s, devid, false, err);
 	if (r < 0)
 		goto fail_deactivate;
+	BERTH_FAULT_POINT("dm-create-base-before-state");
 	json_object_set_new(base, "device_id", json_integer(devid));
 	json_object_set_new(base, "size", json_integer((json_int_t)s->cfg->base_size));
 	json_object_set_new(base, "fs", json_string(fs_name(s)));
@@ -1052,7 +1110,7 @@ static int grow_base(struct berth_dmset *s, berth_error *err)
 	r = activate(s, devid, s->cfg->base_size, err);
 	if (r < 0)
 		return r;
-	r = base_mount_grow(s, devid, mnt, err);
+	r = base_mount_grow(s, devid, mnt, "dm-init-grow-after-mount", err);
 	deactivate(s, devid, false, &(berth_error){ 0 });
 	rmdir(mnt);
 	if (r < 0)
@@ -1389,9 +1447,12 @@ static int snapshot(struct berth_dmset *s, uint32_t devid, uint32_t origin, bert
 		if (r < 0)
 			return r;
 		suspended = true;
+		BERTH_FAULT_POINT("dm-create-origin-suspended");
 	}
 	snprintf(msg, sizeof(msg), "create_snap %u %u", devid, origin);
 	r = berth_dm_message(s->pool, msg, err);
+	if (r == 0)
+		BERTH_FAULT_POINT("dm-create-after-snap");
 	if (suspended) {
 		berth_error e = { 0 };
 		if (berth_dm_resume(name, &e) < 0 && r == 0) {
@@ -1442,6 +1503,7 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 		if (r < 0)
 			return r;
 		berth_dm_crash_point("after-journal");
+		BERTH_FAULT_POINT("dm-create-after-journal");
 		r = snapshot(s, devid, origin, err);
 		if (r == -EEXIST && attempt < 1000) {
 			journal_close(s, devid);
@@ -1453,6 +1515,7 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 		break;
 	}
 	berth_dm_crash_point("after-message");
+	BERTH_FAULT_POINT("dm-create-after-message");
 
 	memset(&l, 0, sizeof(l));
 	snprintf(l.id, sizeof(l.id), "%s", id);
@@ -1463,16 +1526,20 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 	if (l.size > origin_size) {
 		_cleanup_free_ char *mnt = pathf("%s/mnt/%s", s->root, id);
 		r = activate(s, devid, l.size, err);
-		if (r == 0)
-			r = base_mount_grow(s, devid, mnt, err);
+		if (r == 0) {
+			BERTH_FAULT_POINT("dm-create-after-activate");
+			r = base_mount_grow(s, devid, mnt, "dm-create-grow-after-mount", err);
+		}
 		deactivate(s, devid, false, &(berth_error){ 0 });
 		rmdir(mnt);
 		if (r < 0)
 			goto fail_delete;
 	}
+	BERTH_FAULT_POINT("dm-create-before-metadata");
 	r = write_layer(s, &l, err);
 	if (r < 0)
 		goto fail_delete;
+	BERTH_FAULT_POINT("dm-create-after-metadata"); /* committed: recovery keeps the layer */
 	journal_close(s, devid);
 	return 0;
 
@@ -1547,12 +1614,14 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 	} else if (r < 0) {
 		return r;
 	}
+	BERTH_FAULT_POINT("dm-remove-after-deactivate");
 
 	mp = pathf("%s/metadata/%s.json", s->root, id);
 	if (!deferred) {
 		r = journal_open(s, "delete", l.devid, id, 0, err);
 		if (r < 0)
 			return r;
+		BERTH_FAULT_POINT("dm-remove-after-journal");
 		r = thin_delete(s, l.devid, err);
 		if (r == -EBUSY && s->cfg->deferred_deletion) {
 			berth_error_clear(err);
@@ -1563,8 +1632,11 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 			journal_close(s, l.devid);
 			return r;
 		}
+		BERTH_FAULT_POINT("dm-remove-after-delete");
 	}
 	r = unlink_sync(mp);
+	if (r == 0)
+		BERTH_FAULT_POINT("dm-remove-after-metadata");
 	if (!deferred)
 		journal_close(s, l.devid);
 	if (r < 0)
@@ -1821,8 +1893,10 @@ int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uin
 	r = write_layer(s, &l, err);
 	if (r < 0)
 		return r;
+	BERTH_FAULT_POINT("dm-apply-after-state");
 	r = mount_layer(s, &l, false, NULL, &mnt, err);
 	if (r >= 0) {
+		BERTH_FAULT_POINT("dm-apply-after-mount");
 		rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)
 			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", mnt);
@@ -1835,6 +1909,8 @@ int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uin
 		r2 = unmount_ref(s, &l, r < 0 ? &(berth_error){ 0 } : err);
 		if (r >= 0 && r2 < 0)
 			r = r2;
+		if (r >= 0)
+			BERTH_FAULT_POINT("dm-apply-after-unmount");
 	}
 	if (r < 0) {
 		/* A layer that failed to apply is useless and maybe hostile: it goes now,

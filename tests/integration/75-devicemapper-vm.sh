@@ -2,8 +2,8 @@
 # The devicemapper driver on a real kernel device-mapper: boots the dm-vm once (the host kernel
 # has no device-mapper) and runs tests/vm/devicemapper-inner.sh inside it, which prints TAP:
 # bad configs, layers on brd block devices, deferred removal/deletion, crash recovery and GC,
-# restart, pool nearly full, then the shared storage conformance suite.  The exit status is the
-# VM's test status.
+# restart, pool nearly full, the crash-injection matrix (FAULT=1 driver), then the shared
+# storage conformance suite.  The exit status is the VM's test status.
 source "$(dirname "$0")/../lib.sh"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 [ -x "$BERTH_BUILD/storage/devicemapper" ] || skip_all "driver not built"
@@ -19,8 +19,15 @@ export DM_VM_QUIET=${DM_VM_QUIET:-1} DM_VM_MEM=${DM_VM_MEM:-1536} DM_VM_TIMEOUT=
 trap - EXIT
 xfs=()
 if PATH=$PATH:/usr/sbin:/sbin command -v mkfs.xfs >/dev/null; then xfs=(-m xfs -t mkfs.xfs -t xfs_growfs); fi
+# The crash matrix runs the FAULT=1 driver (make FAULT=1; `make check` builds it).  Without
+# it the matrix fails inside the VM, except in the sanitizer tier, which has no FAULT build.
+BERTH_FAULT_BUILD=${BERTH_FAULT_BUILD:-$BERTH_SRC/build-fault}
+fault=()
+[ -x "$BERTH_FAULT_BUILD/storage/devicemapper" ] && fault=(-f "$BERTH_FAULT_BUILD/storage/devicemapper")
+export BERTH_FAULT_BUILD SANITIZE=${SANITIZE:-}
 exec "$BERTH_SRC/tests/vm/dm-vm.sh" -t jq -t resize2fs -t tar "${xfs[@]}" \
 	-f "$BERTH_BUILD/storage/devicemapper" -f "$BERTH_BUILD/tests/helpers/stor-tree" \
-	-f "$BERTH_SRC/tests" \
-	-e BERTH_SRC -e BERTH_BUILD -e BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-error}" \
+	-f "$BERTH_SRC/tests" "${fault[@]}" \
+	-e BERTH_SRC -e BERTH_BUILD -e BERTH_FAULT_BUILD -e SANITIZE \
+	-e BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-error}" \
 	-- "$BERTH_SRC/tests/vm/devicemapper-inner.sh"

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Runs INSIDE the dm-vm (tests/vm/dm-vm.sh) as root, on a real kernel device-mapper: the
-# devicemapper driver's own cases, then the shared storage conformance suite.  TAP on stdout.
+# devicemapper driver's own cases, the crash-injection matrix (devicemapper-crash.sh, with the
+# FAULT=1 driver at $BERTH_FAULT_BUILD/storage/devicemapper), then the shared storage
+# conformance suite.  TAP on stdout.
 # Needs: BERTH_BUILD (the driver at $BERTH_BUILD/storage/devicemapper), BERTH_SRC; brd ramdisks
 # /dev/ram0 (pool metadata), /dev/ram1 (pool data), /dev/ram2, /dev/ram3 (bad-config cases).
 source "$BERTH_SRC/tests/lib.sh"
@@ -255,6 +257,9 @@ if grep -qw xfs /proc/filesystems && command -v mkfs.xfs >/dev/null; then
 else
 	skip "xfs not available in the VM"
 fi
+
+# ------------------------------------------------------------------ crash injection (FAULT=1 driver)
+source "$BERTH_SRC/tests/vm/devicemapper-crash.sh"
 
 # ------------------------------------------------------------------ the shared conformance suite
 CONF=$BERTH_SRC/tests/storage-conformance/run.sh
