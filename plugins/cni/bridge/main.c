@@ -18,6 +18,7 @@
 #include "berth/cni.h"
 #include "berth/cniargs.h"
 #include "berth/fault.h"
+#include "berth/ipam.h"
 #include "berth/json.h"
 #include "berth/link.h"
 #include "berth/log.h"
@@ -1045,5 +1046,7 @@ int main(int argc, char **argv)
 		.gc = cmd_gc,
 	};
 
+	/* our host-local, when it is the one CNI_PATH finds, without a fork and exec */
+	berth_cni_delegate_builtin(&berth_host_local_plugin);
 	return berth_plugin_main(&plugin, argc, argv);
 }
