@@ -677,9 +677,9 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 
 undo_nft:
 	if (conf.ip_masq)
-		(void)berth_nft_masq_del(&owner, &ign);
+		(void)berth_nft_masq_del(&owner, false, &ign);
 	if (conf.mac_spoof_chk)
-		(void)berth_nft_macspoof_del(&owner, &ign);
+		(void)berth_nft_macspoof_del(&owner, false, &ign);
 undo_addrs:
 	undo_addrs(&s);
 undo_ipam:
@@ -745,8 +745,8 @@ ipam:
 	{
 		struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
 
-		if ((r = berth_nft_masq_del(&owner, err)) < 0 ||
-		    (r = berth_nft_macspoof_del(&owner, err)) < 0)
+		if ((r = berth_nft_masq_del(&owner, conf.ip_masq, err)) < 0 ||
+		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
 	if (conf.ipam_type)
