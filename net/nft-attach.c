@@ -477,10 +477,15 @@ static int sweep(struct gc_ctx *g, berth_error *err)
 	return first;
 }
 
+/* DEL's fallback when nothing is recorded: best effort, it never fails the DEL */
 static int sweep_owner(const char *kind, const struct berth_nft_owner *o, berth_error *err)
 {
 	struct gc_ctx g = { kind, o->network, o, NULL, 0, NULL, 0 };
-	return sweep(&g, err);
+	berth_error e2 = { 0 };
+	if (sweep(&g, &e2) < 0)
+		berth_log_warn("nft: looking for unrecorded %s elements of %s/%s: %s", kind,
+			       o->container_id, o->ifname, e2.msg);
+	return 0;
 }
 
 int berth_nft_attach_gc(const char *kind, const char *network,
