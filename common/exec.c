@@ -92,8 +92,15 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
 	sigaction(SIGPIPE, &ign, &old_pipe);
-	r = posix_spawn(&pid, prog, &fa, &attr, (char *const *)opts->argv,
-			opts->envp ? opts->envp : environ);
+	/* ETXTBSY: the plugin is being replaced (an install writing it) right now; as libcni
+	 * does, try again for a little while (up to ~1 s) before giving up */
+	for (int tries = 0;; tries++) {
+		r = posix_spawn(&pid, prog, &fa, &attr, (char *const *)opts->argv,
+				opts->envp ? opts->envp : environ);
+		if (r != ETXTBSY || tries >= 20)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (r != 0)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_addr.h>
+#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
+#include <netlink/socket.h>
 
 #include "berth/addr.h"
 #include "berth/cleanup.h"
@@ -131,13 +133,21 @@ int berth_addr_list(struct berth_nl *nl, int ifindex, int family, struct berth_a
 		    size_t *ret_n, berth_error *err)
 {
 	_cleanup_nlmsg_ struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETADDR, NLM_F_DUMP);
-	struct ifaddrmsg ifa = { .ifa_family = (unsigned char)family };
+	struct ifaddrmsg ifa = { .ifa_family = (unsigned char)family,
+				 .ifa_index = (unsigned int)(ifindex > 0 ? ifindex : 0) };
 	struct list_ctx c = { .ifindex = ifindex };
-	int r;
+	int fd = nl_socket_get_fd(nl->sk), on = 1, off = 0, r;
 
 	if (!msg || nlmsg_append(msg, &ifa, sizeof(ifa), NLMSG_ALIGNTO) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	/* With strict checking the kernel (4.20+) dumps only that device's addresses: on a host
+	 * with a thousand veths (each with an IPv6 link-local address) a bridge ADD would
+	 * otherwise read them all.  Older kernels ignore ifa_index and list_cb filters. */
+	if (ifindex > 0)
+		(void)setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof(on));
 	r = berth_nl_talk(nl, msg, list_cb, &c, err, "failed to list addresses");
+	if (ifindex > 0)
+		(void)setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof(off));
 	if (r < 0) {
 		free(c.v);
 		return r;

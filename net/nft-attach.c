@@ -345,7 +345,8 @@ int berth_nft_attach_set(const char *kind, const struct berth_nft_owner *o,
 
 static int sweep_owner(const char *kind, const struct berth_nft_owner *o, berth_error *err);
 
-int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, berth_error *err)
+int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bool sweep,
+			 berth_error *err)
 {
 	_cleanup_free_ struct berth_nft_elem *old = NULL;
 	_cleanup_close_ int lock = -1;
@@ -353,12 +354,13 @@ int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bert
 	char path[4096];
 	int r;
 
-	/* Nothing recorded: the common case for plugins that call this unconditionally, but
-	 * also a state directory lost or different from ADD's (a runtime that runs DEL with
-	 * another environment): remove whatever the kernel holds under this owner's comment. */
+	/* Nothing recorded: the common case for plugins that call this unconditionally.  When
+	 * the caller says ADD would have added something (`sweep`), the state may be lost or in
+	 * another directory than ADD's (a runtime that runs DEL with another environment): then
+	 * remove whatever the kernel holds under this owner's comment. */
 	if (state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
 	    errno == ENOENT)
-		return sweep_owner(kind, o, err);
+		return sweep ? sweep_owner(kind, o, err) : 0;
 	if ((r = berth_nft_lock_state(false, &lock, err)) < 0)
 		return r;
 	if ((r = berth_nft_attach_load(kind, o, &old, &n_old, err)) < 0)
@@ -475,10 +477,15 @@ static int sweep(struct gc_ctx *g, berth_error *err)
 	return first;
 }
 
+/* DEL's fallback when nothing is recorded: best effort, it never fails the DEL */
 static int sweep_owner(const char *kind, const struct berth_nft_owner *o, berth_error *err)
 {
 	struct gc_ctx g = { kind, o->network, o, NULL, 0, NULL, 0 };
-	return sweep(&g, err);
+	berth_error e2 = { 0 };
+	if (sweep(&g, &e2) < 0)
+		berth_log_warn("nft: looking for unrecorded %s elements of %s/%s: %s", kind,
+			       o->container_id, o->ifname, e2.msg);
+	return 0;
 }
 
 int berth_nft_attach_gc(const char *kind, const char *network,
@@ -510,7 +517,7 @@ int berth_nft_attach_gc(const char *kind, const char *network,
 			continue;
 		struct berth_nft_owner o = { net, id, ifn };
 		berth_error e2 = { 0 };
-		r = berth_nft_attach_del(kind, &o, &e2);
+		r = berth_nft_attach_del(kind, &o, false, &e2);
 		if (r < 0 && !first) {
 			first = r;
 			*err = e2;

@@ -64,9 +64,9 @@ int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet
 	return berth_nft_attach_set("masq", o, e, m, err);
 }
 
-int berth_nft_masq_del(const struct berth_nft_owner *o, berth_error *err)
+int berth_nft_masq_del(const struct berth_nft_owner *o, bool sweep, berth_error *err)
 {
-	return berth_nft_attach_del("masq", o, err);
+	return berth_nft_attach_del("masq", o, sweep, err);
 }
 
 int berth_nft_masq_check(const struct berth_nft_owner *o, berth_error *err)
@@ -91,9 +91,9 @@ int berth_nft_macspoof_add(const struct berth_nft_owner *o, const char *host_ifn
 	return berth_nft_attach_set("macspoof", o, e, 2, err);
 }
 
-int berth_nft_macspoof_del(const struct berth_nft_owner *o, berth_error *err)
+int berth_nft_macspoof_del(const struct berth_nft_owner *o, bool sweep, berth_error *err)
 {
-	return berth_nft_attach_del("macspoof", o, err);
+	return berth_nft_attach_del("macspoof", o, sweep, err);
 }
 
 int berth_nft_macspoof_check(const struct berth_nft_owner *o, berth_error *err)

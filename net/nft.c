@@ -1342,8 +1342,11 @@ int berth_nft_elems_dump(int family, const char *set,
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	int r = berth_nft_request(nlh, dump_cb, &d, err);
-	if (r == -ENOENT)
-		return 0; /* no table or set: nothing to list */
+	if (r == -ENOENT || r == -EAFNOSUPPORT) {
+		/* no table or set (or no nf_tables for this family): nothing to list */
+		berth_error_clear(err);
+		return 0;
+	}
 	if (r < 0 && (!err || !err->msg[0]))
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: listing set %s: %s",
 				       set, strerror(-r));

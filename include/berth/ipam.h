@@ -53,6 +53,10 @@ struct berth_ipam_config {
 	size_t n_requested;
 };
 
+/* The host-local plugin's verbs (net/ipam-plugin.c), for its executable and for plugins that run
+ * it in-process (berth_cni_delegate_builtin). */
+extern const struct berth_cni_plugin berth_host_local_plugin;
+
 /* Parse and validate the "ipam" section of a full network config (plus the top-level name,
  * cniVersion, runtimeConfig and args) and CNI_ARGS.  Errors are code 7 naming the field or the
  * range ("ipam.ranges[1][0]: ..."), code 4 for a bad CNI_ARGS IP. */

@@ -98,7 +98,8 @@ int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
 int berth_nft_attach_load(const char *kind, const struct berth_nft_owner *o,
 			  struct berth_nft_elem **ret, size_t *ret_n, berth_error *err);
 /* Remove what the state file lists (idempotent: missing file, table or element is fine). */
-int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, berth_error *err);
+int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bool sweep,
+			 berth_error *err);
 /* Every element recorded for owner is present: 0, or -ENOENT naming the missing one. */
 int berth_nft_attach_check(const char *kind, const struct berth_nft_owner *o, berth_error *err);
 /* GC for one network and kind: remove elements and state of attachments not in valid. */
@@ -128,12 +129,12 @@ int berth_nft_masq_backend_ok(const char *backend, berth_error *err);
  * the VLAN interface that carries the container's subnet) or is multicast. */
 int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet *addrs, size_t n,
 		       const char *ifname, berth_error *err);
-int berth_nft_masq_del(const struct berth_nft_owner *o, berth_error *err);
+int berth_nft_masq_del(const struct berth_nft_owner *o, bool sweep, berth_error *err);
 int berth_nft_masq_check(const struct berth_nft_owner *o, berth_error *err);
 /* macspoofchk: frames entering the bridge from host_ifname must carry source MAC mac. */
 int berth_nft_macspoof_add(const struct berth_nft_owner *o, const char *host_ifname,
 			   const uint8_t mac[6], berth_error *err);
-int berth_nft_macspoof_del(const struct berth_nft_owner *o, berth_error *err);
+int berth_nft_macspoof_del(const struct berth_nft_owner *o, bool sweep, berth_error *err);
 int berth_nft_macspoof_check(const struct berth_nft_owner *o, berth_error *err);
 /* GC for a network: masq and macspoof elements of attachments not in valid. */
 int berth_nft_bridge_gc(const char *network, const struct berth_cni_attachment *valid,

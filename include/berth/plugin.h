@@ -50,6 +50,13 @@ int berth_plugin_main(const struct berth_cni_plugin *plugin, int argc, char **ar
 int berth_cni_delegate(const struct berth_cni_call *call, const char *type, const char *command,
 		       struct berth_cni_result **ret, berth_error *err);
 
+/* Let berth_cni_delegate() run the delegate `plugin` (its .name is the type) in this process
+ * instead of exec: only when the executable CNI_PATH finds for that type is the file installed
+ * beside this plugin's own executable, so the code run is the code that would have been
+ * exec'd.  The result still goes through its JSON form in the call's version, as it would
+ * through a pipe.  Set BERTH_NO_BUILTIN_DELEGATE=1 to always exec. */
+void berth_cni_delegate_builtin(const struct berth_cni_plugin *plugin);
+
 struct berth_cni_attachment {
 	char *container_id;
 	char *ifname;

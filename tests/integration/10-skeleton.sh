@@ -86,6 +86,21 @@ if [ -x "$CNI_BIN/bridge" ]; then
 	is "$rc:$(jq -r '"\(.code) \(.msg)"' <<<"$out")" "1:11 fake ipam refuses" "bridge: a delegate that ignores stdin returns its error (no SIGPIPE)"
 	ip link show "skb$T" >/dev/null 2>&1; is $? 1 "bridge: the bridge it created is gone after the failed ADD"
 	is "$(ip -n "$ns" -o link show | grep -c eth0)" 0 "bridge: no container interface left"
+
+	# bridge runs host-local in its own process only when CNI_PATH finds the host-local beside
+	# it; another one named host-local (here a copy of the fake, first on CNI_PATH) is exec'd
+	cp "$fk/fakeipam" "$fk/host-local"
+	out=$(printf '{"cniVersion":"1.0.0","name":"sk","type":"bridge","bridge":"skb%s","ipam":{"type":"host-local","subnet":"10.250.9.0/24"}}' "$T" |
+		env -i CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH="$fk:$CNI_BIN" "$CNI_BIN/bridge"); rc=$?
+	is "$rc:$(jq -r '"\(.code) \(.msg)"' <<<"$out")" "1:11 fake ipam refuses" "bridge: a host-local found first on CNI_PATH that is not its sibling is exec'd"
+	out=$(printf '{"cniVersion":"1.0.0","name":"sk","type":"bridge","bridge":"skb%s","ipam":{"type":"host-local","subnet":"10.250.9.0/24","dataDir":"%s"}}' "$T" "$fk/ipam" |
+		env -i CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN:$fk" "$CNI_BIN/bridge"); rc=$?
+	is "$rc:$(jq -r '.ips[0].address' <<<"$out")" "0:10.250.9.2/24" "bridge: with its sibling first, host-local runs in-process and reserves"
+	is "$(tr -d '\r' <"$fk/ipam/sk/10.250.9.2" 2>/dev/null | head -1)" c "bridge: the reservation is in host-local's data dir"
+	printf '{"cniVersion":"1.0.0","name":"sk","type":"bridge","bridge":"skb%s","ipam":{"type":"host-local","subnet":"10.250.9.0/24","dataDir":"%s"}}' "$T" "$fk/ipam" |
+		env -i CNI_COMMAND=DEL CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN:$fk" "$CNI_BIN/bridge" >/dev/null
+	ok $? "bridge: DEL"
+	[ ! -e "$fk/ipam/sk/10.250.9.2" ]; ok $? "bridge: DEL released it through the in-process host-local"
 fi
 
 done_testing

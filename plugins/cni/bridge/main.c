@@ -18,6 +18,7 @@
 #include "berth/cni.h"
 #include "berth/cniargs.h"
 #include "berth/fault.h"
+#include "berth/ipam.h"
 #include "berth/json.h"
 #include "berth/link.h"
 #include "berth/log.h"
@@ -676,9 +677,9 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 
 undo_nft:
 	if (conf.ip_masq)
-		(void)berth_nft_masq_del(&owner, &ign);
+		(void)berth_nft_masq_del(&owner, false, &ign);
 	if (conf.mac_spoof_chk)
-		(void)berth_nft_macspoof_del(&owner, &ign);
+		(void)berth_nft_macspoof_del(&owner, false, &ign);
 undo_addrs:
 	undo_addrs(&s);
 undo_ipam:
@@ -744,8 +745,8 @@ ipam:
 	{
 		struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
 
-		if ((r = berth_nft_masq_del(&owner, err)) < 0 ||
-		    (r = berth_nft_macspoof_del(&owner, err)) < 0)
+		if ((r = berth_nft_masq_del(&owner, conf.ip_masq, err)) < 0 ||
+		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
 	if (conf.ipam_type)
@@ -1045,5 +1046,7 @@ int main(int argc, char **argv)
 		.gc = cmd_gc,
 	};
 
+	/* our host-local, when it is the one CNI_PATH finds, without a fork and exec */
+	berth_cni_delegate_builtin(&berth_host_local_plugin);
 	return berth_plugin_main(&plugin, argc, argv);
 }

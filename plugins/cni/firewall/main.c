@@ -135,7 +135,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 		   berth_error *err)
 {
 	struct berth_nft_owner o = owner_of(call);
-	return berth_nft_attach_del("firewall", &o, err);
+	return berth_nft_attach_del("firewall", &o, true, err);
 }
 
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,

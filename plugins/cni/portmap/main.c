@@ -367,8 +367,14 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	size_t n = 0;
 	int r;
 
+	struct conf c __attribute__((cleanup(conf_free))) = { 0 };
+	berth_error perr = { 0 };
+	/* without a state file, look for elements only if this container has mappings (or its
+	 * config cannot tell) */
+	bool sweep = parse_conf(call, false, &c, &perr) < 0 || c.n_maps > 0;
+
 	berth_nft_attach_load("portmap", &o, &e, &n, err);
-	if ((r = berth_nft_attach_del("portmap", &o, err)) < 0)
+	if ((r = berth_nft_attach_del("portmap", &o, sweep, err)) < 0)
 		return r;
 	flush_udp(e, n);
 	return 0;
