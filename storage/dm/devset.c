@@ -1107,6 +1107,9 @@ static int grow_base(struct berth_dmset *s, berth_error *err)
 				       "options.base_size: %" PRIu64 " is smaller than the base "
 				       "device's %" PRIu64 " bytes; it can grow, not shrink",
 				       s->cfg->base_size, size);
+	/* a growth killed while the base was mounted left that mount (we hold the exclusive
+	 * lock: nobody else uses it); mounting again on top would leave the base open for good */
+	drop_stale_mount(s, ".base");
 	r = activate(s, devid, s->cfg->base_size, err);
 	if (r < 0)
 		return r;
