@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -56,6 +59,7 @@ struct berth_nft_batch {
 	size_t n_desc;
 	bool finished;
 	bool has_destroy;
+	bool deletes; /* removes something: closing the socket after it waits (close_socket) */
 };
 
 const char *berth_nft_table(void)
@@ -319,6 +323,7 @@ static int add_table(struct berth_nft_batch *b, int family)
 				    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, b->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
+	b->deletes = true;
 	msg_end(b, nlh);
 	return 0;
 }
@@ -995,7 +1000,7 @@ static int elems_msg(struct berth_nft_batch *b, bool add, const struct berth_nft
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	if (!add)
-		b->has_destroy = true;
+		b->has_destroy = b->deletes = true;
 	msg_end(b, nlh);
 	return 0;
 }
@@ -1074,6 +1079,46 @@ static int nft_socket(struct mnl_socket **ret, size_t sndbuf, berth_error *err)
 	return 0;
 }
 
+/*
+ * Closing an nfnetlink socket after a transaction that deleted something blocks in the kernel:
+ * nf_tables' NETLINK_URELEASE handler flushes the deferred destruction of committed
+ * transactions, which waits for an RCU grace period (~12 ms here, most of a portmap DEL),
+ * although the change was committed and acknowledged before.  After such a batch the last
+ * reference to the socket goes to a short-lived grandchild that holds nothing else (no
+ * stdout: the runtime reading our reply does not wait for it) and pays that wait on its own.
+ */
+static void close_socket(struct mnl_socket *nl, bool deleted)
+{
+	int fd = mnl_socket_get_fd(nl), p[2];
+	pid_t pid;
+
+	if (!deleted || getenv("BERTH_NFT_SYNC_CLOSE") || pipe2(p, O_CLOEXEC) < 0) {
+		mnl_socket_close(nl);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (fork() == 0) {
+			unsigned lo = (unsigned)(fd < p[0] ? fd : p[0]), hi = (unsigned)(fd < p[0] ? p[0] : fd);
+			char c;
+
+			if (lo > 0)
+				close_range(0, lo - 1, 0);
+			if (hi > lo + 1)
+				close_range(lo + 1, hi - 1, 0);
+			close_range(hi + 1, ~0U, 0);
+			(void)!read(p[0], &c, 1); /* EOF: the plugin has closed its copy */
+			_exit(0);
+		}
+		_exit(0);
+	}
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	mnl_socket_close(nl); /* not the last reference while the holder lives */
+	close(p[1]);
+}
+
 /* The extended ACK message text, when the kernel attached one. */
 static const char *ext_ack_msg(const struct nlmsghdr *nlh)
 {
@@ -1149,7 +1194,7 @@ int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
 		r = 0;
 	}
 out:
-	mnl_socket_close(nl);
+	close_socket(nl, b->deletes);
 	return r;
 }
 
