@@ -2,7 +2,10 @@
 # bridge + host-local ADD/DEL latency, VERSION latency and peak memory: berth's plugins against
 # the reference plugins, interleaved in one run, for N containers each.
 #
-#   bench/bridge-hostlocal.sh [-n "10 100 1000"] [-V VERSION_RUNS] [-m bridge|host-local|both]
+#   bench/bridge-hostlocal.sh [-n "10 100 1000"] [-V VERSION_RUNS] [-m bridge|host-local|both] [-4]
+#
+# -4: IPv6 off in the "host" and every container netns, which takes the kernel's flooding of
+# each new port's IPv6 autoconfiguration traffic to all other bridge ports out of the figures.
 #
 # Runs as root.  Everything happens inside a throwaway "host" netns (bridges, veths) and N
 # container netns per implementation, all removed at exit.  BERTH_BUILD (default build/) holds
@@ -15,12 +18,14 @@ REF=${REF_CNI:-/usr/lib/cni}
 NS_LIST="10 100 1000"
 VRUNS=200
 MODE=both
-while getopts n:V:m:h o; do
+V4=
+while getopts n:V:m:4h o; do
 	case $o in
+	4) V4=-4 ;;
 	n) NS_LIST=$OPTARG ;;
 	V) VRUNS=$OPTARG ;;
 	m) MODE=$OPTARG ;;
-	*) sed -n '2,12p' "$0"; exit 2 ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -46,6 +51,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip netns add "$HOSTNS"
+[ -n "$V4" ] && ip netns exec "$HOSTNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n "$HOSTNS" link set lo up
 
 # conf FILE NAME TYPE BRIDGE SUBNET DATADIR
@@ -65,7 +71,7 @@ run_mode() { # run_mode bridge|host-local N
 	mkdir -p "$d"
 	conf "$d/ours.json" "bo$T" "$m" "bo$T" 10.240.0.0/16 "$d/data-ours"
 	conf "$d/ref.json" "br$T" "$m" "br$T" 10.241.0.0/16 "$d/data-ref"
-	out=$(ip netns exec "$HOSTNS" "$DRIVER" -n "$n" -V "$VRUNS" -t "bb$T" \
+	out=$(ip netns exec "$HOSTNS" "$DRIVER" -n "$n" -V "$VRUNS" -t "bb$T" $V4 \
 		-i "ours,$BUILD/cni/$m,$d/ours.json,$BUILD/cni" \
 		-i "ref,$REF/$m,$d/ref.json,$REF")
 	echo "## $m, N=$n"
@@ -78,7 +84,7 @@ run_mode() { # run_mode bridge|host-local N
 
 modes=$MODE; [ "$MODE" = both ] && modes="bridge host-local"
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; ours=$BUILD/cni ref=$REF"
-echo "# command: $0 -n \"$NS_LIST\" -V $VRUNS -m $MODE"
+echo "# command: $0 -n \"$NS_LIST\" -V $VRUNS -m $MODE $V4"
 echo
 for m in $modes; do
 	for n in $NS_LIST; do run_mode "$m" "$n"; done

@@ -2,7 +2,7 @@
 /*
  * CNI benchmark driver (bench/bridge-hostlocal.sh runs it).
  *
- *   berth-cni-bench -n N [-V RUNS] [-t TAG] -i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]
+ *   berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] -i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]
  *
  * Creates N network namespaces per implementation (/run/netns/<TAG>-<label>-<i>), then for
  * each container i runs ADD of every implementation, the order alternating between containers
@@ -11,7 +11,8 @@
  * wait4's ru_maxrss, which includes the plugin's reaped children (bridge's host-local).
  * Prints one line per implementation and verb with median, p95 and max RSS, then the ratio of
  * each implementation's medians to the last one's (the reference goes last).
- * Namespaces are removed on exit.
+ * Namespaces are removed on exit.  -4 turns IPv6 off in each container netns before its
+ * interfaces exist (no link-local autoconfiguration traffic flooded over the bridge).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,16 @@ struct impl {
 static struct impl impls[MAX_IMPL];
 static int n_impl, n;
 static const char *tag = "bb";
+static int no_ipv6;
+
+static void sysctl_write(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!write(fd, v, strlen(v));
+		close(fd);
+	}
+}
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -100,6 +111,10 @@ static int netns_create(const char *path)
 		return -1;
 	if (unshare(CLONE_NEWNET) == 0) {
 		r = mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL);
+		if (no_ipv6) { /* /proc/sys/net is the opener's netns: the new one */
+			sysctl_write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+			sysctl_write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+		}
 		if (setns(self, CLONE_NEWNET) < 0)
 			abort(); /* never run the rest of the bench inside a test namespace */
 	}
@@ -196,8 +211,11 @@ int main(int argc, char **argv)
 	int vruns = 200, opt, rc = 0;
 	double med[MAX_IMPL][3];
 
-	while ((opt = getopt(argc, argv, "n:V:t:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:V:t:i:4")) != -1) {
 		switch (opt) {
+		case '4':
+			no_ipv6 = 1;
+			break;
 		case 'n':
 			n = atoi(optarg);
 			break;
