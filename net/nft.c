@@ -323,7 +323,6 @@ static int add_table(struct berth_nft_batch *b, int family)
 				    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, b->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
-	b->deletes = true;
 	msg_end(b, nlh);
 	return 0;
 }
@@ -939,6 +938,7 @@ int berth_nft_batch_del_table(struct berth_nft_batch *b, int family, berth_error
 	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_DESTROYTABLE, family, NLM_F_ACK, b->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
+	b->deletes = true;
 	msg_end(b, nlh);
 	return 0;
 }
@@ -1099,7 +1099,8 @@ static void close_socket(struct mnl_socket *nl, bool deleted)
 	pid = fork();
 	if (pid == 0) {
 		if (fork() == 0) {
-			unsigned lo = (unsigned)(fd < p[0] ? fd : p[0]), hi = (unsigned)(fd < p[0] ? p[0] : fd);
+			unsigned lo = (unsigned)(fd < p[0] ? fd : p[0]);
+			unsigned hi = (unsigned)(fd < p[0] ? p[0] : fd);
 			char c;
 
 			if (lo > 0)
