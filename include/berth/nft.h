@@ -97,7 +97,9 @@ int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
 /* The elements recorded for owner (from the state file); *ret NULL and n 0 when none. */
 int berth_nft_attach_load(const char *kind, const struct berth_nft_owner *o,
 			  struct berth_nft_elem **ret, size_t *ret_n, berth_error *err);
-/* Remove what the state file lists (idempotent: missing file, table or element is fine). */
+/* Remove what the state file lists (idempotent: missing file, table or element is fine).
+ * Without a state file and with `sweep` (ADD would have added elements), remove, best effort,
+ * the elements whose owner comment names o (state lost or kept in another directory). */
 int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bool sweep,
 			 berth_error *err);
 /* Every element recorded for owner is present: 0, or -ENOENT naming the missing one. */
