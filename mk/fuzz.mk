@@ -2,12 +2,15 @@
 #   make fuzz        each target for FUZZ_SECONDS (default 60) on its corpus; new inputs are kept
 #                    in $(FUZZ_BUILD)/corpus/<target>, crashes in $(FUZZ_BUILD)/artifacts/<target>
 #   make fuzz-smoke  replay tests/fuzz/corpus/<target>/* (seeds and kept crashers), then fuzz each
-#                    target for FUZZ_SMOKE_SECONDS (default 5)
+#                    target for FUZZ_SMOKE_SECONDS (default 5) from the fixed random seed
+#                    FUZZ_SMOKE_SEED (default 1): the test command's run is repeatable; `make fuzz`
+#                    explores with a new seed each time
 # A crasher found is fixed and then copied into tests/fuzz/corpus/<target>/ as a regression seed.
 FUZZ_CC            ?= clang
 FUZZ_BUILD         ?= build-fuzz
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SEED    ?= 1
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Iinclude \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS)) -DBERTH_LIBEXECDIR='"$(LIBEXECDIR)"' \
@@ -40,7 +43,7 @@ define run_fuzz
 			$$b $$seeds/* >$(FUZZ_BUILD)/$$n.replay.log 2>&1 || \
 				{ tail -40 $(FUZZ_BUILD)/$$n.replay.log; echo "$$n: FAILED on a corpus file"; exit 1; }; \
 		fi; \
-		$$b -max_total_time=$(1) -print_final_stats=1 -timeout=10 -rss_limit_mb=1024 \
+		$$b -max_total_time=$(1) $(3) -print_final_stats=1 -timeout=10 -rss_limit_mb=1024 \
 			-artifact_prefix=$(FUZZ_BUILD)/artifacts/$$n/ $(FUZZ_BUILD)/corpus/$$n $$seeds \
 			>$(FUZZ_BUILD)/$$n.log 2>&1 || \
 			{ tail -60 $(FUZZ_BUILD)/$$n.log; echo "$$n: CRASH, input in $(FUZZ_BUILD)/artifacts/$$n/"; exit 1; }; \
@@ -52,7 +55,7 @@ fuzz: $(FUZZ_BINS)
 	$(call run_fuzz,$(FUZZ_SECONDS),)
 
 fuzz-smoke: $(FUZZ_BINS)
-	$(call run_fuzz,$(FUZZ_SMOKE_SECONDS),replay)
+	$(call run_fuzz,$(FUZZ_SMOKE_SECONDS),replay,-seed=$(FUZZ_SMOKE_SEED))
 
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)

@@ -694,21 +694,26 @@ static json_t *render_route(const struct berth_cni_route *rt, bool attrs)
 	return NULL;
 }
 
-/* libcni's convertTo02x: the first IP of each family, then the routes of that family. */
+/* libcni's convertTo02x: the first IP of each family, then the routes of that family; "ip4"
+ * before "ip6" whatever the order of the IPs (the Go struct's field order). */
 static int render_020(const struct berth_cni_result *r, json_t *j, berth_error *err)
 {
 	static const char *const keys[] = {"ip4", "ip6"};
 	static const int fam[] = {AF_INET, AF_INET6};
 	json_t *objs[2] = {NULL, NULL};
+	const struct berth_cni_ipconfig *first[2] = {NULL, NULL};
 
 	for (size_t i = 0; i < r->n_ips; i++) {
-		const struct berth_cni_ipconfig *c = &r->ips[i];
-		int k = c->address.ip.family == AF_INET ? 0 : 1;
-		if (objs[k])
+		int k = r->ips[i].address.ip.family == AF_INET ? 0 : 1;
+		if (!first[k])
+			first[k] = &r->ips[i];
+	}
+	for (size_t k = 0; k < 2; k++) {
+		if (!first[k])
 			continue;
 		if (!(objs[k] = json_object()) || !set_new(j, keys[k], objs[k]) ||
-		    !set_ipnet(objs[k], "ip", &c->address) ||
-		    !set_ip(objs[k], "gateway", &c->gateway))
+		    !set_ipnet(objs[k], "ip", &first[k]->address) ||
+		    !set_ip(objs[k], "gateway", &first[k]->gateway))
 			return oom(err);
 	}
 	if (!objs[0] && !objs[1])
