@@ -375,18 +375,12 @@ void berth_cni_delegate_builtin(const struct berth_cni_plugin *plugin)
 /* Is `path` the file named `type` beside our own executable? */
 static bool is_our_sibling(const char *path, const char *type)
 {
-	char exe[4096], sib[4200];
+	static const char *const here[] = { ".", NULL };
+	_cleanup_free_ char *dir = berth_self_relative_path(here, NULL), *sib = NULL;
 	struct stat a, b;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-	if (n <= 0)
+	if (!dir || !*dir || asprintf(&sib, "%s/%s", dir, type) < 0)
 		return false;
-	exe[n] = '\0';
-	char *slash = strrchr(exe, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
-	snprintf(sib, sizeof(sib), "%s/%s", exe, type);
 	return stat(path, &a) == 0 && stat(sib, &b) == 0 && a.st_dev == b.st_dev &&
 	       a.st_ino == b.st_ino;
 }

@@ -53,12 +53,7 @@ int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet
 			const struct berth_ip *ip = &addrs[i].ip;
 			if (ip->family != (v6 ? AF_INET6 : AF_INET))
 				continue;
-			struct berth_nft_elem *x = &e[m++];
-			x->family = NFPROTO_INET;
-			x->set = order[k];
-			x->key_len = berth_nft_put_ip(x->key, ip);
-			if (skip)
-				x->key_len += berth_nft_put_ifname(x->key + x->key_len, ifname);
+			berth_nft_elem_ip(&e[m++], order[k], ip, skip ? ifname : NULL);
 		}
 	}
 	return berth_nft_attach_set("masq", o, e, m, err);

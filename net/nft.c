@@ -197,6 +197,16 @@ size_t berth_nft_put_ifname(uint8_t *buf, const char *name)
 	return 16;
 }
 
+void berth_nft_elem_ip(struct berth_nft_elem *x, const char *set, const struct berth_ip *ip,
+		       const char *ifname)
+{
+	x->family = NFPROTO_INET;
+	x->set = set;
+	x->key_len = berth_nft_put_ip(x->key, ip);
+	if (ifname)
+		x->key_len += berth_nft_put_ifname(x->key + x->key_len, ifname);
+}
+
 /* ---- schema: our tables, chains, sets and rules ---- */
 
 /* nft datatype ids (nftables include/datatype.h), so that `nft list` prints our sets. */

@@ -182,6 +182,9 @@ size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip);
 size_t berth_nft_put_u8(uint8_t *buf, uint8_t v);    /* 1 byte, padded to 4 */
 size_t berth_nft_put_port(uint8_t *buf, uint16_t v); /* network order, padded to 4 */
 size_t berth_nft_put_ifname(uint8_t *buf, const char *name); /* 16 bytes */
+/* An element of an inet set keyed by ip, or by ip . ifname when ifname is not NULL. */
+void berth_nft_elem_ip(struct berth_nft_elem *x, const char *set, const struct berth_ip *ip,
+		       const char *ifname);
 /* First and last address of the prefix that n is in. */
 void berth_nft_prefix_range(const struct berth_ipnet *n, struct berth_ip *first,
 			    struct berth_ip *last);

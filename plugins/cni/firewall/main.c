@@ -84,12 +84,7 @@ static int build(const struct berth_cni_call *call, enum policy pol, struct bert
 			const struct berth_ip *ip = &prev->ips[i].address.ip;
 			if (ip->family != fam)
 				continue;
-			struct berth_nft_elem *x = &e[n++];
-			x->family = NFPROTO_INET;
-			x->set = order[o];
-			x->key_len = berth_nft_put_ip(x->key, ip);
-			if (iso)
-				x->key_len += berth_nft_put_ifname(x->key + x->key_len, bridge);
+			berth_nft_elem_ip(&e[n++], order[o], ip, iso ? bridge : NULL);
 		}
 	}
 	if (pol == POLICY_ISOLATED) {
