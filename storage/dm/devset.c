@@ -1035,17 +1035,27 @@ static int create_base(struct berth_dmset *s, berth_error *err)
 	uint32_t devid;
 	int r;
 
-	r = alloc_devid(s, &devid, err);
-	if (r < 0)
-		return r;
-	r = journal_open(s, "create", devid, "base", 0, err);
-	if (r < 0)
-		return r;
-	BERTH_FAULT_POINT("dm-create-base-after-journal");
-	snprintf(msg, sizeof(msg), "create_thin %u", devid);
-	r = berth_dm_message(s->pool, msg, err);
-	if (r < 0)
-		goto fail_journal;
+	/* In an existing pool (an LVM thin pool, or one shared with another root) the first ids
+	 * may be taken: skip them, as CREATE does. */
+	for (int attempt = 0;; attempt++) {
+		r = alloc_devid(s, &devid, err);
+		if (r < 0)
+			return r;
+		r = journal_open(s, "create", devid, "base", 0, err);
+		if (r < 0)
+			return r;
+		BERTH_FAULT_POINT("dm-create-base-after-journal");
+		snprintf(msg, sizeof(msg), "create_thin %u", devid);
+		r = berth_dm_message(s->pool, msg, err);
+		if (r == -EEXIST && attempt < 1000) {
+			journal_close(s, devid);
+			berth_error_clear(err);
+			continue;
+		}
+		if (r < 0)
+			goto fail_journal;
+		break;
+	}
 	BERTH_FAULT_POINT("dm-create-base-after-message");
 	r = activate(s, devid, s->cfg->base_size, err);
 	if (r < 0)

@@ -65,10 +65,19 @@ dmsetup create "adm$T" --table "0 $(blockdev --getsz /dev/ram2) thin-pool /dev/r
 dm_before=$(dmsetup ls | sort)
 bad "existing pool with the wrong block size" 7 "{\"pool_name\":\"adm$T\",\"block_size\":\"128K\",\"require_udev_sync\":false}"
 bad "unknown option" 2 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","bogus":1,"require_udev_sync":false}'
-ok "$(drv "$W/admroot" "{\"pool_name\":\"adm$T\",\"require_udev_sync\":false,\"base_size\":\"64M\"}" INIT | jq -e '.poolOwned == false' >/dev/null; echo $?)" \
-	"existing pool adopted (not owned)"
-drv "$W/admroot" "{\"pool_name\":\"adm$T\",\"require_udev_sync\":false,\"base_size\":\"64M\"}" CLEANUP >/dev/null
+# the admin's pool already holds thin devices 1 and 2 (as an LVM thin pool would): the driver
+# takes other ids and never touches those two
+dmsetup message "adm$T" 0 "create_thin 1" && dmsetup message "adm$T" 0 "create_thin 2"
+AO="{\"pool_name\":\"adm$T\",\"require_udev_sync\":false,\"base_size\":\"64M\"}"
+out=$(drv "$W/admroot" "$AO" INIT)
+ok "$(jq -e '.poolOwned == false' <<<"$out" >/dev/null; echo $?)" "existing pool with thin devices 1 and 2 adopted (not owned)" || diag "$out"
+is "$(code "$(drv "$W/admroot" "$AO" CREATE '{"id":"a1"}')")" 0 "CREATE in the existing pool"
+drv "$W/admroot" "$AO" GC >/dev/null
+is "$(thin_ids "adm$T" /dev/ram3)" "1 2 3 4 " "existing pool: the admin's devices 1 and 2 untouched, ours are 3 (base) and 4"
+drv "$W/admroot" "$AO" REMOVE '{"id":"a1"}' >/dev/null
+drv "$W/admroot" "$AO" CLEANUP >/dev/null
 ok "$(dmsetup info "adm$T" >/dev/null 2>&1; echo $?)" "CLEANUP leaves a pool it does not own"
+is "$(thin_ids "adm$T" /dev/ram3)" "1 2 3 " "existing pool: REMOVE deleted only our layer's device"
 dmsetup remove "adm$T"
 dm_before=$(dmsetup ls | sort)
 ok "$([ "$(ls /sys/block | grep -c '^loop' || true)" = "$loops_before" ]; echo $?)" "bad configs attached no loop device"
