@@ -187,6 +187,19 @@ ok "$(! dmsetup info "${dev#/dev/mapper/}" >/dev/null 2>&1; echo $?)" "kernel re
 out=$(drv "$R" "$OPTS" GC)
 ok "$(jq -e --arg d "thin:$devid" '.removed | index($d)' <<<"$out" >/dev/null; echo $?)" "GC finished the deferred deletion"
 ok "$(! thin_ids "$POOL" /dev/ram0 | grep -qw "$devid"; echo $?)" "thin device $devid gone from the pool"
+# a REMOVE killed after recording the deferral, before unlinking the metadata: rolled forward
+drv "$R" "$OPTS" CREATE '{"id":"c4","parent":"l2"}' >/dev/null
+dev=$(drv "$R" "$OPTS" MOUNT '{"id":"c4"}' | jq -r '.mounts[0].source')
+devid=$(drv "$R" "$OPTS" METADATA '{"id":"c4"}' | jq -r .DeviceId)
+exec 7<"$dev"
+drv "$R" "$OPTS" UNMOUNT '{"id":"c4"}' >/dev/null
+BERTH_DM_CRASH=remove-after-record drv "$R" "$OPTS" REMOVE '{"id":"c4"}' >/dev/null 2>&1
+is "$(drv "$R" "$OPTS" EXISTS '{"id":"c4"}' | jq -r .exists)" false "REMOVE killed after recording its deferral: the layer is gone (rolled forward)"
+exec 7<&-
+out=$(drv "$R" "$OPTS" GC)
+ok "$(jq -e --arg d "thin:$devid" '.removed | index($d)' <<<"$out" >/dev/null; echo $?)" "GC deleted its thin device $devid once released" || diag "$out"
+is "$(code "$(drv "$R" "$OPTS" MOUNT '{"id":"c4"}')")" 3 "MOUNT of the removed layer -> unknown (3)"
+ok "$(! thin_ids "$POOL" /dev/ram0 | grep -qw "$devid"; echo $?)" "thin device $devid gone from the pool"
 
 # ------------------------------------------------------------------ crash between pool message and metadata
 ids_before=$(thin_ids "$POOL" /dev/ram0)
