@@ -51,13 +51,17 @@ bad "data device missing" 7 '{"data_device":"/dev/nonexistent","metadata_device"
 bad "data device not a block device" 7 '{"data_device":"/etc/passwd","metadata_device":"/dev/ram0","require_udev_sync":false}'
 mkfs.ext4 -q -F /dev/ram2 && mkdir -p $W/inuse && mount /dev/ram2 $W/inuse
 bad "data device in use (mounted)" 10 '{"data_device":"/dev/ram2","metadata_device":"/dev/ram0","require_udev_sync":false}'
+bad "metadata device in use (mounted)" 10 '{"data_device":"/dev/ram3","metadata_device":"/dev/ram2","require_udev_sync":false}'
+bad "metadata device missing" 7 '{"data_device":"/dev/ram1","metadata_device":"/dev/nonexistent","require_udev_sync":false}'
 umount $W/inuse
 bad "invalid base size" 7 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"12Q","require_udev_sync":false}'
 bad "base size too small" 7 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"1M","require_udev_sync":false}'
 bad "missing thin pool" 7 '{"pool_name":"no-such-pool","require_udev_sync":false}'
 bad "no pool source at all" 7 '{"require_udev_sync":false}'
 bad "udev sync required but unavailable" 12 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0"}'
+hdr=$(head -c 8192 /dev/ram2 | md5sum)
 bad "metadata device not empty" 7 '{"data_device":"/dev/ram3","metadata_device":"/dev/ram2","require_udev_sync":false}'
+is "$(head -c 8192 /dev/ram2 | md5sum)" "$hdr" "bad config: the non-empty metadata device was not written"
 # an admin-made pool with 64 KiB blocks, configured as 128 KiB
 dd if=/dev/zero of=/dev/ram3 bs=4096 count=1 2>/dev/null
 dmsetup create "adm$T" --table "0 $(blockdev --getsz /dev/ram2) thin-pool /dev/ram3 /dev/ram2 128 0" 2>/dev/null ||
@@ -92,6 +96,12 @@ is "$(thin_ids "$POOL" /dev/ram0)" "1 " "pool holds only the base device"
 is "$(code "$(drv "$R" "$OPTS" INIT)")" 0 "INIT again is idempotent"
 st=$(drv "$R" "$OPTS" STATUS)
 ok "$(jq -e '.dataTotal > 0 and .metadataTotal > 0 and .health == "ok" and .minFreeSpacePercent == 10 and (.pairs|length) > 5' <<<"$st" >/dev/null; echo $?)" "STATUS reports pool usage and thresholds"
+read -r _ _ _ _ meta data _ <<<"$(dmsetup status "$POOL")"
+is "$(jq -r '"\(.dataTotal) \(.dataUsed) \(.metadataTotal) \(.metadataUsed) \(.lowSpaceThreshold)"' <<<"$st")" \
+	"$((${data#*/} * 65536)) $((${data%/*} * 65536)) $((${meta#*/} * 4096)) $((${meta%/*} * 4096)) $((${data#*/} * 65536 * 10 / 100))" \
+	"STATUS usage and low-space threshold match the kernel's pool status ($data data, $meta metadata blocks)"
+read -r _ _ _ _ _ bs lw _ <<<"$(dmsetup table "$POOL")"
+is "$bs $lw" "128 $((${data#*/} * 10 / 100))" "pool's low water mark is min_free_space of its data blocks"
 
 mkdir -p $W/t1/etc $W/t1/bin $W/t2
 echo one >$W/t1/etc/hostname
@@ -236,7 +246,19 @@ is "$(drv "$R" "$OPTS" LIST | jq -c .ids)" '["c1","l2","l1"]' "kept layers remai
 for id in c1 l2 l1; do drv "$R" "$OPTS" REMOVE "{\"id\":\"$id\"}" >/dev/null; done
 is "$(thin_ids "$POOL" /dev/ram0)" "1 " "all layers removed: only the base is left"
 is "$(code "$(drv "$R" "$OPTS" REMOVE '{"id":"l1"}')")" 0 "REMOVE of a missing layer succeeds"
-drv "$R" "$OPTS" CLEANUP >/dev/null
+
+# ------------------------------------------------------------------ base size grown in the config
+GOPTS=${OPTS/512M/768M}
+is "$(code "$(drv "$R" "$GOPTS" INIT)")" 0 "INIT with base_size raised to 768M"
+is "$(drv "$R" "$GOPTS" STATUS | jq -r .baseSize)" 805306368 "STATUS baseSize 768M"
+drv "$R" "$GOPTS" CREATE '{"id":"g1"}' >/dev/null
+Mg=$(drv "$R" "$GOPTS" MOUNT '{"id":"g1"}' | jq -r .path)
+sz=$(df -kP "$Mg" | awk 'NR==2 {print $2}')
+ok "$([ "$sz" -gt 600000 ]; echo $?)" "a new layer on the grown base has a ~768M filesystem ($sz KiB)"
+drv "$R" "$GOPTS" UNMOUNT '{"id":"g1"}' >/dev/null
+drv "$R" "$GOPTS" REMOVE '{"id":"g1"}' >/dev/null
+is "$(code "$(drv "$R" "$OPTS" INIT)")" 7 "base_size lowered back to 512M -> invalid config (7)"
+drv "$R" "$GOPTS" CLEANUP >/dev/null
 
 # ------------------------------------------------------------------ pool nearly full (loop files)
 LR=$W/loop
