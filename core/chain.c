@@ -6,6 +6,7 @@
  * failed ADD is undone here (DEL of every plugin that ran) and a DEL carries on past a plugin
  * that fails, so one broken plugin does not leak what the others hold.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -666,7 +667,9 @@ int berth_parse_publish(const char *spec, json_t **ret, berth_error *err)
 		goto bad;
 	/* IP:HOST:CONTAINER, with an IPv6 address in brackets */
 	char *p = s;
-	while (n < 3) {
+	while (p) {
+		if (n == 3)
+			goto bad; /* a fourth field */
 		char *c;
 		if (*p == '[') {
 			char *end = strchr(p, ']');
@@ -679,14 +682,16 @@ int berth_parse_publish(const char *spec, json_t **ret, berth_error *err)
 		}
 		c = strchr(p, ':');
 		parts[n++] = p;
-		if (!c)
-			break;
-		*c = '\0';
-		p = c + 1;
+		if (c)
+			*c = '\0';
+		p = c ? c + 1 : NULL;
 	}
-	if (n < 2 || n > 3)
+	if (n < 2)
 		goto bad;
 	const char *ip = n == 3 ? parts[0] : NULL;
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (ip && *ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
+		goto bad;
 	char *end;
 	long hp = strtol(parts[n - 2], &end, 10);
 	if (*end || hp < 1 || hp > 65535)
