@@ -83,6 +83,9 @@ write_conflist 1.0.0
 cp "$F" "$D/net.d/20-dup.conflist"
 e=$(add); is $? 1 "duplicate network name refused"
 grep -q "$D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "naming both files: $e"
+e=$(berth net ls 2>&1 >/dev/null)
+grep -q "skipped $D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "net ls names the duplicate's file: $e"
+is "$(berth net ls --json 2>/dev/null | jq -r '.[] | select(.file) | .file')" "$D/net.d/20-dup.conflist" "net ls --json: the duplicate's file"
 rm "$D/net.d/20-dup.conflist"
 # cniVersions: the highest supported one wins, unknown newer ones are dropped
 echo '{"cniVersion":"0.4.0","cniVersions":["1.0.0","0.3.1","7.0.0"],"name":"v'$T'","plugins":[{"type":"bridge"}]}' >"$D/net.d/30-v.conflist"
