@@ -79,6 +79,15 @@ static int plugin_failed(const struct berth_netconf *net, const struct invocatio
 		msg = json_string_value(json_object_get(j, "msg"));
 		details = json_string_value(json_object_get(j, "details"));
 	}
+	if (!msg && j && json_is_integer(json_object_get(j, "code"))) {
+		berth_error_set(err, code, EPROTO,
+				"network %s: plugin %s (plugins[%zu]) %s failed with error code %d "
+				"and no message",
+				net->name, inv->type, inv->index, inv->command, code);
+		if (details && *details)
+			berth_error_details(err, "%s", details);
+		return -EPROTO;
+	}
 	if (!msg) {
 		/* no error JSON: report the raw text, trimmed, as libcni wraps stderr */
 		const char *text = out && *out ? out : errout && *errout ? errout : NULL;
@@ -397,6 +406,17 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		if (!conf)
 			return -ENOMEM;
 		r = run_plugin(core, net, &inv, conf, &res, err);
+		if (r == 0) {
+			/* libcni parses every ADD result into its version's types; a result that
+			 * does not parse would be cached and then poison every DEL and CHECK */
+			_cleanup_cni_result_ struct berth_cni_result *parsed = NULL;
+			r = berth_cni_result_from_json(res, net->cni_version, &parsed, err);
+			if (r < 0) {
+				json_decref(res);
+				berth_error_prefix(err, "network %s: plugin %s (plugins[%zu]) ADD: "
+					      "invalid result", net->name, inv.type, i);
+			}
+		}
 		if (r < 0) {
 			/* undo: the failed plugin too, it may have done part of its work */
 			berth_error e = { 0 };
