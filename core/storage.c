@@ -579,8 +579,8 @@ int berth_store_commit(struct berth_store *s, const char *cid, const char *image
 		berth_sha256_str(buf, chain);
 	else
 		memcpy(chain, hex, sizeof(chain));
-	r = berth_store_apply_file(s, chain, *parent ? parent : NULL, tmp, "commit", NULL, &size,
-				   err);
+	r = berth_store_apply_file(s, chain, *parent ? parent : NULL, tmp, "commit", NULL, NULL,
+				   &size, err);
 	if (r < 0 && r != -EEXIST)
 		goto out;
 	lrec = json_pack("{s:s,s:s,s:s,s:I}", "id", chain, "diffID", "", "digest", "",
