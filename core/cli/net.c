@@ -144,8 +144,10 @@ static bool netns_alive(const char *ns)
 
 /*
  * The valid set: --valid entries when given (what a runtime knows is alive); otherwise every
- * cached attachment whose netns still exists, or whose writer recorded none (we cannot tell,
- * so it is kept: a sandbox path from the result may live in a mount namespace we do not see).
+ * cached attachment whose netns still exists.  Entries of libcni < 1.2 (podman 4) record no
+ * netns; the result's sandbox for the interface is the CNI_NETNS the plugins got, so it is
+ * judged the same way.  An entry with neither, or a sandbox that is not a path, is kept: we
+ * cannot tell whether its container lives.
  */
 static int gc_one(struct cli *c, struct berth_netconf *net, json_t *out)
 {
@@ -180,7 +182,7 @@ static int gc_one(struct cli *c, struct berth_netconf *net, json_t *out)
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (!ents[i].netns || ents[i].netns_derived || netns_alive(ents[i].netns))
+			if (!ents[i].netns || ents[i].netns[0] != '/' || netns_alive(ents[i].netns))
 				valid[n_valid++] = (struct berth_attachment){ ents[i].container_id,
 									      ents[i].ifname };
 	}

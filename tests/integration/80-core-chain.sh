@@ -20,7 +20,8 @@ for ver in 0.3.1 0.4.0 1.0.0; do
 	write_conflist "$ver" ',{"type":"rec-a"},{"type":"portmap","capabilities":{"portMappings":true}},{"type":"rec-b","capabilities":{"portMappings":true,"bandwidth":true}}'"$fw"
 	ID=ctr-$ver-$T
 	out=$(berth net add "$NET" --container "$ID" --netns "/run/netns/$C" \
-		--publish "127.0.0.1:$PORT:8080" --args "IgnoreUnknown=1;K8S_POD_NAME=p$T" --json)
+		--publish "127.0.0.1:$PORT:8080" --args "IgnoreUnknown=1;K8S_POD_NAME=p$T" \
+		--cap 'bandwidth={"ingressRate":8000,"ingressBurst":800}' --cap 'aliases={"x":["y"]}' --json)
 	ok $? "$ver: net add succeeds"
 	addr=$(jget "$out" '.ips[0].address')
 	is "$(jget "$out" .cniVersion)" "$ver" "$ver: result in the list's version"
@@ -32,8 +33,8 @@ for ver in 0.3.1 0.4.0 1.0.0; do
 	a=$(rec_files ADD | grep rec-a); b=$(rec_files ADD | grep rec-b)
 	is "$(jq -r '.prevResult.ips[0].address' "$a")" "$addr" "$ver: rec-a got the bridge result as prevResult"
 	is "$(jq -r 'has("runtimeConfig")' "$a")" false "$ver: no runtimeConfig for a plugin without capabilities"
-	is "$(jq -c '.runtimeConfig' "$b")" "{\"portMappings\":[{\"hostPort\":$PORT,\"containerPort\":8080,\"protocol\":\"tcp\",\"hostIP\":\"127.0.0.1\"}]}" \
-		"$ver: runtimeConfig holds only the declared capabilities that were given"
+	is "$(jq -c '.runtimeConfig' "$b")" "{\"portMappings\":[{\"hostPort\":$PORT,\"containerPort\":8080,\"protocol\":\"tcp\",\"hostIP\":\"127.0.0.1\"}],\"bandwidth\":{\"ingressRate\":8000,\"ingressBurst\":800}}" \
+		"$ver: runtimeConfig holds only the declared capabilities that were given (--publish, --cap bandwidth; not aliases)"
 	is "$(jq -r '.name + " " + .cniVersion' "$b")" "$NET $ver" "$ver: name and cniVersion injected"
 
 	cf=$D/cache/results/$NET-$ID-eth0

@@ -21,6 +21,8 @@ SH
 mkbad garbage 'echo "this is not json"'
 mkbad failtext 'echo boom >&2; exit 3'
 mkbad failjson 'echo "{\"code\":7,\"msg\":\"bad thing\",\"details\":\"more\"}"; exit 1'
+mkbad badresult 'echo "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"nonsense\"}]}"'
+mkbad failcode 'echo "{\"code\":11}"; exit 1'
 cat >"$D/plugins/oldver" <<'SH'
 #!/bin/bash
 cat >/dev/null
@@ -42,7 +44,7 @@ err=$(berth net add nosuch$T --container c$T --netns "/run/netns/$C" 2>&1)
 is $? 1 "unknown network fails"
 grep -q "network \"nosuch$T\" not found in $D/net.d" <<<"$err"; ok $? "named in the error: $err"
 
-for bad in nosuchplugin garbage failtext failjson; do
+for bad in nosuchplugin garbage failtext badresult failcode failjson; do
 	write_conflist 1.0.0 ',{"type":"'$bad'"}'
 	err=$(add); rc=$?
 	is $rc 1 "$bad: ADD fails"
@@ -51,6 +53,8 @@ for bad in nosuchplugin garbage failtext failjson; do
 	garbage) pat="plugin garbage (plugins\[1\]) ADD: output is not a JSON object" ;;
 	failtext) pat="plugin failtext (plugins\[1\]) ADD failed with exit status 3 and no error JSON: boom" ;;
 	failjson) pat="plugin failjson (plugins\[1\]) ADD: bad thing" ;;
+	badresult) pat="plugin badresult (plugins\[1\]) ADD: invalid result: .*invalid CIDR address: nonsense" ;;
+	failcode) pat="plugin failcode (plugins\[1\]) ADD failed with error code 11 and no message" ;;
 	esac
 	grep -q "$pat" <<<"$err"; ok $? "$bad: clear error: $err"
 	nothing_left "$bad"
@@ -83,6 +87,9 @@ write_conflist 1.0.0
 cp "$F" "$D/net.d/20-dup.conflist"
 e=$(add); is $? 1 "duplicate network name refused"
 grep -q "$D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "naming both files: $e"
+e=$(berth net ls 2>&1 >/dev/null)
+grep -q "skipped $D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "net ls names the duplicate's file: $e"
+is "$(berth net ls --json 2>/dev/null | jq -r '.[] | select(.file) | .file')" "$D/net.d/20-dup.conflist" "net ls --json: the duplicate's file"
 rm "$D/net.d/20-dup.conflist"
 # cniVersions: the highest supported one wins, unknown newer ones are dropped
 echo '{"cniVersion":"0.4.0","cniVersions":["1.0.0","0.3.1","7.0.0"],"name":"v'$T'","plugins":[{"type":"bridge"}]}' >"$D/net.d/30-v.conflist"
