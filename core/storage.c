@@ -174,6 +174,15 @@ static int select_driver(struct berth_store *s, berth_error *err)
 		if (!name)
 			continue;
 		r = try_driver(s, name, &e);
+		/* A driver that is installed but refuses its configuration (a misspelt option, a
+		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
+		 * rather than quietly taking the next driver. */
+		if (r < 0 && (e.code == BERTH_CNI_ERR_UNSUPPORTED_FIELD ||
+			      (e.code == BERTH_CNI_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
+			if (err)
+				*err = e;
+			return berth_error_prefix(err, "storage driver %s", name);
+		}
 		json_array_append_new(s->probes,
 				      r == 0 ? json_pack("{s:s,s:b}", "driver", name, "ok", true)
 					     : json_pack("{s:s,s:b,s:i,s:s}", "driver", name, "ok",

@@ -144,6 +144,24 @@ else
 	skip "no script(1)"
 fi
 
+# ---- auto: a driver that refuses its options is an error, not a reason to take the next ----
+mkdir -p "$W/fakebin"
+cat >"$W/fakebin/fakedrv" <<'EOS'
+#!/bin/sh
+cat >/dev/null
+echo '{"protocolVersion":"1.0.0","capabilities":{},"backingFs":"fake","removed":[],"errors":[]}'
+EOS
+chmod +x "$W/fakebin/fakedrv"
+printf '{"driver":"auto","root":"%s/aroot","runRoot":"%s/arun","priority":["overlay","fakedrv"],"options":{"overlay":{"mount_apii":"new"}}}\n' "$W" "$W" >"$W/typo.json"
+out=$(BERTH_STORAGE_PATH=$W/fakebin:$STOR_BIN $BERTH storage --config "$W/typo.json" --json info 2>&1)
+ok $((! $?)) "auto with a misspelt overlay option fails (does not fall back to the next driver)"
+grep -q 'mount_apii' <<<"$out"
+ok $? "the error names the option"
+[ $? -eq 0 ] || diag "$out"
+printf '{"driver":"auto","root":"%s/aroot2","runRoot":"%s/arun2","priority":["nosuchdriver","fakedrv"]}\n' "$W" "$W" >"$W/fallback.json"
+out=$(BERTH_STORAGE_PATH=$W/fakebin:$STOR_BIN $BERTH storage --config "$W/fallback.json" --json info 2>&1)
+is "$(jq -r .driver <<<"$out" 2>/dev/null)" fakedrv "auto skips a driver that is not installed"
+
 # ---- a layout written by podman (a real client) ----
 if command -v podman >/dev/null; then
 	PR=$W/podman
