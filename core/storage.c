@@ -497,6 +497,18 @@ int berth_store_remove_image(struct berth_store *s, const char *image, berth_err
 		return r;
 	images = berth_store_rec_all(s, "images");
 	ctrs = berth_store_rec_all(s, "containers");
+	/* Its layers would stay for the container's sake with no image naming them any more,
+	 * and be left behind for good once the container goes: refuse, as podman does. */
+	{
+		size_t i;
+		json_t *c;
+		json_array_foreach(ctrs, i, c)
+			if (STREQ(jstr(c, "image"), image))
+				return berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
+						       "image \"%s\" is in use by container \"%s\" "
+						       "(berth storage rm it first)",
+						       image, jstr(c, "id"));
+	}
 	layers = json_object_get(img, "layers");
 	/* top down: a layer can only go once nothing above it remains */
 	for (size_t i = json_array_size(layers); i-- > 0;) {

@@ -113,6 +113,12 @@ check "create a rootfs on the OCI image" -- $BERTH storage create demo:1 --name 
 P=$($BERTH storage mount imp1)
 [ "$(cat "$P/etc/hello")" = hello ] && [ "$(cat "$P/etc/added")" = added ] && [ ! -e "$P/etc/doomed" ]
 ok $? "the rootfs has both layers, the whiteout applied"
+out=$($BERTH storage rmi demo:1 2>&1)
+ok $((! $?)) "rmi of an image a container uses is refused"
+grep -q 'in use by container "imp1"' <<<"$out"
+ok $? "the error names the container"
+[ $? -eq 0 ] || diag "$out"
+is "$($BERTH storage --json ls | jq -r '[.images[].name] | sort | join(",")')" "demo:1,tarballs" "the image is still there"
 check "rm" -- $BERTH storage rm --force imp1
 check "rmi" -- $BERTH storage rmi demo:1 tarballs
 is "$(nlayers)" 0 "no layers left"
