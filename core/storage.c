@@ -529,6 +529,51 @@ int berth_store_remove_image(struct berth_store *s, const char *image, berth_err
 	return 0;
 }
 
+int berth_store_gc(struct berth_store *s, json_t **ret, berth_error *err)
+{
+	_cleanup_json_ json_t *images = NULL, *ctrs = NULL, *keep = json_array(), *args = NULL;
+	_cleanup_json_ json_t *res = NULL, *list = NULL, *recs = NULL;
+	json_t *v, *l, *ids;
+	size_t i, k;
+	int r;
+
+	if ((r = berth_store_lock(s, err)) < 0)
+		return r;
+	/* Every layer an image or a container names stays, with its ancestors; everything else
+	 * is garbage (layers of an image removed while a container used it, before rmi refused
+	 * that; crash leftovers).  The core lock keeps imports out while this runs. */
+	images = berth_store_rec_all(s, "images");
+	ctrs = berth_store_rec_all(s, "containers");
+	json_array_foreach(images, i, v)
+		json_array_foreach(json_object_get(v, "layers"), k, l)
+			if (json_is_string(l))
+				json_array_append(keep, l);
+	json_array_foreach(ctrs, i, v)
+		if (*jstr(v, "layer"))
+			json_array_append_new(keep, json_string(jstr(v, "layer")));
+	args = json_pack("{s:O}", "keep", keep);
+	r = berth_stor_client_call(s->client, "GC", args, -1, &res, err);
+	if (r < 0)
+		return r;
+	/* records of layers the driver no longer has */
+	r = berth_stor_client_call(s->client, "LIST", NULL, -1, &list, err);
+	if (r < 0)
+		return r;
+	ids = json_object_get(list, "ids");
+	recs = berth_store_rec_all(s, "layers");
+	json_array_foreach(recs, i, v) {
+		bool found = false;
+		json_array_foreach(ids, k, l)
+			if (STREQ(json_string_value(l) ? json_string_value(l) : "", jstr(v, "id")))
+				found = true;
+		if (!found && *jstr(v, "id"))
+			berth_store_rec_delete(s, "layers", jstr(v, "id"));
+	}
+	*ret = json_pack("{s:O,s:O}", "removed", json_object_get(res, "removed"), "errors",
+			 json_object_get(res, "errors"));
+	return 0;
+}
+
 int berth_store_list(struct berth_store *s, json_t **ret, berth_error *err)
 {
 	json_t *res = NULL;

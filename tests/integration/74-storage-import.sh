@@ -123,6 +123,22 @@ check "rm" -- $BERTH storage rm --force imp1
 check "rmi" -- $BERTH storage rmi demo:1 tarballs
 is "$(nlayers)" 0 "no layers left"
 
+# ---- gc: layers no image or container names go, the others stay ----
+check "import again" -- $BERTH storage import "$W/good"
+check "a container on it" -- $BERTH storage create demo:1 --name gc1
+top=$($BERTH storage --json ls | jq -r '.images[0].top')
+ovl() { "$BERTH_BUILD/tests/helpers/stor-tree" request <(printf '{"root":"%s/root/overlay","runRoot":"%s/run/overlay"}' "$W" "$W") "$2" | STOR_COMMAND=$1 "$STOR_BIN/overlay"; }
+ovl CREATE '{"id":"orphan-a"}' >/dev/null
+ovl CREATE "{\"id\":\"orphan-b\",\"parent\":\"$top\"}" >/dev/null
+is "$(nlayers)" 5 "two orphan layers beside the image's two and the container's"
+out=$($BERTH storage gc)
+ok $? "storage gc"
+is "$(sort <<<"$out" | tr '\n' ' ')" "removed orphan-a removed orphan-b " "gc removed the orphans only"
+is "$(nlayers)" 3 "the image's layers and the container's stay"
+check "the container still mounts" -- $BERTH storage mount gc1
+check "rm, rmi" -- sh -c "$BERTH storage rm --force gc1 && $BERTH storage rmi demo:1"
+is "$(nlayers)" 0 "no layers left"
+
 # ---- a multi-platform image index: this host's platform is chosen ----
 mkoci "$W/multi" multi
 check "import a layout whose index points to an image index" -- $BERTH storage import "$W/multi"
