@@ -765,7 +765,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 				       call->ifname, call->netns, *l.kind ? l.kind : "physical");
 			r = 0;
 		} else if (r == 0) {
-			r = berth_link_del(cont, l.ifindex, err);
+			r = berth_link_del_unlisted(nsfd, l.ifindex, err);
 			if (r == -ENODEV)
 				r = 0;
 		} else if (r == -ENODEV) {
