@@ -63,11 +63,31 @@ static int find_for_del(struct cli *c, const char *name, struct berth_netconf **
 	return r;
 }
 
+/* The netns must exist and be some container's: attaching our own would configure the host
+ * (or whatever namespace berth runs in) as if it were a container. */
+static int check_netns(const char *ns, berth_error *err)
+{
+	struct stat st, own;
+
+	if (stat(ns, &st) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV, "--netns %s", ns);
+	if (stat("/proc/self/ns/net", &own) == 0 && st.st_dev == own.st_dev &&
+	    st.st_ino == own.st_ino)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+				       "--netns %s is berth's own network namespace, not a "
+				       "container's",
+				       ns);
+	return 0;
+}
+
 static int net_add(struct cli *c, const char *name)
 {
 	_cleanup_netconf_ struct berth_netconf *net = NULL;
 	_cleanup_json_ json_t *caps = cli_cap_args(c), *res = NULL;
 	berth_error err = { 0 };
+
+	if (check_netns(c->netns, &err) < 0)
+		return cli_fail(c, &err);
 
 	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
 		return cli_fail(c, &err);

@@ -13,7 +13,7 @@ PORT=18080
 ip netns exec "$C" socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:"echo hello-$T" &
 defer "kill $!"
 
-for ver in 0.3.1 0.4.0 1.0.0; do
+for ver in 0.3.1 0.4.0 1.0.0 1.1.0; do
 	rm -f "$D"/rec/*
 	fw=',{"type":"firewall"}'
 	[ "$ver" = 0.3.1 ] && fw='' # the reference firewall starts at 0.4.0
@@ -76,4 +76,21 @@ for ver in 0.3.1 0.4.0 1.0.0; do
 	is "$(ip -n "$H" -o link show master "$BR" | wc -l)" 0 "$ver: no veth left on the bridge"
 	ok "$(ip -n "$C" link show eth0 >/dev/null 2>&1; [ $? -ne 0 ]; echo $?)" "$ver: eth0 gone from the container"
 done
+
+# A single plugin .conf (no list) is a network too, up-converted to a one-plugin list.
+rm -f "$D/net.d"/*
+cat >"$D/net.d/50-single.conf" <<JSON
+{ "cniVersion": "1.0.0", "name": "one$T", "type": "bridge", "bridge": "$BR",
+  "ipam": { "type": "host-local", "dataDir": "$D/ipam", "ranges": [[{ "subnet": "$SUBNET.0/24" }]] } }
+JSON
+out=$(berth net add "one$T" --container single$T --netns "/run/netns/$C" --json)
+ok $? ".conf: net add succeeds"
+addr=$(jget "$out" '.ips[0].address')
+is "$(ip -n "$C" -j addr show eth0 | jq -r '.[0].addr_info[] | select(.family=="inet") | "\(.local)/\(.prefixlen)"')" \
+	"$addr" ".conf: eth0 has the result's address ($addr)"
+cf=$D/cache/results/one$T-single$T-eth0
+is "$(jq -r .config "$cf" | base64 -d | jq -c '[.name, .cniVersion, [.plugins[].type]]')" "[\"one$T\",\"1.0.0\",[\"bridge\"]]" \
+	".conf: cached as a one-plugin list"
+check ".conf: net del" -- berth net del "one$T" --container single$T
+ok "$([ ! -e "$cf" ] && [ ! -e "$D/ipam/one$T/${addr%/*}" ]; echo $?)" ".conf: cache entry and address gone"
 done_testing

@@ -86,7 +86,11 @@ is "$(jq -c '[.cniVersion, .prevResult.cniVersion, .prevResult.ips[0].address, (
 
 # Double ADD.
 write_conflist 1.0.0
-check "first ADD" -- berth net add "$NET" --container dup$T --netns "/run/netns/$C"
+check "first ADD" -- berth net add "$NET" --container dup$T --netns "/run/netns/$C" \
+	--args "IgnoreUnknown=1;K8S_POD_NAME=dup" --publish 18090:80
+# our entry has podman's keys in podman's order (libcni's struct order), plus libcni 1.2's netns
+is "$(jq -c 'keys_unsorted - ["netns"]' "$D/cache/results/$NET-dup$T-eth0")" \
+	"$(jq -c 'keys_unsorted' "$SAMPLES/pze2e-$A-eth0")" "our entry's keys are podman's, in its order"
 err=$(berth net add "$NET" --container dup$T --netns "/run/netns/$C" 2>&1)
 is $? 1 "second ADD of the same attachment refused"
 grep -q "already attached" <<<"$err"

@@ -14,7 +14,16 @@ out2=$(berth net add "$NET" --container gone$T --netns "/run/netns/$C2" --json)
 ok $? "ADD of the container that will leak"
 ip1=$(jget "$out1" '.ips[0].address'); ip1=${ip1%/*}
 ip2=$(jget "$out2" '.ips[0].address'); ip2=${ip2%/*}
-ip netns del "$C2" # the container dies; nobody runs DEL
+# The container's process lives on in its netns, but the runtime lost it: the netns path is
+# gone, nobody runs DEL.
+ip netns exec "$C2" sleep 3600 &
+HOLD=$!
+defer "kill $HOLD"
+for _ in $(seq 500); do
+	[ "$(stat -L -c %i "/proc/$HOLD/ns/net")" = "$(stat -L -c %i "/run/netns/$C2")" ] && break
+	sleep 0.01
+done
+ip netns del "$C2"
 ok "$([ -e "$D/ipam/$NET/$ip2" ]; echo $?)" "the dead container's address $ip2 is still reserved (leak)"
 
 out=$(berth net gc "$NET" --json)
@@ -22,6 +31,7 @@ ok $? "net gc succeeds"
 is "$(jget "$out" '.[0].deleted')" 1 "one stale attachment deleted"
 ok "$([ ! -e "$D/ipam/$NET/$ip2" ]; echo $?)" "leaked address $ip2 released"
 ok "$([ ! -e "$D/cache/results/$NET-gone$T-eth0" ]; echo $?)" "leaked cache entry removed"
+is "$(ip netns exec "$H" ls "/sys/class/net/$BR/brif" | wc -l)" 1 "the lost container's host veth is removed from the bridge (found by its owner alias)"
 ok "$([ -e "$D/ipam/$NET/$ip1" ]; echo $?)" "live address $ip1 kept"
 ok "$([ -e "$D/cache/results/$NET-live$T-eth0" ]; echo $?)" "live cache entry kept"
 check "live container still reaches its gateway" -- ip netns exec "$C" ping -c1 -W5 "$SUBNET.1"

@@ -40,6 +40,17 @@ nothing_left() { # DESC: no eth0 in the container, no veth on the bridge, no cac
 }
 add() { berth net add "$NET" --container c$T --netns "/run/netns/$C" "$@" 2>&1 | tr "\n" " "; return ${PIPESTATUS[0]}; }
 
+# the caller's own netns (here H, the test's "host") is no container's
+write_conflist 1.0.0
+err=$(berth net add "$NET" --container c$T --netns "/run/netns/$H" 2>&1)
+is $? 1 "a netns that is berth's own is refused"
+grep -q "^berth: --netns /run/netns/$H is berth's own network namespace" <<<"$err"; ok $? "with a clear message, before any plugin ran: $err"
+is "$(ip -n "$H" -o link show type veth | wc -l)" 0 "and no veth was created"
+err=$(berth net add "$NET" --container c$T --netns "/run/netns/nosuch$T" 2>&1)
+is $? 1 "a netns that does not exist is refused"
+grep -q "^berth: --netns /run/netns/nosuch$T: No such file" <<<"$err"; ok $? "naming it: $err"
+nothing_left "missing netns"
+
 err=$(berth net add nosuch$T --container c$T --netns "/run/netns/$C" 2>&1)
 is $? 1 "unknown network fails"
 grep -q "network \"nosuch$T\" not found in $D/net.d" <<<"$err"; ok $? "named in the error: $err"
