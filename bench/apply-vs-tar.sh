@@ -8,12 +8,21 @@
 # Every run extracts into a fresh directory; all are removed at the end only (ext4 slows down
 # inode allocation right after mass deletes, which would punish whoever runs next).
 # Prints per-run times, the median throughput of each and the ratio (target: >= 0.9).
+# As root it also times the overlay driver's APPLY_DIFF (CREATE untimed, then APPLY_DIFF of the
+# same tar on fd 3, as the core calls it) with its store on the same file system.
 set -eu
+if [ "$(id -u)" -eq 0 ] && [ -z "${BERTH_BENCH_NS:-}" ]; then
+	# the driver makes its root a private bind mount: keep it in a namespace of our own
+	BERTH_BENCH_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
 SIZE_MB=${1:-300}
 RUNS=${2:-5}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BERTH_BUILD:-$SRC/build}
 TOOL=$BUILD/tests/helpers/berth-archive-tool
+DRV=$BUILD/storage/overlay
+KINDS="tar berth"
+[ "$(id -u)" -eq 0 ] && [ -x "$DRV" ] && grep -qw overlay /proc/filesystems && KINDS="tar berth driver"
 [ -x "$TOOL" ] || { echo "build first: make (missing $TOOL)" >&2; exit 1; }
 command -v tar >/dev/null && tar --version | grep -q GNU || { echo "needs GNU tar" >&2; exit 1; }
 # tmpfs by default: on a shared disk, writeback of the previous run dominates the timing.
@@ -80,19 +89,39 @@ run_one() { # run_one KIND -> "wall cpu" seconds (cpu = user + sys of the extrac
 	case $1 in
 	tar) out=$( { time tar -xf "$W/layer.tar" -C "$d" >/dev/null 2>&1; } 2>&1) ;;
 	berth) out=$( { time "$TOOL" apply "$d" "$W/layer.tar" >/dev/null 2>&1; } 2>&1) ;;
+	driver)
+		rmdir "$d"
+		printf '{"root":"%s/drv","runRoot":"%s/drv-run","args":{"id":"r%d"}}' "$W" "$W" "$r" |
+			STOR_COMMAND=CREATE "$DRV" >/dev/null
+		sync
+		out=$( { time sh -c 'printf "%s" "$1" | STOR_COMMAND=APPLY_DIFF "$2" 3<"$3"' sh \
+			"$(printf '{"root":"%s/drv","runRoot":"%s/drv-run","args":{"id":"r%d","stream":{"fd":3}}}' "$W" "$W" "$r")" \
+			"$DRV" "$W/layer.tar" >"$W/drv.out" 2>&1; } 2>&1)
+		grep -q '"entries"' "$W/drv.out" || { echo "driver APPLY_DIFF failed: $(cat "$W/drv.out")" >&2; exit 1; }
+		;;
 	esac
 	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' <<<"$out"
 }
-declare -a W_TAR W_BERTH C_TAR C_BERTH
+if [[ $KINDS == *driver* ]]; then
+	printf '{"root":"%s/drv","runRoot":"%s/drv-run"}' "$W" "$W" | STOR_COMMAND=INIT "$DRV" >/dev/null
+	trap 'printf "{\"root\":\"%s/drv\",\"runRoot\":\"%s/drv-run\"}" "$W" "$W" | STOR_COMMAND=CLEANUP "$DRV" >/dev/null 2>&1; umount "$BASE/fs" 2>/dev/null || true; rm -rf "$BASE"' EXIT
+fi
+declare -a W_TAR W_BERTH W_DRIVER C_TAR C_BERTH C_DRIVER
 for ((r = 1; r <= RUNS; r++)); do
-	# alternate who goes first so neither always meets the other's leftovers
-	if ((r % 2)); then a=tar b=berth; else a=berth b=tar; fi
-	read -r wa ca < <(run_one $a); read -r wb cb < <(run_one $b)
-	if [ $a = berth ]; then
-		t=$wa; wa=$wb; wb=$t; t=$ca; ca=$cb; cb=$t
-	fi
-	W_TAR+=("$wa"); C_TAR+=("$ca"); W_BERTH+=("$wb"); C_BERTH+=("$cb")
-	printf 'run %d: tar %.2fs (cpu %.2fs)  berth %.2fs (cpu %.2fs)\n' "$r" "$wa" "$ca" "$wb" "$cb"
+	# rotate who goes first so none always meets the others' leftovers
+	read -ra order <<<"$KINDS"
+	for ((k = 0; k < r % ${#order[@]}; k++)); do order=("${order[@]:1}" "${order[0]}"); done
+	line="run $r:"
+	for kind in "${order[@]}"; do
+		read -r w c < <(run_one "$kind")
+		case $kind in
+		tar) W_TAR+=("$w"); C_TAR+=("$c") ;;
+		berth) W_BERTH+=("$w"); C_BERTH+=("$c") ;;
+		driver) W_DRIVER+=("$w"); C_DRIVER+=("$c") ;;
+		esac
+		line+=$(printf '  %s %.2fs (cpu %.2fs)' "$kind" "$w" "$c")
+	done
+	echo "$line"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mt=$(median "${W_TAR[@]}"); mb=$(median "${W_BERTH[@]}")
@@ -101,3 +130,8 @@ awk -v b="$BYTES" -v t="$mt" -v s="$mb" -v ct="$ct" -v cb="$cb" 'BEGIN {
 	printf "median wall: GNU tar %.2fs (%.0f MiB/s)  berth apply %.2fs (%.0f MiB/s)\n", t, b/t/1048576, s, b/s/1048576
 	printf "median cpu:  GNU tar %.2fs  berth apply %.2fs\n", ct, cb
 	printf "ratio (berth throughput / tar throughput): %.2fx wall, %.2fx cpu  (target >= 0.90)\n", t/s, (cb > 0 ? ct/cb : 0) }'
+if [ ${#W_DRIVER[@]} -gt 0 ]; then
+	md=$(median "${W_DRIVER[@]}"); cd_=$(median "${C_DRIVER[@]}")
+	awk -v b="$BYTES" -v t="$mt" -v s="$md" -v ct="$ct" -v cb="$cd_" 'BEGIN {
+	printf "overlay driver APPLY_DIFF (fd 3): median wall %.2fs (%.0f MiB/s), cpu %.2fs: %.2fx tar wall, %.2fx cpu\n", s, b/s/1048576, cb, t/s, (cb > 0 ? ct/cb : 0) }'
+fi

@@ -4,6 +4,10 @@
 #
 #   bench/bridge-hostlocal.sh [-n "10 100 1000"] [-V VERSION_RUNS] [-m bridge|host-local|both] [-4]
 #
+# In bridge mode the driver also measures "kernel": the netlink requests any veth bridge plugin
+# must make (create the pair, enslave, both ends up; DEL until unlisted), sent in-process with no
+# exec and no IPAM, i.e. the kernel's floor under both implementations.
+#
 # -4: IPv6 off in the "host" and every container netns, which takes the kernel's flooding of
 # each new port's IPv6 autoconfiguration traffic to all other bridge ports out of the figures.
 #
@@ -25,7 +29,7 @@ while getopts n:V:m:4h o; do
 	n) NS_LIST=$OPTARG ;;
 	V) VRUNS=$OPTARG ;;
 	m) MODE=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,17p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -71,14 +75,15 @@ run_mode() { # run_mode bridge|host-local N
 	mkdir -p "$d"
 	conf "$d/ours.json" "bo$T" "$m" "bo$T" 10.240.0.0/16 "$d/data-ours"
 	conf "$d/ref.json" "br$T" "$m" "br$T" 10.241.0.0/16 "$d/data-ref"
-	out=$(ip netns exec "$HOSTNS" "$DRIVER" -n "$n" -V "$VRUNS" -t "bb$T" $V4 \
+	local k=; [ "$m" = bridge ] && k=-k
+	out=$(ip netns exec "$HOSTNS" "$DRIVER" -n "$n" -V "$VRUNS" -t "bb$T" $V4 $k \
 		-i "ours,$BUILD/cni/$m,$d/ours.json,$BUILD/cni" \
 		-i "ref,$REF/$m,$d/ref.json,$REF")
 	echo "## $m, N=$n"
 	echo "$out"
 	echo
 	while read -r impl verb cnt medv p95 max rss; do
-		case $impl in ours|ref) RES[$m,$n,$impl,$verb]="$medv $p95 $rss" ;; esac
+		case $impl in ours|ref|kernel) RES[$m,$n,$impl,$verb]="$medv $p95 $rss" ;; esac
 	done <<<"$out"
 }
 
@@ -101,6 +106,14 @@ for m in $modes; do
 		printf '%-10s N=%-5s ADD ours %.3f ms ref %.3f ms ratio %s | DEL ours %.3f ms ref %.3f ms ratio %s | peak RSS ours %s KiB ref %s KiB ratio %s\n' \
 			"$m" "$n" "$oa" "$ra" "$(f "$oa" "$ra")" "$od" "$rd" "$(f "$od" "$rd")" "$orss" "$rrss" "$(f "$orss" "$rrss")"
 	done
+	if [ "$m" = bridge ]; then
+		for n in $NS_LIST; do
+			read -r ka _ <<<"${RES[$m,$n,kernel,ADD]}"; read -r ra _ <<<"${RES[$m,$n,ref,ADD]}"
+			read -r kd _ <<<"${RES[$m,$n,kernel,DEL]}"; read -r rd _ <<<"${RES[$m,$n,ref,DEL]}"
+			printf '%-10s N=%-5s kernel floor (netlink requests alone, no exec): ADD %.3f ms = %s x ref, DEL %.3f ms = %s x ref\n' \
+				"$m" "$n" "$ka" "$(f "$ka" "$ra")" "$kd" "$(f "$kd" "$rd")"
+		done
+	fi
 	if [ "$first" != "$last" ]; then
 		read -r a1 _ <<<"${RES[$m,$first,ours,ADD]}"; read -r a2 _ <<<"${RES[$m,$last,ours,ADD]}"
 		read -r d1 _ <<<"${RES[$m,$first,ours,DEL]}"; read -r d2 _ <<<"${RES[$m,$last,ours,DEL]}"

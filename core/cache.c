@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/core.h"
 #include "berth/error.h"
 #include "berth/file.h"
@@ -178,8 +179,22 @@ static int entry_parse(char *path, const char *buf, size_t len, struct berth_cac
 		return corrupt(err, path, "containerId, ifName or networkName missing");
 	e->netns = dup_str(j, "netns");
 	e->result = json_object_get(j, "result");
-	if (e->result && !json_is_object(e->result))
-		return corrupt(err, path, "result is not an object");
+	if (e->result && json_is_null(e->result))
+		e->result = NULL;
+	if (e->result) {
+		/* as libcni's getCachedResult: a result that does not parse is no result; the
+		 * entry is then corrupt (DEL goes on without a prevResult and removes it) */
+		_cleanup_cni_result_ struct berth_cni_result *parsed = NULL;
+		berth_error e2 = { 0 };
+		if (!json_is_object(e->result))
+			return corrupt(err, path, "result is not an object");
+		if (berth_cni_result_from_json(e->result, NULL, &parsed, &e2) < 0) {
+			_cleanup_free_ char *what = NULL;
+			if (asprintf(&what, "result: %s", e2.msg) < 0)
+				return -ENOMEM;
+			return corrupt(err, path, what);
+		}
+	}
 	if (!e->netns && e->result) {
 		/* older libcni (podman 4) records no netns; the result's sandbox names it */
 		json_t *ifs = json_object_get(e->result, "interfaces"), *i;

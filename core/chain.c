@@ -6,6 +6,7 @@
  * failed ADD is undone here (DEL of every plugin that ran) and a DEL carries on past a plugin
  * that fails, so one broken plugin does not leak what the others hold.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,15 @@ static int plugin_failed(const struct berth_netconf *net, const struct invocatio
 			code = (int)json_integer_value(c);
 		msg = json_string_value(json_object_get(j, "msg"));
 		details = json_string_value(json_object_get(j, "details"));
+	}
+	if (!msg && j && json_is_integer(json_object_get(j, "code"))) {
+		berth_error_set(err, code, EPROTO,
+				"network %s: plugin %s (plugins[%zu]) %s failed with error code %d "
+				"and no message",
+				net->name, inv->type, inv->index, inv->command, code);
+		if (details && *details)
+			berth_error_details(err, "%s", details);
+		return -EPROTO;
 	}
 	if (!msg) {
 		/* no error JSON: report the raw text, trimmed, as libcni wraps stderr */
@@ -396,6 +406,17 @@ int berth_net_add(const struct berth_core *core, const struct berth_netconf *net
 		if (!conf)
 			return -ENOMEM;
 		r = run_plugin(core, net, &inv, conf, &res, err);
+		if (r == 0) {
+			/* libcni parses every ADD result into its version's types; a result that
+			 * does not parse would be cached and then poison every DEL and CHECK */
+			_cleanup_cni_result_ struct berth_cni_result *parsed = NULL;
+			r = berth_cni_result_from_json(res, net->cni_version, &parsed, err);
+			if (r < 0) {
+				json_decref(res);
+				berth_error_prefix(err, "network %s: plugin %s (plugins[%zu]) ADD: "
+					      "invalid result", net->name, inv.type, i);
+			}
+		}
 		if (r < 0) {
 			/* undo: the failed plugin too, it may have done part of its work */
 			berth_error e = { 0 };
@@ -666,7 +687,9 @@ int berth_parse_publish(const char *spec, json_t **ret, berth_error *err)
 		goto bad;
 	/* IP:HOST:CONTAINER, with an IPv6 address in brackets */
 	char *p = s;
-	while (n < 3) {
+	while (p) {
+		if (n == 3)
+			goto bad; /* a fourth field */
 		char *c;
 		if (*p == '[') {
 			char *end = strchr(p, ']');
@@ -679,14 +702,16 @@ int berth_parse_publish(const char *spec, json_t **ret, berth_error *err)
 		}
 		c = strchr(p, ':');
 		parts[n++] = p;
-		if (!c)
-			break;
-		*c = '\0';
-		p = c + 1;
+		if (c)
+			*c = '\0';
+		p = c ? c + 1 : NULL;
 	}
-	if (n < 2 || n > 3)
+	if (n < 2)
 		goto bad;
 	const char *ip = n == 3 ? parts[0] : NULL;
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (ip && *ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
+		goto bad;
 	char *end;
 	long hp = strtol(parts[n - 2], &end, 10);
 	if (*end || hp < 1 || hp > 65535)

@@ -521,8 +521,8 @@ int berth_netconf_list(const char *dir, struct berth_netconf ***ret, size_t *ret
 			if (STREQ(v[k]->name, c->name)) {
 				json_array_append_new(
 					errors,
-					json_pack("{s:s,s:s+++}", "file", path, "error",
-						  "name: network \"", c->name,
+					json_pack("{s:s,s:s++++}", "file", path, "error", path,
+						  ": name: network \"", c->name,
 						  "\" is already defined by ", v[k]->source));
 				berth_netconf_free(c);
 				c = NULL;

@@ -30,11 +30,13 @@ int berth_store_rec_delete(struct berth_store *s, const char *kind, const char *
 /* all records of a kind, as an array */
 json_t *berth_store_rec_all(struct berth_store *s, const char *kind);
 int berth_store_lock(struct berth_store *s, berth_error *err);
-/* Apply a file (tar, maybe compressed) into a new layer id with parent, hashing the bytes read
- * (hex of the raw file) and showing progress.  On any failure the layer is removed. */
+/* Apply a file (tar, maybe compressed) into a new layer id with parent, decompressing it on
+ * the way (the driver gets a plain tar), hashing the bytes read (ret_hex: the raw file) and
+ * the decompressed ones (ret_diff_hex: the diffID), showing progress.  -EEXIST when the layer
+ * exists already.  On any failure the layer is removed. */
 int berth_store_apply_file(struct berth_store *s, const char *id, const char *parent,
-			   const char *path, const char *label, char *ret_hex, uint64_t *ret_size,
-			   berth_error *err);
+			   const char *path, const char *label, char *ret_hex, char *ret_diff_hex,
+			   uint64_t *ret_size, berth_error *err);
 /* Register an image: name -> layers (array of ids, bottom first). */
 int berth_store_save_image(struct berth_store *s, const char *name, json_t *layers,
 			   const char *digest, berth_error *err);

@@ -174,6 +174,15 @@ static int select_driver(struct berth_store *s, berth_error *err)
 		if (!name)
 			continue;
 		r = try_driver(s, name, &e);
+		/* A driver that is installed but refuses its configuration (a misspelt option, a
+		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
+		 * rather than quietly taking the next driver. */
+		if (r < 0 && (e.code == BERTH_CNI_ERR_UNSUPPORTED_FIELD ||
+			      (e.code == BERTH_CNI_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
+			if (err)
+				*err = e;
+			return berth_error_prefix(err, "storage driver %s", name);
+		}
 		json_array_append_new(s->probes,
 				      r == 0 ? json_pack("{s:s,s:b}", "driver", name, "ok", true)
 					     : json_pack("{s:s,s:b,s:i,s:s}", "driver", name, "ok",
@@ -488,6 +497,18 @@ int berth_store_remove_image(struct berth_store *s, const char *image, berth_err
 		return r;
 	images = berth_store_rec_all(s, "images");
 	ctrs = berth_store_rec_all(s, "containers");
+	/* Its layers would stay for the container's sake with no image naming them any more,
+	 * and be left behind for good once the container goes: refuse, as podman does. */
+	{
+		size_t i;
+		json_t *c;
+		json_array_foreach(ctrs, i, c)
+			if (STREQ(jstr(c, "image"), image))
+				return berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
+						       "image \"%s\" is in use by container \"%s\" "
+						       "(berth storage rm it first)",
+						       image, jstr(c, "id"));
+	}
 	layers = json_object_get(img, "layers");
 	/* top down: a layer can only go once nothing above it remains */
 	for (size_t i = json_array_size(layers); i-- > 0;) {
@@ -505,6 +526,51 @@ int berth_store_remove_image(struct berth_store *s, const char *image, berth_err
 		berth_store_rec_delete(s, "layers", id);
 	}
 	berth_store_rec_delete(s, "images", image);
+	return 0;
+}
+
+int berth_store_gc(struct berth_store *s, json_t **ret, berth_error *err)
+{
+	_cleanup_json_ json_t *images = NULL, *ctrs = NULL, *keep = json_array(), *args = NULL;
+	_cleanup_json_ json_t *res = NULL, *list = NULL, *recs = NULL;
+	json_t *v, *l, *ids;
+	size_t i, k;
+	int r;
+
+	if ((r = berth_store_lock(s, err)) < 0)
+		return r;
+	/* Every layer an image or a container names stays, with its ancestors; everything else
+	 * is garbage (layers of an image removed while a container used it, before rmi refused
+	 * that; crash leftovers).  The core lock keeps imports out while this runs. */
+	images = berth_store_rec_all(s, "images");
+	ctrs = berth_store_rec_all(s, "containers");
+	json_array_foreach(images, i, v)
+		json_array_foreach(json_object_get(v, "layers"), k, l)
+			if (json_is_string(l))
+				json_array_append(keep, l);
+	json_array_foreach(ctrs, i, v)
+		if (*jstr(v, "layer"))
+			json_array_append_new(keep, json_string(jstr(v, "layer")));
+	args = json_pack("{s:O}", "keep", keep);
+	r = berth_stor_client_call(s->client, "GC", args, -1, &res, err);
+	if (r < 0)
+		return r;
+	/* records of layers the driver no longer has */
+	r = berth_stor_client_call(s->client, "LIST", NULL, -1, &list, err);
+	if (r < 0)
+		return r;
+	ids = json_object_get(list, "ids");
+	recs = berth_store_rec_all(s, "layers");
+	json_array_foreach(recs, i, v) {
+		bool found = false;
+		json_array_foreach(ids, k, l)
+			if (STREQ(json_string_value(l) ? json_string_value(l) : "", jstr(v, "id")))
+				found = true;
+		if (!found && *jstr(v, "id"))
+			berth_store_rec_delete(s, "layers", jstr(v, "id"));
+	}
+	*ret = json_pack("{s:O,s:O}", "removed", json_object_get(res, "removed"), "errors",
+			 json_object_get(res, "errors"));
 	return 0;
 }
 
@@ -579,8 +645,8 @@ int berth_store_commit(struct berth_store *s, const char *cid, const char *image
 		berth_sha256_str(buf, chain);
 	else
 		memcpy(chain, hex, sizeof(chain));
-	r = berth_store_apply_file(s, chain, *parent ? parent : NULL, tmp, "commit", NULL, &size,
-				   err);
+	r = berth_store_apply_file(s, chain, *parent ? parent : NULL, tmp, "commit", NULL, NULL,
+				   &size, err);
 	if (r < 0 && r != -EEXIST)
 		goto out;
 	lrec = json_pack("{s:s,s:s,s:s,s:I}", "id", chain, "diffID", "", "digest", "",

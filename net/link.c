@@ -3,19 +3,23 @@
  * peers in another netns, bridge vlan filtering, port isolation or per-port VLANs. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
+#include "berth/fault.h"
 #include "berth/link.h"
 #include "nl-internal.h"
 
@@ -553,4 +557,124 @@ int berth_link_del(struct berth_nl *nl, int ifindex, berth_error *err)
 	if (!msg)
 		return nomem(err);
 	return berth_nl_talk(nl, msg, NULL, NULL, err, "failed to delete link");
+}
+
+/*
+ * RTM_DELLINK does its work in two steps before it acks: under RTNL the kernel closes and
+ * unlists the device (it is gone from every lookup and dump, its name is free, RTM_DELLINK goes
+ * out on RTNLGRP_LINK) and, for a veth, its peer in the same batch; then, after RTNL is dropped,
+ * netdev_run_todo() waits for RCU callbacks and the last references (rcu_barrier), 15-25 ms
+ * here and most of a bridge DEL.  So the request goes out from a child that holds nothing of
+ * ours (no stdout: a runtime reading our reply does not wait for it), and we return once the
+ * multicast says the device is gone, or with the child's error.  Later RTNL users (an ADD
+ * reusing the name) serialise behind the rest of the batch anyway.
+ */
+static void del_child(int nsfd, int ifindex, int wfd)
+{
+	struct berth_nl *req = NULL;
+	berth_error e = { 0 };
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	unsigned keep[2] = { (unsigned)wfd, nsfd >= 0 ? (unsigned)nsfd : (unsigned)wfd }, from = 3;
+
+	/* /dev/null on 0-2 (a netlink socket landing on fd 2 would receive our log lines),
+	 * then nothing but the netns and the pipe */
+	for (int fd = 0; fd < 3; fd++)
+		if (null >= 0 && fd != nsfd && fd != wfd)
+			dup2(null, fd);
+	if (keep[0] > keep[1]) {
+		unsigned t = keep[0];
+		keep[0] = keep[1];
+		keep[1] = t;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] > from)
+			close_range(from, keep[i] - 1, 0);
+		if (keep[i] + 1 > from)
+			from = keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+	BERTH_FAULT_POINT("link-del-child");
+	if (berth_nl_open(nsfd, &req, &e) == 0)
+		(void)berth_link_del(req, ifindex, &e);
+	(void)!write(wfd, &e, sizeof(e));
+	_exit(0);
+}
+
+/* 1 when buf holds RTM_DELLINK for ifindex */
+static int saw_dellink(void *buf, int len, int ifindex)
+{
+	for (struct nlmsghdr *h = buf; nlmsg_ok(h, len); h = nlmsg_next(h, &len)) {
+		const struct ifinfomsg *ifi = nlmsg_data(h);
+
+		if (h->nlmsg_type == RTM_DELLINK && nlmsg_datalen(h) >= (int)sizeof(*ifi) &&
+		    ifi->ifi_index == ifindex)
+			return 1;
+	}
+	return 0;
+}
+
+int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err)
+{
+	_cleanup_nl_ struct berth_nl *mon = NULL, *req = NULL;
+	_cleanup_close_ int rfd = -1;
+	int p[2], r, monfd = -1;
+	pid_t pid;
+
+	if (getenv("BERTH_LINK_SYNC_DEL")) {
+		if ((r = berth_nl_open(nsfd, &req, err)) < 0)
+			return r;
+		return berth_link_del(req, ifindex, err);
+	}
+	if ((r = berth_nl_open(nsfd, &mon, err)) < 0)
+		return r;
+	/* no watching (e.g. membership refused): wait for the child's ack instead */
+	nl_socket_disable_seq_check(mon->sk);
+	if (nl_socket_add_membership(mon->sk, RTNLGRP_LINK) == 0)
+		monfd = nl_socket_get_fd(mon->sk);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "pipe");
+	rfd = p[0];
+	pid = fork();
+	if (pid == 0)
+		del_child(nsfd, ifindex, p[1]);
+	close(p[1]);
+	if (pid < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
+
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = rfd, .events = POLLIN }, { .fd = monfd, .events = POLLIN } };
+
+		if (poll(pfd, monfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "poll");
+		}
+		if (pfd[0].revents) {
+			berth_error e = { 0 };
+			ssize_t n = read(rfd, &e, sizeof(e));
+
+			if (n != (ssize_t)sizeof(e))
+				return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
+						       "failed to delete link: helper process died");
+			if (e.errnum) {
+				if (err)
+					*err = e;
+				return -e.errnum;
+			}
+			return 0;
+		}
+		if (pfd[1].revents) {
+			unsigned char *buf = NULL;
+			struct sockaddr_nl sa;
+			int n = nl_recv(mon->sk, &sa, &buf, NULL);
+
+			if (n > 0 && saw_dellink(buf, n, ifindex)) {
+				free(buf);
+				return 0;
+			}
+			free(buf);
+			if (n < 0) /* overrun (ENOBUFS) on a busy host: the ack will tell */
+				monfd = -1;
+		}
+	}
 }

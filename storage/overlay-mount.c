@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "berth/cleanup.h"
@@ -379,7 +380,20 @@ int berth_ovl_mount(const struct berth_stor_call *call, json_t **ret, berth_erro
 	snprintf(target, sizeof(target), "%s/%s/merged", o.root, id);
 	refs = berth_ovl_refs_get(&o, id);
 	if (berth_ovl_is_mounted(&o, id)) {
-		/* Already mounted (by another process): share it. */
+		/* Already mounted (by another process): share it, if it is what this caller asked
+		 * for.  A read-write caller handed the read-only mount would fail its first write;
+		 * a read-only one handed a writable mount could change the layer. */
+		struct statvfs sv;
+		bool is_ro = statvfs(target, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+
+		if (is_ro != mo.ro) {
+			r = berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
+					    "layer \"%s\" is mounted %s (%d references): a %s MOUNT "
+					    "must wait until it is unmounted",
+					    id, is_ro ? "read-only" : "read-write", refs,
+					    mo.ro ? "read-only" : "read-write");
+			goto out;
+		}
 		r = berth_ovl_refs_set(&o, id, refs + 1, err);
 		if (r < 0)
 			goto out;

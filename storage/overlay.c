@@ -581,6 +581,10 @@ int berth_ovl_remove_layer(struct ovl *o, const char *id, berth_error *err)
 		return r;
 	snprintf(path, sizeof(path), "%s/mounts/%s", o->run_root, id);
 	unlink(path);
+	/* Safe with the store lock held exclusively: a layer lock is only ever taken (and its
+	 * file opened) under the store lock, so nobody holds or waits on this file. */
+	snprintf(path, sizeof(path), "%s/locks/%s", o->run_root, id);
+	unlink(path);
 	return 0;
 }
 
@@ -812,6 +816,7 @@ static int gc_leftovers(struct ovl *o, json_t *removed, json_t *errors)
 	size_t n = 0;
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
+	char path[PATH_MAX];
 	int fd;
 
 	if (collect_layers(o, &v, &n, true, NULL) == 0) {
@@ -846,6 +851,16 @@ static int gc_leftovers(struct ovl *o, json_t *removed, json_t *errors)
 	} else if (fd >= 0) {
 		close(fd);
 	}
+	/* lock files of layers that are gone (removed by a driver older than this one, or a
+	 * layer whose removal was killed after its rename) */
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "%s/locks", o->run_root);
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.' && berth_stor_id_valid(de->d_name) &&
+		    !berth_ovl_layer_state(o, de->d_name))
+			unlinkat(dirfd(d), de->d_name, 0);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct cli {
 	json_t *publish; /* array of portMappings */
 	json_t *ips;     /* array of strings */
 	const char *mac;
+	json_t *caps;    /* --cap NAME=JSON: any other capability args */
 	json_t *valid;   /* gc --valid: array of "ID[:IFNAME]" */
 	bool all;
 };

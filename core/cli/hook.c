@@ -20,6 +20,7 @@
 #define ANN_NETWORKS "org.berth.networks"
 #define ANN_PUBLISH "org.berth.publish"
 #define ANN_ARGS "org.berth.args"
+#define ANN_CAPS "org.berth.capabilities"
 #define STATE_MAX (1 << 20)
 
 struct hook_net {
@@ -143,7 +144,21 @@ int cli_oci_hook(struct cli *c, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(c, &err);
 
-	caps = json_object();
+	/* other capability args (bandwidth, dns, aliases, ...) as one JSON object; publish wins */
+	s = json_string_value(json_object_get(ann, ANN_CAPS));
+	if (s && *s) {
+		json_error_t jerr;
+		caps = json_loads(s, 0, &jerr);
+		if (!json_is_object(caps)) {
+			free_networks(nets, n_nets);
+			berth_error_set(&err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+					"oci-hook: annotation " ANN_CAPS ": must be a JSON object%s%s",
+					caps ? "" : ": ", caps ? "" : jerr.text);
+			return cli_fail(c, &err);
+		}
+	} else {
+		caps = json_object();
+	}
 	s = json_string_value(json_object_get(ann, ANN_PUBLISH));
 	if (s && *s) {
 		_cleanup_free_ char *copy = strdup(s);

@@ -22,6 +22,7 @@ static const char usage[] =
 	"commands:\n"
 	"  net add [NETWORK] --container ID --netns PATH [--ifname IF] [--args K=V;..]\n"
 	"          [--publish [IP:]HOST:CONTAINER[/proto]]... [--ip IP]... [--mac MAC]\n"
+	"          [--cap NAME=JSON]...  (any capability: bandwidth, dns, aliases, ...)\n"
 	"  net del [NETWORK] --container ID [--ifname IF] [--netns PATH]\n"
 	"  net check [NETWORK] --container ID [--ifname IF]\n"
 	"  net status [NETWORK]\n"
@@ -58,6 +59,7 @@ enum {
 	OPT_PUBLISH,
 	OPT_IP,
 	OPT_MAC,
+	OPT_CAP,
 	OPT_VALID,
 	OPT_ALL,
 };
@@ -77,6 +79,7 @@ static const struct option options[] = {
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
 	{ "ip", required_argument, NULL, OPT_IP },
 	{ "mac", required_argument, NULL, OPT_MAC },
+	{ "cap", required_argument, NULL, OPT_CAP },
 	{ "valid", required_argument, NULL, OPT_VALID },
 	{ "all", no_argument, NULL, OPT_ALL },
 	{ "help", no_argument, NULL, 'h' },
@@ -185,6 +188,23 @@ int cli_parse(struct cli *c, int argc, char **argv, int *ret_optind)
 		case OPT_MAC:
 			c->mac = optarg;
 			break;
+		case OPT_CAP: {
+			char *eq = strchr(optarg, '=');
+			json_error_t jerr;
+			json_t *v;
+			if (!eq || eq == optarg)
+				return bad_usage("--cap %s: expected NAME=JSON", optarg);
+			v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+			if (!v)
+				return bad_usage("--cap %s: invalid JSON: %s", optarg, jerr.text);
+			_cleanup_free_ char *name = strndup(optarg, eq - optarg);
+			if (!name) {
+				json_decref(v);
+				return 1;
+			}
+			json_object_set_new(c->caps, name, v);
+			break;
+		}
 		case OPT_VALID:
 			json_array_append_new(c->valid, json_string(optarg));
 			break;
@@ -204,7 +224,8 @@ int cli_parse(struct cli *c, int argc, char **argv, int *ret_optind)
 
 json_t *cli_cap_args(const struct cli *c)
 {
-	json_t *caps = json_object();
+	/* --cap first: the dedicated options win over a --cap of the same name */
+	json_t *caps = c->caps ? json_deep_copy(c->caps) : json_object();
 
 	if (!caps)
 		return NULL;
@@ -236,6 +257,7 @@ static void cli_defaults(struct cli *c)
 	c->publish = json_array();
 	c->ips = json_array();
 	c->valid = json_array();
+	c->caps = json_object();
 }
 
 /* A plugin may exit without reading all of its stdin (VERSION does): the write then fails with
@@ -336,5 +358,6 @@ int main(int argc, char **argv)
 	json_decref(c.publish);
 	json_decref(c.ips);
 	json_decref(c.valid);
+	json_decref(c.caps);
 	return r;
 }

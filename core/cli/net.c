@@ -63,11 +63,31 @@ static int find_for_del(struct cli *c, const char *name, struct berth_netconf **
 	return r;
 }
 
+/* The netns must exist and be some container's: attaching our own would configure the host
+ * (or whatever namespace berth runs in) as if it were a container. */
+static int check_netns(const char *ns, berth_error *err)
+{
+	struct stat st, own;
+
+	if (stat(ns, &st) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV, "--netns %s", ns);
+	if (stat("/proc/self/ns/net", &own) == 0 && st.st_dev == own.st_dev &&
+	    st.st_ino == own.st_ino)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+				       "--netns %s is berth's own network namespace, not a "
+				       "container's",
+				       ns);
+	return 0;
+}
+
 static int net_add(struct cli *c, const char *name)
 {
 	_cleanup_netconf_ struct berth_netconf *net = NULL;
 	_cleanup_json_ json_t *caps = cli_cap_args(c), *res = NULL;
 	berth_error err = { 0 };
+
+	if (check_netns(c->netns, &err) < 0)
+		return cli_fail(c, &err);
 
 	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
 		return cli_fail(c, &err);
@@ -144,8 +164,10 @@ static bool netns_alive(const char *ns)
 
 /*
  * The valid set: --valid entries when given (what a runtime knows is alive); otherwise every
- * cached attachment whose netns still exists, or whose writer recorded none (we cannot tell,
- * so it is kept: a sandbox path from the result may live in a mount namespace we do not see).
+ * cached attachment whose netns still exists.  Entries of libcni < 1.2 (podman 4) record no
+ * netns; the result's sandbox for the interface is the CNI_NETNS the plugins got, so it is
+ * judged the same way.  An entry with neither, or a sandbox that is not a path, is kept: we
+ * cannot tell whether its container lives.
  */
 static int gc_one(struct cli *c, struct berth_netconf *net, json_t *out)
 {
@@ -180,7 +202,7 @@ static int gc_one(struct cli *c, struct berth_netconf *net, json_t *out)
 			return -ENOMEM;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (!ents[i].netns || ents[i].netns_derived || netns_alive(ents[i].netns))
+			if (!ents[i].netns || ents[i].netns[0] != '/' || netns_alive(ents[i].netns))
 				valid[n_valid++] = (struct berth_attachment){ ents[i].container_id,
 									      ents[i].ifname };
 	}

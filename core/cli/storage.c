@@ -28,6 +28,7 @@ static const char usage[] =
 	"  rm ID [--force]               remove a container rootfs (--force: unmount first)\n"
 	"  rmi IMAGE                     remove an image and its unused layers\n"
 	"  ls                            images, containers, layers\n"
+	"  gc                            remove layers no image or container uses\n"
 	"  diff ID [-o FILE]             the writable layer as a tar (stdout if not a terminal)\n"
 	"  commit ID IMAGE               the writable layer as a new layer of a new image\n"
 	"  inspect ID                    layer chain, digests, sizes, the mount\n"
@@ -227,6 +228,22 @@ int berth_cli_storage(int argc, char **argv)
 			if (berth_store_remove_image(s, pos[i], &err) < 0)
 				return fail(cmd, &err);
 		return 0;
+	}
+	if (STREQ(cmd, "gc")) {
+		size_t i;
+		json_t *v;
+		r = berth_store_gc(s, &res, &err);
+		if (r < 0)
+			return fail(cmd, &err);
+		if (json) {
+			print_json(res);
+		} else {
+			json_array_foreach(json_object_get(res, "removed"), i, v)
+				printf("removed %s\n", json_string_value(v));
+			json_array_foreach(json_object_get(res, "errors"), i, v)
+				fprintf(stderr, "berth storage gc: %s\n", json_string_value(v));
+		}
+		return json_array_size(json_object_get(res, "errors")) ? 1 : 0;
 	}
 	if (STREQ(cmd, "ls")) {
 		r = berth_store_list(s, &res, &err);

@@ -112,3 +112,8 @@ int berth_link_port_vlan_list(struct berth_nl *nl, int ifindex, struct berth_vla
 
 /* Delete a link; -ENODEV when already gone (callers doing DEL treat that as success). */
 int berth_link_del(struct berth_nl *nl, int ifindex, berth_error *err);
+/* Delete a link in netns nsfd (-1: the current one) and return as soon as the kernel has
+ * unlisted it (and a veth's peer), leaving the rest of the deletion, the kernel's wait for RCU
+ * callbacks, to a short-lived child process.  Same returns as berth_link_del.
+ * BERTH_LINK_SYNC_DEL=1 in the environment waits for the whole deletion. */
+int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err);

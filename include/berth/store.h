@@ -80,6 +80,9 @@ int berth_store_unmount(struct berth_store *s, const char *cid, bool force, json
 int berth_store_remove(struct berth_store *s, const char *cid, bool force, berth_error *err);
 int berth_store_remove_image(struct berth_store *s, const char *image, berth_error *err);
 int berth_store_list(struct berth_store *s, json_t **ret, berth_error *err);
+/* Remove the driver's layers that no image or container uses, and stale layer records:
+ * {"removed":[ids],"errors":[msgs]}. */
+int berth_store_gc(struct berth_store *s, json_t **ret, berth_error *err);
 /* Export the container's writable layer as an uncompressed tar on outfd. */
 int berth_store_diff(struct berth_store *s, const char *cid, int outfd, json_t **ret,
 		     berth_error *err);

@@ -2,7 +2,7 @@
 /*
  * CNI benchmark driver (bench/bridge-hostlocal.sh runs it).
  *
- *   berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] -i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]
+ *   berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] [-k] -i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]
  *
  * Creates N network namespaces per implementation (/run/netns/<TAG>-<label>-<i>), then for
  * each container i runs ADD of every implementation, the order alternating between containers
@@ -13,10 +13,17 @@
  * each implementation's medians to the last one's (the reference goes last).
  * Namespaces are removed on exit.  -4 turns IPv6 off in each container netns before its
  * interfaces exist (no link-local autoconfiguration traffic flooded over the bridge).
+ *
+ * -k adds the implementation "kernel": no plugin, no exec, no IPAM, only the netlink requests
+ * every veth bridge plugin has to make, sent from this process.  ADD: create the veth pair with
+ * the container end directly in the container netns, enslave the host end to a bridge, set
+ * both ends up.  DEL: delete the container end, returning when the kernel has unlisted the
+ * pair (berth_link_del_unlisted).  So its medians are the kernel's floor for ADD and DEL.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +36,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "berth/link.h"
+#include "berth/netns.h"
+#include "berth/nl.h"
 
 #define MAX_IMPL 4
 
@@ -45,6 +56,9 @@ static struct impl impls[MAX_IMPL];
 static int n_impl, n;
 static const char *tag = "bb";
 static int no_ipv6;
+static int kernel_impl = -1; /* index of the "kernel" pseudo-implementation, -1 = none */
+static struct berth_nl *host_nl;
+static int kernel_bridge;
 
 static void sysctl_write(const char *path, const char *v)
 {
@@ -181,6 +195,54 @@ static double run(struct impl *im, const char *cmd, const char *id, const char *
 	return t1 - t0;
 }
 
+/* The kernel's part of ADD or DEL for container i, in this process; wall ms, negative on error. */
+static double run_kernel(const char *cmd, int i, const char *netns)
+{
+	struct berth_nl *cont = NULL;
+	berth_error err = { 0 };
+	struct berth_link host, c;
+	char name[IFNAMSIZ];
+	double t0, t1;
+	int nsfd = -1, r;
+
+	snprintf(name, sizeof(name), "kf%s%d", tag, i);
+	if (berth_netns_open(netns, &nsfd, &err) < 0)
+		return -1;
+	t0 = now_ms();
+	if (strcmp(cmd, "ADD") == 0) {
+		struct berth_veth_opts o = { .name = name, .peer_name = "eth0", .peer_nsfd = nsfd,
+					     .txqlen_zero = true };
+
+		r = berth_link_add_veth(host_nl, &o, &err);
+		if (r == 0)
+			r = berth_link_get_by_name(host_nl, name, &host, &err);
+		if (r == 0)
+			r = berth_link_set_master(host_nl, host.ifindex, kernel_bridge, &err);
+		if (r == 0)
+			r = berth_link_set_up(host_nl, host.ifindex, true, &err);
+		if (r == 0)
+			r = berth_nl_open(nsfd, &cont, &err);
+		if (r == 0)
+			r = berth_link_get_by_name(cont, "eth0", &c, &err);
+		if (r == 0)
+			r = berth_link_set_up(cont, c.ifindex, true, &err);
+	} else {
+		r = berth_nl_open(nsfd, &cont, &err);
+		if (r == 0)
+			r = berth_link_get_by_name(cont, "eth0", &c, &err);
+		if (r == 0)
+			r = berth_link_del_unlisted(nsfd, c.ifindex, &err);
+	}
+	t1 = now_ms();
+	berth_nl_close(cont);
+	close(nsfd);
+	if (r < 0) {
+		fprintf(stderr, "kernel %s %d: %s\n", cmd, i, err.msg);
+		return -(t1 - t0) - 1e-9;
+	}
+	return t1 - t0;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -201,7 +263,7 @@ static double pct(double *v, int cnt, double p)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: berth-cni-bench -n N [-V RUNS] [-t TAG] "
+	fprintf(stderr, "usage: berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] [-k] "
 			"-i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]\n");
 	exit(2);
 }
@@ -211,8 +273,14 @@ int main(int argc, char **argv)
 	int vruns = 200, opt, rc = 0;
 	double med[MAX_IMPL][3];
 
-	while ((opt = getopt(argc, argv, "n:V:t:i:4")) != -1) {
+	while ((opt = getopt(argc, argv, "n:V:t:i:4k")) != -1) {
 		switch (opt) {
+		case 'k':
+			if (n_impl == MAX_IMPL)
+				usage();
+			kernel_impl = n_impl;
+			impls[n_impl++].label = "kernel";
+			break;
 		case '4':
 			no_ipv6 = 1;
 			break;
@@ -249,8 +317,24 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (n <= 0 || n_impl == 0)
-		usage();
+	if (n <= 0 || n_impl == 0 || kernel_impl == n_impl - 1)
+		usage(); /* the last implementation is the reference the ratios divide by */
+	if (kernel_impl >= 0) {
+		berth_error err = { 0 };
+		struct berth_bridge_opts bo = { .vlan_filtering = -1 };
+		struct berth_link br;
+		char brname[IFNAMSIZ];
+
+		snprintf(brname, sizeof(brname), "kf%s", tag);
+		bo.name = brname;
+		if (berth_nl_open(-1, &host_nl, &err) < 0 || berth_link_add_bridge(host_nl, &bo, &err) < 0 ||
+		    berth_link_get_by_name(host_nl, brname, &br, &err) < 0 ||
+		    berth_link_set_up(host_nl, br.ifindex, true, &err) < 0) {
+			fprintf(stderr, "kernel floor bridge %s: %s\n", brname, err.msg);
+			return 1;
+		}
+		kernel_bridge = br.ifindex;
+	}
 	/* A plugin may exit without reading its stdin (VERSION): EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
@@ -286,7 +370,10 @@ int main(int argc, char **argv)
 				/* 64 hex digits, like the IDs podman and containerd pass */
 				snprintf(id, sizeof(id), "%016x%016x%016x%016x", 0xbe47u, k, i, 0x5eedu);
 				netns_path(p, sizeof(p), k, i);
-				t = run(im, verb ? "DEL" : "ADD", id, p, &rss);
+				if (k == kernel_impl)
+					t = run_kernel(verb ? "DEL" : "ADD", i, p);
+				else
+					t = run(im, verb ? "DEL" : "ADD", id, p, &rss);
 				if (t < 0) {
 					if (im->failures++ < 3)
 						fprintf(stderr, "%s %s %d failed\n", im->label,
@@ -313,6 +400,8 @@ int main(int argc, char **argv)
 			long rss = 0;
 			double t;
 
+			if (k == kernel_impl)
+				continue;
 			im->config = "{\"cniVersion\":\"1.0.0\"}";
 			im->config_len = strlen(im->config);
 			t = run(im, "VERSION", "dummy", "dummy", &rss);
@@ -330,6 +419,14 @@ int main(int argc, char **argv)
 			netns_path(p, sizeof(p), k, i);
 			netns_delete(p);
 		}
+	if (host_nl) {
+		struct berth_link br;
+		berth_error err = { 0 };
+
+		if (berth_link_get_by_index(host_nl, kernel_bridge, &br, &err) == 0)
+			(void)berth_link_del(host_nl, kernel_bridge, &err);
+		berth_nl_close(host_nl);
+	}
 	if (stop && !rc)
 		return 130;
 
@@ -348,7 +445,7 @@ int main(int argc, char **argv)
 			{ "VERSION", im->t_ver, vruns, im->rss_ver },
 		};
 
-		for (int r = 0; r < 3; r++) {
+		for (int r = 0; r < (k == kernel_impl ? 2 : 3); r++) {
 			med[k][r] = pct(rows[r].v, rows[r].cnt, 0.5);
 			printf("%-8s %-7s %5d %10.3f %10.3f %10.3f %12ld\n", im->label, rows[r].verb,
 			       rows[r].cnt, med[k][r], pct(rows[r].v, rows[r].cnt, 0.95),
@@ -362,6 +459,11 @@ int main(int argc, char **argv)
 	for (int k = 0; k + 1 < n_impl; k++) {
 		struct impl *a = &impls[k], *b = &impls[n_impl - 1];
 
+		if (k == kernel_impl) {
+			printf("ratio kernel/%s N=%d: ADD median %.3f, DEL median %.3f\n", b->label, n,
+			       med[k][0] / med[n_impl - 1][0], med[k][1] / med[n_impl - 1][1]);
+			continue;
+		}
 		printf("ratio %s/%s N=%d: ADD median %.3f, DEL median %.3f, VERSION median %.3f, "
 		       "peak RSS %.3f\n",
 		       a->label, b->label, n, med[k][0] / med[n_impl - 1][0],

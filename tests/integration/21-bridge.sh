@@ -329,6 +329,24 @@ if [ "$CNI_PATH" = "$CNI_BIN" ]; then # the reference host-local has no GC
 fi
 cni "$BR" DEL gc2$T /run/netns/g2$T eth0 <<<"$c" >/dev/null; ok $? "DEL the valid one"
 
+# ---- DEL returns once the veth pair is unlisted (the kernel's RCU wait goes on in a child) --
+# Right after each DEL: no eth0 in the container, no host veth, no bridge port, and an ADD of
+# the same name in the same netns succeeds (it would fail with "exists" if DEL had returned
+# before the kernel unlisted the pair).
+ns=br2$T; mknetns "$ns"
+c=$(conf 1.0.0 rd$T rd$T "$(subnet)")
+fails=0
+for i in 1 2 3 4 5 6 7 8; do
+	out=$(cni "$BR" ADD rd$T "/run/netns/$ns" eth0 <<<"$c") || { fails=$((fails + 1)); continue; }
+	hv=$(jget "$out" '.interfaces[1].name')
+	cni "$BR" DEL rd$T "/run/netns/$ns" eth0 <<<"$c" >/dev/null || fails=$((fails + 1))
+	ip -n "$ns" link show eth0 >/dev/null 2>&1 && fails=$((fails + 1))
+	ip link show "$hv" >/dev/null 2>&1 && fails=$((fails + 1))
+	[ -z "$(ls /sys/class/net/rd$T/brif/)" ] || fails=$((fails + 1))
+done
+is "$fails" 0 "8 x ADD, DEL: after each DEL the pair and the bridge port are gone, the next ADD reuses eth0"
+ip link del rd$T
+
 # ---- STATUS and GC delegate to IPAM ---------------------------------------------------------
 c=$(conf 1.1.0 st$T $bbr $(subnet))
 cni "$BR" STATUS "" "" "" <<<"$c" >/dev/null; ok $? "STATUS succeeds with a working IPAM"

@@ -86,6 +86,19 @@ drv MOUNT '{"id":"top2"}' >/dev/null; drv MOUNT '{"id":"top2"}' >/dev/null
 is "$(cat "$R/run/mounts/top2")" 2 "mount refcount on disk under runRoot"
 drv UNMOUNT '{"id":"top2","force":true}' >/dev/null
 
+# A second MOUNT shares the first one only in the same mode: a read-write caller must not be
+# handed a read-only mount (its writes would fail), nor a read-only caller a writable one.
+drv MOUNT '{"id":"top2","ro":true}' >/dev/null
+is "$(drv MOUNT '{"id":"top2"}' | jq -r .code)" 10 "rw MOUNT of a layer mounted read-only is code 10"
+is "$(cat "$R/run/mounts/top2")" 1 "and takes no reference"
+drv UNMOUNT '{"id":"top2"}' >/dev/null
+P=$(drv MOUNT '{"id":"top2"}' | jq -r .path)
+is "$(drv MOUNT '{"id":"top2","ro":true}' | jq -r .code)" 10 "ro MOUNT of a layer mounted read-write is code 10"
+touch "$P/rw-probe"
+ok $? "the read-write mount is writable"
+is "$(drv MOUNT '{"id":"top2"}' | jq -r .refs)" 2 "a second rw MOUNT shares it"
+drv UNMOUNT '{"id":"top2","force":true}' >/dev/null
+
 # 500-layer chain: each layer adds one file, layer 300 deletes layer 10's file.
 deep() { # deep MOUNT_API
 	local api=$1 conf=$W/deep-$1.json r=$W/deep-$1 prev= i out P n

@@ -13,14 +13,15 @@ PORT=18080
 ip netns exec "$C" socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:"echo hello-$T" &
 defer "kill $!"
 
-for ver in 0.3.1 0.4.0 1.0.0; do
+for ver in 0.3.1 0.4.0 1.0.0 1.1.0; do
 	rm -f "$D"/rec/*
 	fw=',{"type":"firewall"}'
 	[ "$ver" = 0.3.1 ] && fw='' # the reference firewall starts at 0.4.0
 	write_conflist "$ver" ',{"type":"rec-a"},{"type":"portmap","capabilities":{"portMappings":true}},{"type":"rec-b","capabilities":{"portMappings":true,"bandwidth":true}}'"$fw"
 	ID=ctr-$ver-$T
 	out=$(berth net add "$NET" --container "$ID" --netns "/run/netns/$C" \
-		--publish "127.0.0.1:$PORT:8080" --args "IgnoreUnknown=1;K8S_POD_NAME=p$T" --json)
+		--publish "127.0.0.1:$PORT:8080" --args "IgnoreUnknown=1;K8S_POD_NAME=p$T" \
+		--cap 'bandwidth={"ingressRate":8000,"ingressBurst":800}' --cap 'aliases={"x":["y"]}' --json)
 	ok $? "$ver: net add succeeds"
 	addr=$(jget "$out" '.ips[0].address')
 	is "$(jget "$out" .cniVersion)" "$ver" "$ver: result in the list's version"
@@ -32,8 +33,8 @@ for ver in 0.3.1 0.4.0 1.0.0; do
 	a=$(rec_files ADD | grep rec-a); b=$(rec_files ADD | grep rec-b)
 	is "$(jq -r '.prevResult.ips[0].address' "$a")" "$addr" "$ver: rec-a got the bridge result as prevResult"
 	is "$(jq -r 'has("runtimeConfig")' "$a")" false "$ver: no runtimeConfig for a plugin without capabilities"
-	is "$(jq -c '.runtimeConfig' "$b")" "{\"portMappings\":[{\"hostPort\":$PORT,\"containerPort\":8080,\"protocol\":\"tcp\",\"hostIP\":\"127.0.0.1\"}]}" \
-		"$ver: runtimeConfig holds only the declared capabilities that were given"
+	is "$(jq -c '.runtimeConfig' "$b")" "{\"portMappings\":[{\"hostPort\":$PORT,\"containerPort\":8080,\"protocol\":\"tcp\",\"hostIP\":\"127.0.0.1\"}],\"bandwidth\":{\"ingressRate\":8000,\"ingressBurst\":800}}" \
+		"$ver: runtimeConfig holds only the declared capabilities that were given (--publish, --cap bandwidth; not aliases)"
 	is "$(jq -r '.name + " " + .cniVersion' "$b")" "$NET $ver" "$ver: name and cniVersion injected"
 
 	cf=$D/cache/results/$NET-$ID-eth0
@@ -75,4 +76,21 @@ for ver in 0.3.1 0.4.0 1.0.0; do
 	is "$(ip -n "$H" -o link show master "$BR" | wc -l)" 0 "$ver: no veth left on the bridge"
 	ok "$(ip -n "$C" link show eth0 >/dev/null 2>&1; [ $? -ne 0 ]; echo $?)" "$ver: eth0 gone from the container"
 done
+
+# A single plugin .conf (no list) is a network too, up-converted to a one-plugin list.
+rm -f "$D/net.d"/*
+cat >"$D/net.d/50-single.conf" <<JSON
+{ "cniVersion": "1.0.0", "name": "one$T", "type": "bridge", "bridge": "$BR",
+  "ipam": { "type": "host-local", "dataDir": "$D/ipam", "ranges": [[{ "subnet": "$SUBNET.0/24" }]] } }
+JSON
+out=$(berth net add "one$T" --container single$T --netns "/run/netns/$C" --json)
+ok $? ".conf: net add succeeds"
+addr=$(jget "$out" '.ips[0].address')
+is "$(ip -n "$C" -j addr show eth0 | jq -r '.[0].addr_info[] | select(.family=="inet") | "\(.local)/\(.prefixlen)"')" \
+	"$addr" ".conf: eth0 has the result's address ($addr)"
+cf=$D/cache/results/one$T-single$T-eth0
+is "$(jq -r .config "$cf" | base64 -d | jq -c '[.name, .cniVersion, [.plugins[].type]]')" "[\"one$T\",\"1.0.0\",[\"bridge\"]]" \
+	".conf: cached as a one-plugin list"
+check ".conf: net del" -- berth net del "one$T" --container single$T
+ok "$([ ! -e "$cf" ] && [ ! -e "$D/ipam/one$T/${addr%/*}" ]; echo $?)" ".conf: cache entry and address gone"
 done_testing

@@ -61,6 +61,20 @@ is "$(rec_order DEL)" "tuning firewall portmap bridge " "all four plugins got th
 is "$(jq -r 'has("prevResult")' "$(rec_files DEL | grep bridge)")" false "without a prevResult"
 ok "$([ ! -e "$D/cache/results/pze2e-bad-eth0" ]; echo $?)" "the corrupt entry is removed"
 
+# An entry that is valid JSON but whose result is not a result is as corrupt.
+jq -c '.containerId = "badres" | .result.ips[0].address = "nonsense"' "$SAMPLES/pze2e-$B-eth0" \
+	>"$D/cache/results/pze2e-badres-eth0"
+rm -f "$D"/rec/*
+err=$(ip netns exec "$H" "$BERTH_BIN" --config-dir "$D/net2.d" --cache-dir "$D/cache" --plugin-path "$FAKE" net check pze2e --container badres 2>&1)
+is "$?" 1 "CHECK with an invalid cached result fails"
+grep -q "pze2e-badres-eth0: corrupt cache entry: result: .*invalid CIDR address: nonsense" <<<"$err"
+ok $? "the error names the file and the field: $err"
+check "DEL with an invalid cached result still runs the plugins" -- \
+	ip netns exec "$H" "$BERTH_BIN" --config-dir "$D/net2.d" --cache-dir "$D/cache" --plugin-path "$FAKE" net del pze2e --container badres
+is "$(rec_order DEL)" "tuning firewall portmap bridge " "all four plugins got that DEL"
+is "$(jq -r 'has("prevResult")' "$(rec_files DEL | grep bridge)")" false "without the invalid prevResult"
+ok "$([ ! -e "$D/cache/results/pze2e-badres-eth0" ]; echo $?)" "the entry is removed"
+
 # The list moved to 1.0.0 since podman cached B's 0.4.0 result: DEL gets it converted.
 sed -i 's/"cniVersion": "0.4.0"/"cniVersion": "1.0.0"/' "$D/net2.d/pze2e.conflist"
 rm -f "$D"/rec/*
@@ -72,7 +86,11 @@ is "$(jq -c '[.cniVersion, .prevResult.cniVersion, .prevResult.ips[0].address, (
 
 # Double ADD.
 write_conflist 1.0.0
-check "first ADD" -- berth net add "$NET" --container dup$T --netns "/run/netns/$C"
+check "first ADD" -- berth net add "$NET" --container dup$T --netns "/run/netns/$C" \
+	--args "IgnoreUnknown=1;K8S_POD_NAME=dup" --publish 18090:80
+# our entry has podman's keys in podman's order (libcni's struct order), plus libcni 1.2's netns
+is "$(jq -c 'keys_unsorted - ["netns"]' "$D/cache/results/$NET-dup$T-eth0")" \
+	"$(jq -c 'keys_unsorted' "$SAMPLES/pze2e-$A-eth0")" "our entry's keys are podman's, in its order"
 err=$(berth net add "$NET" --container dup$T --netns "/run/netns/$C" 2>&1)
 is $? 1 "second ADD of the same attachment refused"
 grep -q "already attached" <<<"$err"

@@ -14,7 +14,16 @@ out2=$(berth net add "$NET" --container gone$T --netns "/run/netns/$C2" --json)
 ok $? "ADD of the container that will leak"
 ip1=$(jget "$out1" '.ips[0].address'); ip1=${ip1%/*}
 ip2=$(jget "$out2" '.ips[0].address'); ip2=${ip2%/*}
-ip netns del "$C2" # the container dies; nobody runs DEL
+# The container's process lives on in its netns, but the runtime lost it: the netns path is
+# gone, nobody runs DEL.
+ip netns exec "$C2" sleep 3600 &
+HOLD=$!
+defer "kill $HOLD"
+for _ in $(seq 500); do
+	[ "$(stat -L -c %i "/proc/$HOLD/ns/net")" = "$(stat -L -c %i "/run/netns/$C2")" ] && break
+	sleep 0.01
+done
+ip netns del "$C2"
 ok "$([ -e "$D/ipam/$NET/$ip2" ]; echo $?)" "the dead container's address $ip2 is still reserved (leak)"
 
 out=$(berth net gc "$NET" --json)
@@ -22,10 +31,46 @@ ok $? "net gc succeeds"
 is "$(jget "$out" '.[0].deleted')" 1 "one stale attachment deleted"
 ok "$([ ! -e "$D/ipam/$NET/$ip2" ]; echo $?)" "leaked address $ip2 released"
 ok "$([ ! -e "$D/cache/results/$NET-gone$T-eth0" ]; echo $?)" "leaked cache entry removed"
+is "$(ip netns exec "$H" ls "/sys/class/net/$BR/brif" | wc -l)" 1 "the lost container's host veth is removed from the bridge (found by its owner alias)"
 ok "$([ -e "$D/ipam/$NET/$ip1" ]; echo $?)" "live address $ip1 kept"
 ok "$([ -e "$D/cache/results/$NET-live$T-eth0" ]; echo $?)" "live cache entry kept"
 check "live container still reaches its gateway" -- ip netns exec "$C" ping -c1 -W5 "$SUBNET.1"
 check "DEL of the live container" -- berth net del "$NET" --container live$T
+
+# podman 4's libcni records no "netns" in its entries: the container interface's sandbox in the
+# result names it, and an entry whose sandbox is gone is as stale as one whose netns is.
+C3=be$T
+mknetns "$C3"
+C4=bf$T
+mknetns "$C4"
+out3=$(berth net add "$NET" --container pgone$T --netns "/run/netns/$C3" --json)
+ok $? "ADD of a podman-4-style container that will leak"
+out4=$(berth net add "$NET" --container plive$T --netns "/run/netns/$C4" --json)
+ok $? "ADD of a live podman-4-style container"
+ip3=$(jget "$out3" '.ips[0].address'); ip3=${ip3%/*}
+ip4=$(jget "$out4" '.ips[0].address'); ip4=${ip4%/*}
+for id in pgone$T plive$T; do
+	f=$D/cache/results/$NET-$id-eth0
+	jq -c 'del(.netns)' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+done
+is "$(jq -r '[has("netns"), (.result.interfaces[] | select(.name == "eth0") | .sandbox)] | join(" ")' \
+	"$D/cache/results/$NET-pgone$T-eth0")" "false /run/netns/$C3" "entries as podman 4 writes them: no netns, the sandbox in the result"
+ip netns del "$C3"
+out=$(berth net gc "$NET" --json)
+ok $? "net gc succeeds"
+is "$(jget "$out" '.[0].deleted')" 1 "the entry whose sandbox is gone is deleted"
+ok "$([ ! -e "$D/cache/results/$NET-pgone$T-eth0" ] && [ ! -e "$D/ipam/$NET/$ip3" ]; echo $?)" \
+	"its cache entry is gone and its address $ip3 released"
+ok "$([ -e "$D/cache/results/$NET-plive$T-eth0" ] && [ -e "$D/ipam/$NET/$ip4" ]; echo $?)" \
+	"the entry whose sandbox exists is kept, with its address $ip4"
+# an entry with neither a netns nor a sandbox gives no way to tell: it is kept
+f=$D/cache/results/$NET-plive$T-eth0
+jq -c 'del(.result.interfaces[].sandbox)' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+ip netns del "$C4"
+out=$(berth net gc "$NET" --json)
+is "$(jget "$out" '.[0].deleted')" 0 "an entry with neither netns nor sandbox is kept"
+check "explicit DEL of it" -- berth net del "$NET" --container plive$T
+ok "$([ ! -e "$D/ipam/$NET/$ip4" ]; echo $?)" "address $ip4 released"
 
 # 1.1.0: GC reaches the plugins with the valid set.
 mkrecorder rec-a

@@ -21,6 +21,8 @@ SH
 mkbad garbage 'echo "this is not json"'
 mkbad failtext 'echo boom >&2; exit 3'
 mkbad failjson 'echo "{\"code\":7,\"msg\":\"bad thing\",\"details\":\"more\"}"; exit 1'
+mkbad badresult 'echo "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"nonsense\"}]}"'
+mkbad failcode 'echo "{\"code\":11}"; exit 1'
 cat >"$D/plugins/oldver" <<'SH'
 #!/bin/bash
 cat >/dev/null
@@ -38,11 +40,22 @@ nothing_left() { # DESC: no eth0 in the container, no veth on the bridge, no cac
 }
 add() { berth net add "$NET" --container c$T --netns "/run/netns/$C" "$@" 2>&1 | tr "\n" " "; return ${PIPESTATUS[0]}; }
 
+# the caller's own netns (here H, the test's "host") is no container's
+write_conflist 1.0.0
+err=$(berth net add "$NET" --container c$T --netns "/run/netns/$H" 2>&1)
+is $? 1 "a netns that is berth's own is refused"
+grep -q "^berth: --netns /run/netns/$H is berth's own network namespace" <<<"$err"; ok $? "with a clear message, before any plugin ran: $err"
+is "$(ip -n "$H" -o link show type veth | wc -l)" 0 "and no veth was created"
+err=$(berth net add "$NET" --container c$T --netns "/run/netns/nosuch$T" 2>&1)
+is $? 1 "a netns that does not exist is refused"
+grep -q "^berth: --netns /run/netns/nosuch$T: No such file" <<<"$err"; ok $? "naming it: $err"
+nothing_left "missing netns"
+
 err=$(berth net add nosuch$T --container c$T --netns "/run/netns/$C" 2>&1)
 is $? 1 "unknown network fails"
 grep -q "network \"nosuch$T\" not found in $D/net.d" <<<"$err"; ok $? "named in the error: $err"
 
-for bad in nosuchplugin garbage failtext failjson; do
+for bad in nosuchplugin garbage failtext badresult failcode failjson; do
 	write_conflist 1.0.0 ',{"type":"'$bad'"}'
 	err=$(add); rc=$?
 	is $rc 1 "$bad: ADD fails"
@@ -51,6 +64,8 @@ for bad in nosuchplugin garbage failtext failjson; do
 	garbage) pat="plugin garbage (plugins\[1\]) ADD: output is not a JSON object" ;;
 	failtext) pat="plugin failtext (plugins\[1\]) ADD failed with exit status 3 and no error JSON: boom" ;;
 	failjson) pat="plugin failjson (plugins\[1\]) ADD: bad thing" ;;
+	badresult) pat="plugin badresult (plugins\[1\]) ADD: invalid result: .*invalid CIDR address: nonsense" ;;
+	failcode) pat="plugin failcode (plugins\[1\]) ADD failed with error code 11 and no message" ;;
 	esac
 	grep -q "$pat" <<<"$err"; ok $? "$bad: clear error: $err"
 	nothing_left "$bad"
@@ -83,6 +98,9 @@ write_conflist 1.0.0
 cp "$F" "$D/net.d/20-dup.conflist"
 e=$(add); is $? 1 "duplicate network name refused"
 grep -q "$D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "naming both files: $e"
+e=$(berth net ls 2>&1 >/dev/null)
+grep -q "skipped $D/net.d/20-dup.conflist: name: network \"$NET\" is already defined by $F" <<<"$e"; ok $? "net ls names the duplicate's file: $e"
+is "$(berth net ls --json 2>/dev/null | jq -r '.[] | select(.file) | .file')" "$D/net.d/20-dup.conflist" "net ls --json: the duplicate's file"
 rm "$D/net.d/20-dup.conflist"
 # cniVersions: the highest supported one wins, unknown newer ones are dropped
 echo '{"cniVersion":"0.4.0","cniVersions":["1.0.0","0.3.1","7.0.0"],"name":"v'$T'","plugins":[{"type":"bridge"}]}' >"$D/net.d/30-v.conflist"

@@ -34,10 +34,11 @@ is "$(ip -n "$H" -o link show master "$BR" | wc -l)$(ip -n "$H" -o link show mas
 # annotations from the bundle's config.json; the phase from the status
 ctr_start
 mkdir -p "$D/bundle"
-echo "{\"ociVersion\":\"1.0.2\",\"annotations\":{\"org.berth.networks\":\"$NET\",\"org.berth.publish\":\"8081:80/udp\"}}" >"$D/bundle/config.json"
+jq -n --arg n "$NET" '{ociVersion:"1.0.2",annotations:{"org.berth.networks":$n,"org.berth.publish":"8081:80/udp",
+	"org.berth.capabilities":({bandwidth:{ingressRate:8000},aliases:{x:["y"]}} | tojson)}}' >"$D/bundle/config.json"
 check "createRuntime (phase from the status) with annotations from config.json" -- hook <<<"$(state created null)"
-is "$(jq -c .capabilityArgs "$D/cache/results/$NET-$ID-eth0")" '{"portMappings":[{"hostPort":8081,"containerPort":80,"protocol":"udp"}]}' \
-	"org.berth.publish became portMappings"
+is "$(jq -c .capabilityArgs "$D/cache/results/$NET-$ID-eth0")" '{"bandwidth":{"ingressRate":8000},"aliases":{"x":["y"]},"portMappings":[{"hostPort":8081,"containerPort":80,"protocol":"udp"}]}' \
+	"org.berth.publish became portMappings, org.berth.capabilities the others"
 kill "$PID"; wait "$PID" 2>/dev/null
 check "poststop (phase from the status)" -- hook <<<"$(state stopped null)"
 is "$(ls "$D/cache/results" | wc -l)" 0 "detached"
@@ -58,6 +59,10 @@ grep -q "plugin nosuch" <<<"$err"; ok $? "the error names the plugin: $err"
 is "$(in_ctr ip -o link show | grep -c eth0)" 0 "the first network was undone"
 is "$(ls "$D/cache/results" | wc -l)" 0 "no cache entries"
 err=$(hook createRuntime <<<'{"id":"x"' 2>&1); is $? 1 "bad state JSON refused"
+err=$(hook createRuntime <<<"$(state created "{\"org.berth.networks\":\"$NET\",\"org.berth.capabilities\":\"[1]\"}")" 2>&1)
+is $? 1 "an org.berth.capabilities that is not a JSON object is refused"
+grep -q "annotation org.berth.capabilities: must be a JSON object" <<<"$err"; ok $? "naming the annotation: $err"
+is "$(in_ctr ip -o link show | grep -c eth0)" 0 "and nothing was attached"
 # a process in the hook's own netns (H: a container sharing the host's, or not yet unshared)
 ip netns exec "$H" sleep 3600 &
 HPID=$!

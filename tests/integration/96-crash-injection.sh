@@ -69,6 +69,17 @@ for p in $points; do
 	is "$left" "" "kill at $p: nothing of the container is left"
 done
 
+# DEL returns once the kernel has unlisted the veth pair, which a child process asks for: killed
+# before it asks, DEL must fail with the pair still there (not report success early), and the
+# runtime's retry removes it.
+check "ADD for the DEL-side kill" -- berth net add "$NET" --container delkill$T --netns "/run/netns/$C"
+BERTH_FAULT=bridge:link-del-child berth net del "$NET" --container delkill$T --netns "/run/netns/$C" \
+	>/dev/null 2>&1
+[ $? -ne 0 ]; ok $? "DEL whose link-deleting child is killed fails"
+ip -n "$C" link show eth0 >/dev/null 2>&1; ok $? "and the container's eth0 is still there"
+check "DEL again" -- berth net del "$NET" --container delkill$T --netns "/run/netns/$C"
+is "$(leftovers delkill$T)" "" "the retried DEL leaves nothing"
+
 # A runtime that lost its state: the cache entry is gone and no DEL ever comes.  GC (with the
 # cache's now empty valid set) must find every resource by its recorded owner: the host veth
 # (alias), the address (host-local), the masquerade, port-mapping and firewall elements.

@@ -129,6 +129,12 @@ static void test_publish(void)
 	ok(berth_parse_publish("0:80", &m, &err) < 0, "port 0 refused");
 	ok(berth_parse_publish("80:70000", &m, &err) < 0, "port > 65535 refused");
 	ok(berth_parse_publish("80:80/icmp", &m, &err) < 0, "unknown protocol refused");
+	ok(berth_parse_publish("1.2.3.4:80:90:100", &m, &err) < 0, "a fourth field is refused");
+	ok(berth_parse_publish("notanip:80:90", &m, &err) < 0, "a hostIP that is no address refused");
+	ok(berth_parse_publish("[::1:80:90", &m, &err) < 0, "an unclosed bracket refused");
+	ok(berth_parse_publish(":8080:80", &m, &err) == 0 && !json_object_get(m, "hostIP"),
+	   "an empty hostIP means any");
+	json_decref(m);
 }
 
 static void test_cache(void)

@@ -699,6 +699,35 @@ out:
 	return r;
 }
 
+/*
+ * DEL without a reachable netns: the host end found by its owner alias.  When the netns is
+ * really gone the kernel took the pair with it; when only its path is gone (a runtime that
+ * lost a container whose process lives on) the veth would otherwise stay on the bridge,
+ * carrying an address host-local has just released for reuse.
+ */
+static int del_host_veth(const struct berth_cni_call *call, berth_error *err)
+{
+	_cleanup_nl_ struct berth_nl *host = NULL;
+	_cleanup_free_ struct berth_link *links = NULL;
+	char alias[256];
+	size_t n = 0;
+	int r;
+
+	snprintf(alias, sizeof(alias), "%s%s %s %s", OWNER_PREFIX, call->name, call->container_id,
+		 call->ifname);
+	if ((r = berth_nl_open(-1, &host, err)) < 0 ||
+	    (r = berth_link_list(host, &links, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (!STREQ(links[i].kind, "veth") || !STREQ(links[i].alias, alias))
+			continue;
+		r = berth_link_del(host, links[i].ifindex, err);
+		if (r < 0 && r != -ENODEV)
+			return r;
+	}
+	return 0;
+}
+
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
@@ -708,15 +737,22 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	r = bridge_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
-	/* A netns that is gone took the veth pair with it: only the IPAM reservation is left. */
-	if (call->netns && *call->netns && !call->netns_gone) {
+	/* Without the netns, the host end is looked up by its owner (see del_host_veth). */
+	if (!call->netns || !*call->netns || call->netns_gone) {
+		if ((r = del_host_veth(call, err)) < 0)
+			goto out;
+	} else {
 		_cleanup_close_ int nsfd = -1;
 		_cleanup_nl_ struct berth_nl *cont = NULL;
 		struct berth_link l;
 
 		r = berth_netns_open(call->netns, &nsfd, err);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			berth_error_clear(err);
+			if ((r = del_host_veth(call, err)) < 0)
+				goto out;
 			goto ipam;
+		}
 		if (r < 0)
 			goto out;
 		if ((r = berth_nl_open(nsfd, &cont, err)) < 0)
@@ -729,7 +765,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 				       call->ifname, call->netns, *l.kind ? l.kind : "physical");
 			r = 0;
 		} else if (r == 0) {
-			r = berth_link_del(cont, l.ifindex, err);
+			r = berth_link_del_unlisted(nsfd, l.ifindex, err);
 			if (r == -ENODEV)
 				r = 0;
 		} else if (r == -ENODEV) {
