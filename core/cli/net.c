@@ -145,8 +145,18 @@ static int net_status(struct cli *c, const char *name)
 
 	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
 		return cli_fail(c, &err);
-	if (berth_net_status(&c->core, net, &err) < 0)
+	if (berth_net_status(&c->core, net, &err) < 0) {
+		if (c->json) {
+			/* the same shape as the ready answer, so a script reads "ready" either way */
+			json_t *j = json_pack("{sssbsiss}", "network", net->name, "ready", 0, "code",
+					      err.code ? err.code : 999, "msg", err.msg);
+			if (j)
+				cli_print_json(j);
+			json_decref(j);
+			c->json = false; /* the error goes to stderr only */
+		}
 		return cli_fail(c, &err);
+	}
 	if (c->json)
 		printf("{\"network\":\"%s\",\"ready\":true}\n", net->name);
 	else

@@ -68,7 +68,8 @@ echo '{"cniVersion":"1.1.0","name":"nr'$T'","plugins":[{"type":"rec-a"},{"type":
 check "net status of a ready 1.1.0 list" -- berth net status st$T
 is "$(rec_order STATUS)" "rec-a " "the plugin got STATUS"
 out=$(berth net status nr$T --json 2>/dev/null); rc=$?
-is "$rc/$(jget "$out" .code)" "1/50" "a plugin answering code 50 makes the network not ready"
+is "$rc/$(jget "$out" .code)/$(jget "$out" .ready)/$(jget "$out" .network)" "1/50/false/nr$T" \
+	"a plugin answering code 50 makes the network not ready (--json: ready false, the plugin's code)"
 grep -q "address pool exhausted" <<<"$(berth net status nr$T 2>&1)"; ok $? "with the plugin's message"
 echo '{"cniVersion":"1.0.0","name":"old'$T'","plugins":[{"type":"notready"}]}' >"$D/net.d/30-old.conflist"
 check "before 1.1.0 there is no STATUS: ready" -- berth net status old$T
