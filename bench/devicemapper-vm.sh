@@ -47,10 +47,10 @@ cat >"$W/inner.sh" <<'INNER'
 set -u
 B=$BERTH_BUILD; RUNS=$BENCH_RUNS; TAR=$BENCH_TAR
 now() { local t=$EPOCHREALTIME; echo "${t/./}"; } # microseconds
-drv() { # DRIVER ROOT OPTS VERB ARGS
-	jq -cn --arg d "$1" --arg r "$2" --argjson o "$3" --argjson a "$5" \
-		'{protocolVersion:"1.0.0",driver:$d,root:$r,runRoot:($r+"-run"),options:$o,args:$a}' >/tmp/req.json
-	STOR_COMMAND=$4 "$B/storage/$1" </tmp/req.json
+drv() { # DRIVER ROOT OPTS VERB ARGS (the request built by printf: a jq process inside the timed
+	# region would cost as much as the driver's own start under TCG)
+	printf '{"protocolVersion":"1.0.0","driver":"%s","root":"%s","runRoot":"%s-run","options":%s,"args":%s}' \
+		"$1" "$2" "$2" "$3" "$5" | STOR_COMMAND=$4 "$B/storage/$1"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 # overlay on ext4 on a ramdisk like the pool's, so both drivers write to the same kind of device
@@ -106,10 +106,11 @@ mibs() { awk -v b=$tar_bytes -v us=$1 'BEGIN {printf "%.1f", b / 1048576 / (us /
 for d in devicemapper overlay; do
 	a=$(median </tmp/apply.$d); r=$(median </tmp/rootfs.$d); n=$(median </tmp/noop.$d)
 	an=$((a - n)); [ $an -gt 0 ] || an=1
-	echo "BENCH $d: rootfs CREATE+MOUNT $((r / 1000)) ms (2 driver calls); APPLY_DIFF $((a / 1000)) ms = $(mibs $a) MiB/s ($(mibs $an) MiB/s without the process start); one EXISTS call $((n / 1000)) ms"
-	eval "R_$d=$r A_$d=$an"
+	rn=$((r - 2 * n)); [ $rn -gt 0 ] || rn=1
+	echo "BENCH $d: rootfs CREATE+MOUNT $((r / 1000)) ms (2 driver calls; $((rn / 1000)) ms without the process starts); APPLY_DIFF $((a / 1000)) ms = $(mibs $a) MiB/s ($(mibs $an) MiB/s without the process start); one EXISTS call $((n / 1000)) ms"
+	eval "R_$d=$r A_$d=$an RN_$d=$rn"
 done
-echo "BENCH ratio rootfs time devicemapper/overlay: $(awk -v a=$R_devicemapper -v b=$R_overlay 'BEGIN {printf "%.2f", a/b}')"
+echo "BENCH ratio rootfs time devicemapper/overlay: $(awk -v a=$R_devicemapper -v b=$R_overlay 'BEGIN {printf "%.2f", a/b}') ($(awk -v a=$RN_devicemapper -v b=$RN_overlay 'BEGIN {printf "%.2f", a/b}') without the process starts)"
 echo "BENCH ratio APPLY_DIFF throughput devicemapper/overlay: $(awk -v a=$A_devicemapper -v b=$A_overlay 'BEGIN {printf "%.2f", b/a}')"
 INNER
 chmod +x "$W/inner.sh"

@@ -520,6 +520,9 @@ static void dot_link_label(json_t *l, char *buf, size_t sz)
 	size_t k;
 	json_array_foreach(json_object_get(l, "addresses"), k, v)
 		o += (size_t)snprintf(buf + o, sz > o ? sz - o : 0, "\\n%s", json_string_value(v));
+	json_array_foreach(json_object_get(l, "routes"), k, v)
+		o += (size_t)snprintf(buf + o, sz > o ? sz - o : 0, "\\nroute %s%s%s", js(v, "dst"),
+				      *js(v, "gw") ? " via " : "", js(v, "gw"));
 }
 
 static void dot_json(const char *parent, json_t *j, int *counter)

@@ -843,7 +843,48 @@ static int record_deferred(struct berth_dmset *s, const struct layer *l, berth_e
 	return save_json(p, j, true, err);
 }
 
-/* Delete thin devices whose deferred removal the kernel has finished. */
+static int set_refs(struct berth_dmset *s, const char *id, int n, berth_error *err);
+
+/* The layer of a deferred record whose metadata is still there: a REMOVE killed between
+ * recording the deferral and unlinking the metadata.  Returns the layer id or NULL. */
+static const char *deferred_unfinished(struct berth_dmset *s, json_t *rec, uint32_t devid)
+{
+	const char *id = jstr(rec, "id");
+	berth_error e = { 0 };
+	struct layer l;
+
+	if (id && read_layer(s, id, &l, &e) == 0 && l.devid == devid)
+		return id;
+	return NULL;
+}
+
+/* Whether a deferred record still has its layer's metadata (see deferred_unfinished). */
+static bool deferred_needs_recovery(struct berth_dmset *s)
+{
+	_cleanup_free_ char *dir = pathf("%s/deferred", s->root);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *p = NULL;
+		_cleanup_json_ json_t *j = NULL;
+		berth_error e = { 0 };
+		unsigned long devid;
+		char *end;
+
+		devid = strtoul(de->d_name, &end, 10);
+		if (de->d_name[0] == '.' || !STREQ(end, ".json") || devid == 0)
+			continue;
+		p = pathf("%s/%s", dir, de->d_name);
+		if (load_json(p, &j, &e) > 0 && deferred_unfinished(s, j, (uint32_t)devid))
+			return true;
+	}
+	return false;
+}
+
+/* Delete thin devices whose deferred removal the kernel has finished.  A REMOVE killed after
+ * recording the deferral but before unlinking the metadata is rolled forward first: its layer
+ * would otherwise stay visible while GC deletes the thin device under it. */
 static int finish_deferred(struct berth_dmset *s, json_t *removed, json_t *pending)
 {
 	_cleanup_free_ char *dir = pathf("%s/deferred", s->root);
@@ -854,16 +895,33 @@ static int finish_deferred(struct berth_dmset *s, json_t *removed, json_t *pendi
 		return 0;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *p = NULL;
+		_cleanup_json_ json_t *j = NULL;
 		char name[160];
 		struct berth_dm_info info;
 		berth_error e = { 0 };
 		unsigned long devid;
+		const char *id;
 		char *end;
 
 		devid = strtoul(de->d_name, &end, 10);
 		if (de->d_name[0] == '.' || !STREQ(end, ".json") || devid == 0)
 			continue;
 		p = pathf("%s/%s", dir, de->d_name);
+		if (load_json(p, &j, &e) > 0 && (id = deferred_unfinished(s, j, (uint32_t)devid))) {
+			_cleanup_free_ char *mp = pathf("%s/metadata/%s.json", s->root, id);
+			_cleanup_free_ char *mnt = pathf("%s/mnt/%s", s->root, id);
+
+			berth_log_warn("finishing the removal of layer %s (device %lu), interrupted "
+				       "after its deferral",
+				       id, devid);
+			set_refs(s, id, 0, &e);
+			berth_error_clear(&e);
+			deactivate(s, (uint32_t)devid, true, &e);
+			berth_error_clear(&e);
+			unlink_sync(mp);
+			rmdir(mnt);
+		}
+		berth_error_clear(&e);
 		dev_name(s, (uint32_t)devid, name, sizeof(name));
 		if (berth_dm_info(name, &info, &e) < 0 || info.exists) {
 			if (pending)
@@ -1035,17 +1093,27 @@ static int create_base(struct berth_dmset *s, berth_error *err)
 	uint32_t devid;
 	int r;
 
-	r = alloc_devid(s, &devid, err);
-	if (r < 0)
-		return r;
-	r = journal_open(s, "create", devid, "base", 0, err);
-	if (r < 0)
-		return r;
-	BERTH_FAULT_POINT("dm-create-base-after-journal");
-	snprintf(msg, sizeof(msg), "create_thin %u", devid);
-	r = berth_dm_message(s->pool, msg, err);
-	if (r < 0)
-		goto fail_journal;
+	/* In an existing pool (an LVM thin pool, or one shared with another root) the first ids
+	 * may be taken: skip them, as CREATE does. */
+	for (int attempt = 0;; attempt++) {
+		r = alloc_devid(s, &devid, err);
+		if (r < 0)
+			return r;
+		r = journal_open(s, "create", devid, "base", 0, err);
+		if (r < 0)
+			return r;
+		BERTH_FAULT_POINT("dm-create-base-after-journal");
+		snprintf(msg, sizeof(msg), "create_thin %u", devid);
+		r = berth_dm_message(s->pool, msg, err);
+		if (r == -EEXIST && attempt < 1000) {
+			journal_close(s, devid);
+			berth_error_clear(err);
+			continue;
+		}
+		if (r < 0)
+			goto fail_journal;
+		break;
+	}
 	BERTH_FAULT_POINT("dm-create-base-after-message");
 	r = activate(s, devid, s->cfg->base_size, err);
 	if (r < 0)
@@ -1165,7 +1233,7 @@ static bool needs_setup(struct berth_dmset *s, bool pool_exists)
 	while (d && (de = readdir(d)))
 		if (de->d_name[0] != '.')
 			return true;
-	return false;
+	return deferred_needs_recovery(s);
 }
 
 static int remove_layer(struct berth_dmset *s, const struct layer *l, bool force,
@@ -1579,7 +1647,7 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 	struct layer l = *lp;
 	const char *id = l.id;
 	size_t n = 0;
-	bool deferred = false;
+	bool deferred = false, journalled = false;
 	int r;
 
 	mnt = pathf("%s/mnt/%s", s->root, id);
@@ -1610,6 +1678,7 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 		r = record_deferred(s, &l, err);
 		if (r < 0)
 			return r;
+		berth_dm_crash_point("remove-after-record");
 		r = deactivate(s, l.devid, true, err);
 		if (r < 0)
 			return r;
@@ -1621,6 +1690,7 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 
 	mp = pathf("%s/metadata/%s.json", s->root, id);
 	if (!deferred) {
+		journalled = true;
 		r = journal_open(s, "delete", l.devid, id, 0, err);
 		if (r < 0)
 			return r;
@@ -1640,7 +1710,8 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 	r = unlink_sync(mp);
 	if (r == 0)
 		BERTH_FAULT_POINT("dm-remove-after-metadata");
-	if (!deferred)
+	/* a deletion deferred after the journal entry: the deferred record carries it on */
+	if (journalled)
 		journal_close(s, l.devid);
 	if (r < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "unlink %s", mp);

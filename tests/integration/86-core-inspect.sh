@@ -47,8 +47,9 @@ grep -q "digraph berth" "$D/g.dot"; ok $? "DOT output"
 if command -v dot >/dev/null; then
 	check "graphviz renders it" -- dot -Tsvg -o "$D/g.svg" "$D/g.dot"
 	grep -q "$host_if" "$D/g.svg"; ok $? "the picture names the veth"
+	grep -q "route default via $SUBNET.1" "$D/g.svg"; ok $? "and the container's default route"
 else
-	skip "graphviz not installed"; skip "graphviz not installed"
+	skip "graphviz not installed"; skip "graphviz not installed"; skip "graphviz not installed"
 fi
 
 e=$(berth inspect nosuch$T 2>&1); is $? 1 "unknown container fails"
