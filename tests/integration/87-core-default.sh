@@ -20,9 +20,20 @@ PY
 ok $? "it overlaps neither podman's 10.88.0.0/16 nor Docker's 172.17.0.0/16"
 
 if [ -x "$CNI_BIN/bridge" ] && [ -x "$CNI_BIN/firewall" ] && [ -x "$CNI_BIN/portmap" ]; then
-	# on the embedded network, with our plugins only, inside the throwaway host netns
-	bb() { ip netns exec "$H" env BERTH_NFT_STATE_DIR="$D/nft" "$BERTH_BIN" --config-dir "$D/net.d" \
-		--cache-dir "$D/cache" --plugin-path "$CNI_BIN" "$@"; }
+	# on the embedded network, inside the throwaway host netns, with the default plugin path
+	# (no --plugin-path, no CNI_PATH): the plugins beside berth, then the libexec dir, then
+	# /opt/cni/bin
+	bb() { ip netns exec "$H" env -u CNI_PATH BERTH_NFT_STATE_DIR="$D/nft" "$BERTH_BIN" --config-dir "$D/net.d" \
+		--cache-dir "$D/cache" "$@"; }
+	pp=$(bb version --json | jq -r .pluginPath)
+	case $pp in "$(cd "$CNI_BIN" && pwd -P)":*:/opt/cni/bin) ok 0 "default plugin path: $pp" ;;
+	*) ok 1 "default plugin path: '$pp' (want $CNI_BIN:...:/opt/cni/bin)" ;; esac
+	# installed under some PREFIX: PREFIX/bin/berth finds PREFIX/libexec/berth/cni
+	mkdir -p "$D/inst/bin" "$D/inst/libexec/berth/cni"
+	cp "$BERTH_BIN" "$D/inst/bin/berth"
+	pp=$(env -u CNI_PATH "$D/inst/bin/berth" version --json | jq -r .pluginPath)
+	case $pp in "$D/inst/libexec/berth/cni":*) ok 0 "installed: $pp" ;;
+	*) ok 1 "installed: '$pp' (want $D/inst/libexec/berth/cni first)" ;; esac
 	out=$(bb net add --container def$T --netns "/run/netns/$C" --publish 18083:80 --json)
 	ok $? "net add without a network name uses the default"
 	a=$(jget "$out" '.ips[0].address')
