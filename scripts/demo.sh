@@ -92,6 +92,13 @@ run in1 /bin/ip addr show eth0
 run in1 /bin/ip route
 run in1 /bin/ping -c 2 "$gw"
 run in1 /bin/ping -c 2 "$ip2"
+ip1=$(ip -n "$ns1" -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)
+
+step "inside $c2 (its own rootfs and netns)"
+in2() { ip netns exec "$ns2" chroot "$root2" "$@"; }
+run in2 /bin/ls /etc
+run in2 /bin/ip -4 addr show eth0
+run in2 /bin/ping -c 2 "$ip1"
 
 step "a published port: 127.0.0.1:18480 on the host -> $c1:8080"
 ip netns exec "$ns1" chroot "$root1" /bin/sh -c 'echo "hello from demo1" | nc -l -p 8080' &
@@ -102,12 +109,14 @@ reply=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/18480; cat <&3' || true)
 echo "$reply"
 wait "$srv" 2>/dev/null || true
 
-step "what the container is made of"
-run "${BERTH[@]}" inspect "$c1"
-if command -v dot >/dev/null; then
-	"${BERTH[@]}" inspect "$c1" --dot >"$work/$c1.dot"
-	dot -Tsvg "$work/$c1.dot" -o "/tmp/berth-demo-$c1.svg" && echo "graph: /tmp/berth-demo-$c1.svg"
-fi
+step "what the containers are made of"
+for c in "$c1" "$c2"; do
+	run "${BERTH[@]}" inspect "$c"
+	if command -v dot >/dev/null; then
+		"${BERTH[@]}" inspect "$c" --dot >"$work/$c.dot"
+		dot -Tsvg "$work/$c.dot" -o "/tmp/berth-demo-$c.svg" && echo "graph: /tmp/berth-demo-$c.svg"
+	fi
+done
 
 step "tear down"
 run "${BERTH[@]}" net del berth --container "$c1" --netns "/run/netns/$ns1"

@@ -147,6 +147,7 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 		struct berth_archive_apply_opts ao = {
 			.whiteout = BERTH_ARCHIVE_WHITEOUT_OVERLAY,
 			.ignore_chown_errors = o.ignore_chown_errors,
+			.refuse_devices = o.refuse_devices,
 		};
 		struct berth_archive_apply_stats st = { 0 };
 

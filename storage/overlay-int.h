@@ -39,6 +39,7 @@ struct ovl {
 	const char *mount_api; /* auto, new, legacy */
 	bool index, redirect_dir, metacopy, force_naive_diff, skip_mount_home;
 	bool ignore_chown_errors;
+	bool refuse_devices; /* APPLY_DIFF: block/char devices (not whiteouts) are code 15 */
 	bool no_wait; /* args.noWait: a busy lock is code 11, not a wait */
 	uint64_t default_size; /* quota for every CREATE without args.size; 0 = none */
 };

@@ -26,7 +26,7 @@
 
 const char *const berth_ovl_options[] = {
 	"mount_api", "index", "redirect_dir", "metacopy", "force_naive_diff",
-	"skip_mount_home", "ignore_chown_errors", "size", NULL,
+	"skip_mount_home", "ignore_chown_errors", "refuse_devices", "size", NULL,
 };
 
 const struct berth_stor_verb berth_ovl_verbs[] = {
@@ -113,7 +113,9 @@ static int parse_options(struct ovl *o, json_t *opts, berth_error *err)
 	    (r = berth_json_get_bool(opts, "options", "skip_mount_home", false,
 				     &o->skip_mount_home, err)) < 0 ||
 	    (r = berth_json_get_bool(opts, "options", "ignore_chown_errors", false,
-				     &o->ignore_chown_errors, err)) < 0)
+				     &o->ignore_chown_errors, err)) < 0 ||
+	    (r = berth_json_get_bool(opts, "options", "refuse_devices", false,
+				     &o->refuse_devices, err)) < 0)
 		return r;
 	v = json_object_get(opts, "size");
 	if (v && (r = parse_size(v, "options.size", &o->default_size, err)) < 0)

@@ -60,14 +60,14 @@ trap 'exit 130' INT TERM
 
 need_root() { [ "$(id -u)" -eq 0 ] || skip_all "needs root"; }
 
-# keep_host_nft: a test whose plugins use berth's default nft tables in the host netns removes
-# them at exit unless they were there before it started.
+# keep_host_nft: a test whose plugins may write nftables state in the host netns (ipMasq,
+# macspoofchk) gets tables and a state directory of its own (inet/bridge "bt$T"), removed at exit,
+# so berth's real "berth" tables and /run/berth/nft are never touched.
 keep_host_nft() {
-	local f had
-	had=$(nft list tables 2>/dev/null | awk '$3 == "berth" {print $2}' | tr '\n' ' ')
-	for f in inet bridge; do
-		[[ " $had " == *" $f "* ]] || defer "nft delete table $f berth"
-	done
+	export BERTH_NFT_TABLE=bt$T BERTH_NFT_STATE_DIR
+	BERTH_NFT_STATE_DIR=$(mktemp -d /tmp/berth-nft.XXXXXX)
+	defer "rm -rf $BERTH_NFT_STATE_DIR"
+	defer "nft delete table inet $BERTH_NFT_TABLE 2>/dev/null; nft delete table bridge $BERTH_NFT_TABLE 2>/dev/null"
 }
 
 # mknetns NAME: create a netns (removed at exit) with lo up.
@@ -83,7 +83,9 @@ cni() {
 	local plugin=$1 cmd=$2 id=$3 netns=$4 ifname=$5 args=${6:-}
 	env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" CNI_NETNS="$netns" \
 		CNI_IFNAME="$ifname" CNI_ARGS="$args" CNI_PATH="${CNI_PATH:-$CNI_BIN}" \
-		BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-warn}" "$plugin"
+		BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-warn}" \
+		${BERTH_NFT_TABLE:+BERTH_NFT_TABLE="$BERTH_NFT_TABLE"} \
+		${BERTH_NFT_STATE_DIR:+BERTH_NFT_STATE_DIR="$BERTH_NFT_STATE_DIR"} "$plugin"
 }
 
 # json_get JSON JQ-FILTER

@@ -38,4 +38,8 @@ int cli_oci_hook(struct cli *c, int argc, char **argv);
 int cli_inspect(struct cli *c, int argc, char **argv);
 
 /* Attach/detach helpers shared by `net` and the OCI hook. */
+/* The network for a DEL: the config dir, else the config the attachment's cache entry
+ * carries, so that a container can be detached after its conflist is gone. */
+int cli_find_for_del(const struct cli *c, const char *name, const char *container,
+		     const char *ifname, struct berth_netconf **ret, berth_error *err);
 json_t *cli_cap_args(const struct cli *c);

@@ -236,7 +236,7 @@ int cli_oci_hook(struct cli *c, int argc, char **argv)
 			struct berth_rt rt = { id, NULL, nets[i].ifname, args,
 					       json_object_size(caps) ? caps : NULL };
 			berth_error e = { 0 };
-			r = berth_netconf_find(c->config_dir, nets[i].name, &net, &e);
+			r = cli_find_for_del(c, nets[i].name, id, nets[i].ifname, &net, &e);
 			if (r == 0)
 				r = berth_net_del(&c->core, net, &rt, &e);
 			if (r < 0) {

@@ -39,18 +39,16 @@ static void print_result_human(const char *net, const char *container, const cha
 	}
 }
 
-/* The network for a DEL: the config dir, else the config the cache entry carries, so that a
- * container can be detached after its conflist is gone. */
-static int find_for_del(struct cli *c, const char *name, struct berth_netconf **ret,
-			berth_error *err)
+int cli_find_for_del(const struct cli *c, const char *name, const char *container,
+		     const char *ifname, struct berth_netconf **ret, berth_error *err)
 {
 	struct berth_cache_entry ce;
 	int r;
 
 	r = berth_netconf_find(c->config_dir, name, ret, err);
-	if (r != -ENOENT || !c->container)
+	if (r != -ENOENT || !container)
 		return r;
-	if (berth_cache_read(&c->core, name, c->container, c->ifname, &ce, NULL) < 0)
+	if (berth_cache_read(&c->core, name, container, ifname, &ce, NULL) < 0)
 		return r;
 	if (ce.config) {
 		berth_error e = { 0 };
@@ -108,7 +106,7 @@ static int net_del(struct cli *c, const char *name)
 	_cleanup_json_ json_t *caps = cli_cap_args(c);
 	berth_error err = { 0 };
 
-	if (find_for_del(c, name, &net, &err) < 0)
+	if (cli_find_for_del(c, name, c->container, c->ifname, &net, &err) < 0)
 		return cli_fail(c, &err);
 	struct berth_rt rt = { c->container, c->netns, c->ifname, c->args,
 			       json_object_size(caps) ? caps : NULL };
@@ -147,8 +145,18 @@ static int net_status(struct cli *c, const char *name)
 
 	if (berth_netconf_find(c->config_dir, name, &net, &err) < 0)
 		return cli_fail(c, &err);
-	if (berth_net_status(&c->core, net, &err) < 0)
+	if (berth_net_status(&c->core, net, &err) < 0) {
+		if (c->json) {
+			/* the same shape as the ready answer, so a script reads "ready" either way */
+			json_t *j = json_pack("{sssbsiss}", "network", net->name, "ready", 0, "code",
+					      err.code ? err.code : 999, "msg", err.msg);
+			if (j)
+				cli_print_json(j);
+			json_decref(j);
+			c->json = false; /* the error goes to stderr only */
+		}
 		return cli_fail(c, &err);
+	}
 	if (c->json)
 		printf("{\"network\":\"%s\",\"ready\":true}\n", net->name);
 	else

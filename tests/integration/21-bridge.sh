@@ -170,8 +170,13 @@ add_opt nogw '{"isGateway":false}'
 is "$(ip -j addr show "$br" | jq -r '[.[0].addr_info[] | select(.family=="inet")] | length')" 0 "isGateway false: no address on the bridge"
 del_opt
 add_opt masq '{"ipMasq":true,"macspoofchk":true,"ipMasqBackend":"nftables"}'
-ok 0 "ipMasq and macspoofchk accepted"
+# in this test's own tables (keep_host_nft): the address masqueraded, the MAC pinned to the port
+ip4=$(jget "$out" '.ips[0].address' | cut -d/ -f1)
+nelems() { nft -j list set "$1" "$BERTH_NFT_TABLE" "$2" 2>/dev/null | jq -c '[.nftables[].set.elem // empty | .[]] | length'; }
+is "$(nft -j list set inet "$BERTH_NFT_TABLE" masq4 | jq -r '.nftables[].set.elem // empty | .[] | .elem.val // .')" "$ip4" "ipMasq: the address in masq4"
+is "$(nelems bridge mac_ok)" 1 "macspoofchk: one MAC pinned"
 del_opt
+is "$(nelems inet masq4)$(nelems bridge mac_ok)" 00 "ipMasq, macspoofchk: DEL removes the elements"
 add_opt dns '{"dns":{"nameservers":["10.9.9.9"],"search":["example.test"]}}'
 is "$(jq -c .dns <<<"$out")" '{"nameservers":["10.9.9.9"],"search":["example.test"]}' "dns from the config in the result"
 del_opt

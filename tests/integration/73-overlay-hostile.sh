@@ -72,6 +72,31 @@ while read -r name code flags desc; do
 	fi
 done <"$HOSTILE/MANIFEST"
 
+# options.refuse_devices: the device archives are refused too, whiteouts still apply.
+CONF_ALL=$CONF
+CONF=/mnt/conf-nodev.json
+printf '{"root":"%s/root","runRoot":"%s/run","options":{"refuse_devices":true}}\n' "$R" "$R" >"$CONF"
+for name in device-char.tar device-block.tar; do
+	before=$(listing)
+	drv CREATE '{"id":"nodev"}' >/dev/null
+	out=$(drv APPLY_DIFF "{\"id\":\"nodev\",\"stream\":{\"path\":\"$HOSTILE/$name\"}}")
+	is "$(jq -r .code <<<"$out")" 15 "refuse_devices: $name is code 15"
+	is "$(listing)" "$before" "refuse_devices: $name leaves nothing"
+done
+python3 - /mnt/wh.tar <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    ti = tarfile.TarInfo(".wh.gone"); t.addfile(ti, io.BytesIO(b""))
+PY
+drv CREATE '{"id":"whbase"}' >/dev/null
+drv CREATE '{"id":"wh","parent":"whbase"}' >/dev/null
+out=$(drv APPLY_DIFF '{"id":"wh","stream":{"path":"/mnt/wh.tar"}}')
+ok $? "refuse_devices: a whiteout still applies ($out)"
+is "$(stat -c '%F %t:%T' "$R/root/wh/diff/gone" 2>&1)" "character special file 0:0" "as a 0/0 char device"
+drv REMOVE '{"id":"wh"}' >/dev/null
+drv REMOVE '{"id":"whbase"}' >/dev/null
+CONF=$CONF_ALL
+
 # Every call above has come and gone: a store without layers holds no per-layer lock files.
 is "$(ls -A "$R/run/locks" | wc -l)" 0 "no lock file left in runRoot/locks for removed layers"
 # ... and INIT sweeps lock files that older drivers left for layers long gone

@@ -43,6 +43,16 @@ kill "$PID"; wait "$PID" 2>/dev/null
 check "poststop (phase from the status)" -- hook <<<"$(state stopped null)"
 is "$(ls "$D/cache/results" | wc -l)" 0 "detached"
 
+# the conflist is removed while the container runs: poststop detaches with the config the
+# cache entry carries, as `berth net del` does
+ctr_start
+check "createRuntime" -- hook createRuntime <<<"$(state created "{\"org.berth.networks\":\"$NET\"}")"
+mv "$D/net.d/10-$NET.conflist" "$D/saved.conflist"
+kill "$PID"; wait "$PID" 2>/dev/null
+check "poststop after the conflist was removed" -- hook poststop <<<"$(state stopped "{\"org.berth.networks\":\"$NET\"}")"
+is "$(ls "$D/cache/results" | wc -l)$(ls "$D/ipam/$NET" | grep -c '^10\.')" 00 "detached from the cached config: no cache entry, no address"
+mv "$D/saved.conflist" "$D/net.d/10-$NET.conflist"
+
 ctr_start
 echo '{}' >"$D/bundle/config.json"
 

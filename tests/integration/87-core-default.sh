@@ -20,9 +20,20 @@ PY
 ok $? "it overlaps neither podman's 10.88.0.0/16 nor Docker's 172.17.0.0/16"
 
 if [ -x "$CNI_BIN/bridge" ] && [ -x "$CNI_BIN/firewall" ] && [ -x "$CNI_BIN/portmap" ]; then
-	# on the embedded network, with our plugins only, inside the throwaway host netns
-	bb() { ip netns exec "$H" env BERTH_NFT_STATE_DIR="$D/nft" "$BERTH_BIN" --config-dir "$D/net.d" \
-		--cache-dir "$D/cache" --plugin-path "$CNI_BIN" "$@"; }
+	# on the embedded network, inside the throwaway host netns, with the default plugin path
+	# (no --plugin-path, no CNI_PATH): the plugins beside berth, then the libexec dir, then
+	# /opt/cni/bin
+	bb() { ip netns exec "$H" env -u CNI_PATH BERTH_NFT_STATE_DIR="$D/nft" "$BERTH_BIN" --config-dir "$D/net.d" \
+		--cache-dir "$D/cache" "$@"; }
+	pp=$(bb version --json | jq -r .pluginPath)
+	case $pp in "$(cd "$CNI_BIN" && pwd -P)":*:/opt/cni/bin) ok 0 "default plugin path: $pp" ;;
+	*) ok 1 "default plugin path: '$pp' (want $CNI_BIN:...:/opt/cni/bin)" ;; esac
+	# installed under some PREFIX: PREFIX/bin/berth finds PREFIX/libexec/berth/cni
+	mkdir -p "$D/inst/bin" "$D/inst/libexec/berth/cni"
+	cp "$BERTH_BIN" "$D/inst/bin/berth"
+	pp=$(env -u CNI_PATH "$D/inst/bin/berth" version --json | jq -r .pluginPath)
+	case $pp in "$D/inst/libexec/berth/cni":*) ok 0 "installed: $pp" ;;
+	*) ok 1 "installed: '$pp' (want $D/inst/libexec/berth/cni first)" ;; esac
 	out=$(bb net add --container def$T --netns "/run/netns/$C" --publish 18083:80 --json)
 	ok $? "net add without a network name uses the default"
 	a=$(jget "$out" '.ips[0].address')
@@ -57,7 +68,8 @@ echo '{"cniVersion":"1.1.0","name":"nr'$T'","plugins":[{"type":"rec-a"},{"type":
 check "net status of a ready 1.1.0 list" -- berth net status st$T
 is "$(rec_order STATUS)" "rec-a " "the plugin got STATUS"
 out=$(berth net status nr$T --json 2>/dev/null); rc=$?
-is "$rc/$(jget "$out" .code)" "1/50" "a plugin answering code 50 makes the network not ready"
+is "$rc/$(jget "$out" .code)/$(jget "$out" .ready)/$(jget "$out" .network)" "1/50/false/nr$T" \
+	"a plugin answering code 50 makes the network not ready (--json: ready false, the plugin's code)"
 grep -q "address pool exhausted" <<<"$(berth net status nr$T 2>&1)"; ok $? "with the plugin's message"
 echo '{"cniVersion":"1.0.0","name":"old'$T'","plugins":[{"type":"notready"}]}' >"$D/net.d/30-old.conflist"
 check "before 1.1.0 there is no STATUS: ready" -- berth net status old$T

@@ -29,9 +29,13 @@ ok $? "inspect --json"
 is "$(jget "$j" '.networks[0].container.addresses[0]')" "$SUBNET.2/24" "network side: the container's address"
 is "$(jget "$j" '.storage | type')" object "storage side present"
 diag "storage keys: $(jget "$j" '.storage | keys | join(",")')"
-grep -q "$(stat -c %s "$D/l1/bin/busybox")" <<<"$(jget "$j" '.storage' )" ||
-	grep -q "img$T" <<<"$(jget "$j" '.storage')"
-ok $? "storage side names the image or the layer size"
+is "$(jget "$j" '.storage.image')" "img$T" "storage side names the image"
+is "$(jget "$j" '[.storage.layers[].size] | join(" ")')" "$(stat -c %s "$D/l1/bin/busybox")" \
+	"the layer chain: one layer, its size the bytes it holds"
+is "$(jget "$j" '.storage.writableLayer.id')" "$(jget "$j" '.storage.rootfs')" "the writable layer is the container's"
+mp=$(jget "$j" '.storage.mount.path')
+is "$(jget "$j" '.storage.mount.mounted'):$(findmnt -n -o FSTYPE --target "$mp" 2>/dev/null)" "true:overlay" \
+	"the mount: $mp is an overlay mount"
 t=$(berth inspect $ID)
 grep -q "^└─ storage" <<<"$t"; ok $? "tree has the storage branch"
 grep -q "network $NET as eth0" <<<"$t"; ok $? "tree has the network branch"
