@@ -123,7 +123,7 @@ crash_matrix() {
 		is "$(kill_at "$p" INIT)" 137 "first INIT killed at $p"
 		out=$(fdrv INIT)
 		is "$(fcode "$out")" 0 "INIT killed at $p: INIT again" || diag "$out"
-		want=$(jq -r .base.device_id "$CR/deviceset.json")
+		want=$(jget base.device_id <"$CR/deviceset.json")
 		# the pool holds exactly the base; no device but the pool active; nothing mounted
 		is "$(thin_ids "$CPOOL" /dev/ram3)|$(ls -A "$CR/journal")$(ls -A "$CR/mnt")|$(dmsetup ls | awk -v p="${CPOOL%-pool}-" -v pool="$CPOOL" 'index($1, p) == 1 && $1 != pool {n++} END {print n + 0}')|$(grep -c " $CW/" /proc/mounts)" \
 			"$want ||0|0" "INIT killed at $p: only the base device $want in the pool, no journal, mount or device left"
@@ -134,7 +134,7 @@ crash_matrix() {
 	COPTS=${COPTS/64M/96M}
 	is "$(kill_at devicemapper:dm-init-grow-after-mount#1 INIT)" 137 "INIT growing the base killed at dm-init-grow-after-mount"
 	out=$(fdrv INIT)
-	is "$(fcode "$out")|$(grep -c " $CW/" /proc/mounts)|$(dmsetup ls | awk -v p="${CPOOL%-pool}-" -v pool="$CPOOL" 'index($1, p) == 1 && $1 != pool {n++} END {print n + 0}')|$(jq -r .base.size "$CR/deviceset.json")" \
+	is "$(fcode "$out")|$(grep -c " $CW/" /proc/mounts)|$(dmsetup ls | awk -v p="${CPOOL%-pool}-" -v pool="$CPOOL" 'index($1, p) == 1 && $1 != pool {n++} END {print n + 0}')|$(jget base.size <"$CR/deviceset.json")" \
 		"0|0|0|100663296" "INIT killed growing the base: INIT again grows it, no mount or active device left"
 	N_KILLS=$((N_KILLS + 1))
 
@@ -179,7 +179,7 @@ crash_matrix() {
 	REMOVE_TODO=($P_REMOVE)
 
 	BASE=$(cstate)
-	ok "$(dmsetup info "${CPOOL%-pool}-$(jq -r .device_id "$CR/metadata/p0.json")" | grep -q 'State: *ACTIVE'; echo $?)" \
+	ok "$(dmsetup info "${CPOOL%-pool}-$(jget device_id <"$CR/metadata/p0.json")" | grep -q 'State: *ACTIVE'; echo $?)" \
 		"the parent is active (mounted) for the CREATE kills"
 	local RECOVERY=(INIT GC REMOVE)
 	for p in $P_CREATE $P_GROW; do
@@ -223,7 +223,7 @@ crash_matrix() {
 	is "$(jq -c '[.removed, .errors, .pending]' <<<"$out")|$(jq -r .owned_pool "$CR/deviceset.json")" '[[],[],[]]|true' \
 		"GC finds no leaked thin device in the whole id range, nothing pending"
 	fdrv REMOVE '{"id":"p0"}' >/dev/null
-	is "$(thin_ids "$CPOOL" /dev/ram3)" "$(jq -r .base.device_id "$CR/deviceset.json") " "pool holds only the base device"
+	is "$(thin_ids "$CPOOL" /dev/ram3)" "$(jget base.device_id <"$CR/deviceset.json") " "pool holds only the base device"
 	fdrv CLEANUP >/dev/null
 	ok "$(! dmsetup info "$CPOOL" >/dev/null 2>&1; echo $?)" "CLEANUP released the crash pool"
 	diag "dm crash matrix took $(awk -v a="$t0" '{printf "%d", $1 - a}' /proc/uptime) s of VM time"
