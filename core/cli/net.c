@@ -164,10 +164,16 @@ static int net_status(struct cli *c, const char *name)
 	return 0;
 }
 
+/* A container's netns exists and is not ours: a /proc/<pid>/ns/net whose pid was reused by a
+ * process of the host (where berth runs) names no container any more. */
 static bool netns_alive(const char *ns)
 {
-	struct stat st;
-	return ns && *ns && stat(ns, &st) == 0;
+	struct stat st, own;
+
+	if (!ns || !*ns || stat(ns, &st) < 0)
+		return false;
+	return stat("/proc/self/ns/net", &own) < 0 || st.st_dev != own.st_dev ||
+	       st.st_ino != own.st_ino;
 }
 
 /*

@@ -63,6 +63,23 @@ ok "$([ ! -e "$D/cache/results/$NET-pgone$T-eth0" ] && [ ! -e "$D/ipam/$NET/$ip3
 	"its cache entry is gone and its address $ip3 released"
 ok "$([ -e "$D/cache/results/$NET-plive$T-eth0" ] && [ -e "$D/ipam/$NET/$ip4" ]; echo $?)" \
 	"the entry whose sandbox exists is kept, with its address $ip4"
+# the OCI hook records /proc/<pid>/ns/net; once that pid is reused by a process in berth's own
+# netns (the host's), the path exists but names no container: stale
+C5=bg$T
+mknetns "$C5"
+check "ADD of a container attached by pid" -- berth net add "$NET" --container pid$T --netns "/run/netns/$C5"
+ip netns exec "$H" sleep 3600 &
+HP=$!
+defer "kill $HP"
+for _ in $(seq 500); do
+	[ "$(stat -L -c %i "/proc/$HP/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
+	sleep 0.01
+done
+f=$D/cache/results/$NET-pid$T-eth0
+jq -c --arg ns "/proc/$HP/ns/net" '.netns = $ns' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+out=$(berth net gc "$NET" --json)
+is "$(jget "$out" '.[0].deleted')" 1 "an entry whose netns path is now berth's own netns is stale"
+ok "$([ ! -e "$f" ]; echo $?)" "its cache entry is gone"
 # an entry with neither a netns nor a sandbox gives no way to tell: it is kept
 f=$D/cache/results/$NET-plive$T-eth0
 jq -c 'del(.result.interfaces[].sandbox)' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"

@@ -55,7 +55,23 @@ fi
 e=$(berth inspect nosuch$T 2>&1); is $? 1 "unknown container fails"
 grep -q "no container \"nosuch$T\"" <<<"$e"; ok $? "clear error: $e"
 
-# after the netns is gone, inspect still shows what the cache knows
+# a recorded /proc/<pid>/ns/net whose pid is now a process of the host's netns: inspect must
+# not show the host's interfaces as the container's
+ip netns exec "$H" sleep 3600 &
+HP=$!
+defer "kill $HP"
+for _ in $(seq 500); do
+	[ "$(stat -L -c %i "/proc/$HP/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
+	sleep 0.01
+done
+f=$D/cache/results/$NET-$ID-eth0
+cp "$f" "$D/entry.saved"
+jq -c --arg ns "/proc/$HP/ns/net" '.netns = $ns' "$D/entry.saved" >"$f"
+j=$(berth inspect $ID --json)
+is "$(jget "$j" '[.networks[0].netnsAlive, .networks[0].container] | tostring')" '[false,null]' \
+	"a netns path that now names the host's netns is shown as gone"
+cp "$D/entry.saved" "$f"
+
 check "DEL" -- berth net del "$NET" --container $ID
 e=$(berth inspect $ID 2>&1); is $? 1 "a detached container is no longer known"
 done_testing
