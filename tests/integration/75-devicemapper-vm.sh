@@ -2,8 +2,8 @@
 # The devicemapper driver on a real kernel device-mapper: boots the dm-vm once (the host kernel
 # has no device-mapper) and runs tests/vm/devicemapper-inner.sh inside it, which prints TAP:
 # bad configs, layers on brd block devices, deferred removal/deletion, crash recovery and GC,
-# restart, pool nearly full, the crash-injection matrix (FAULT=1 driver), then the shared
-# storage conformance suite.  The exit status is the VM's test status.
+# restart, pool nearly full, the berth storage CLI as a client, the crash-injection matrix
+# (FAULT=1 driver), then the shared storage conformance suite.  The exit status is the VM's test status.
 source "$(dirname "$0")/../lib.sh"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 [ -x "$BERTH_BUILD/storage/devicemapper" ] || skip_all "driver not built"
@@ -25,8 +25,11 @@ BERTH_FAULT_BUILD=${BERTH_FAULT_BUILD:-$BERTH_SRC/build-fault}
 fault=()
 [ -x "$BERTH_FAULT_BUILD/storage/devicemapper" ] && fault=(-f "$BERTH_FAULT_BUILD/storage/devicemapper")
 export BERTH_FAULT_BUILD SANITIZE=${SANITIZE:-}
-exec "$BERTH_SRC/tests/vm/dm-vm.sh" -t jq -t resize2fs -t tar "${xfs[@]}" \
-	-f "$BERTH_BUILD/storage/devicemapper" -f "$BERTH_BUILD/tests/helpers/stor-tree" \
+# the berth CLI, when built, drives the devicemapper driver as a real client would
+cli=()
+[ -x "$BERTH_BUILD/bin/berth" ] && cli=(-f "$BERTH_BUILD/bin/berth")
+exec "$BERTH_SRC/tests/vm/dm-vm.sh" -t jq -t resize2fs -t tar -t gzip "${xfs[@]}" \
+	-f "$BERTH_BUILD/storage/devicemapper" -f "$BERTH_BUILD/tests/helpers/stor-tree" "${cli[@]}" \
 	-f "$BERTH_SRC/tests" "${fault[@]}" \
 	-e BERTH_SRC -e BERTH_BUILD -e BERTH_FAULT_BUILD -e SANITIZE \
 	-e BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-error}" \

@@ -311,6 +311,45 @@ else
 	skip "xfs not available in the VM"
 fi
 
+# ------------------------------------------------------------------ a real client: the berth storage CLI
+BERTH=$BERTH_BUILD/bin/berth
+if [ -x "$BERTH" ]; then
+	CW2=$W/cli
+	mkdir -p "$CW2/l1/etc" "$CW2/l1/bin" "$CW2/l2/etc"
+	echo hello >"$CW2/l1/etc/motd"; echo doomed >"$CW2/l1/etc/deleteme"
+	head -c 100000 /dev/urandom >"$CW2/l1/bin/blob"
+	touch "$CW2/l2/etc/.wh.deleteme"; echo added >"$CW2/l2/etc/added"
+	tar -C "$CW2/l1" -cf "$CW2/l1.tar" . && tar -C "$CW2/l2" -czf "$CW2/l2.tar.gz" .
+	printf '{"driver":"devicemapper","root":"%s/root","runRoot":"%s/run","options":{"devicemapper":%s}}\n' "$CW2" "$CW2" \
+		'{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"256M","force_wipe":true,"require_udev_sync":false}' >"$CW2/storage.json"
+	export BERTH_STORAGE_CONFIG=$CW2/storage.json BERTH_STORAGE_PATH=$BERTH_BUILD/storage
+	info=$("$BERTH" storage --json info 2>&1)
+	is "$(jget driver <<<"$info")" devicemapper "berth storage info: driver devicemapper" || diag "$info"
+	out=$("$BERTH" storage import --name img "$CW2/l1.tar" "$CW2/l2.tar.gz" 2>&1)
+	ok $? "berth storage import of two layer tars (tar, tar.gz)" || diag "$out"
+	out=$("$BERTH" storage create img --name k1 2>&1)
+	ok $? "berth storage create k1" || diag "$out"
+	P=$("$BERTH" storage mount k1 2>&1)
+	ok "$(grep -q "^/dev/mapper/[^ ]* $P ext4" /proc/mounts && [ "$(cat "$P/etc/motd")" = hello ] &&
+		[ ! -e "$P/etc/deleteme" ] && [ "$(cat "$P/etc/added")" = added ] && cmp -s "$P/bin/blob" "$CW2/l1/bin/blob"; echo $?)" \
+		"berth storage mount: a thin device with both layers, the whiteout applied ($P)"
+	echo mine >"$P/etc/mine"
+	"$BERTH" storage diff k1 -o "$CW2/k1.tar" 2>&1
+	is "$(tar -tf "$CW2/k1.tar" | sed 's|^\./||' | grep -v '/$' | sort | tr '\n' ' ')" "etc/mine " "berth storage diff: the container's writable layer"
+	out=$("$BERTH" storage rm --force k1 2>&1 && "$BERTH" storage rmi img 2>&1 && "$BERTH" storage gc 2>&1)
+	ok $? "berth storage rm, rmi, gc" || diag "$out"
+	st=$(printf '{"protocolVersion":"1.0.0","driver":"devicemapper","root":"%s","runRoot":"%s","options":%s,"args":{}}' \
+		"$CW2/root/devicemapper" "$CW2/run/devicemapper" '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"256M","force_wipe":true,"require_udev_sync":false}' |
+		STOR_COMMAND=LIST "$DRV")
+	is "$(jget ids <<<"$st")" "[]" "no layer left in the store"
+	printf '{"protocolVersion":"1.0.0","driver":"devicemapper","root":"%s","runRoot":"%s","options":%s,"args":{}}' \
+		"$CW2/root/devicemapper" "$CW2/run/devicemapper" '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"256M","force_wipe":true,"require_udev_sync":false}' |
+		STOR_COMMAND=CLEANUP "$DRV" >/dev/null
+	unset BERTH_STORAGE_CONFIG BERTH_STORAGE_PATH
+else
+	skip "berth CLI not built"
+fi
+
 # ------------------------------------------------------------------ crash injection (FAULT=1 driver)
 source "$BERTH_SRC/tests/vm/devicemapper-crash.sh"
 
