@@ -287,10 +287,19 @@ is "$(code "$out")" 14 "CREATE on a nearly full pool -> no space (14)"
 is "$(drv "$LR" "$LOPTS" EXISTS '{"id":"more"}' | jget exists)" false "nothing created"
 drv "$LR" "$LOPTS" REMOVE '{"id":"fill"}' >/dev/null
 is "$(code "$(drv "$LR" "$LOPTS" CREATE '{"id":"more"}')")" 0 "space returned to the pool after REMOVE"
-drv "$LR" "$LOPTS" REMOVE '{"id":"more"}' >/dev/null
+echo kept >"$(drv "$LR" "$LOPTS" MOUNT '{"id":"more"}' | jget path)/kept"
+drv "$LR" "$LOPTS" UNMOUNT '{"id":"more"}' >/dev/null
 drv "$LR" "$LOPTS" CLEANUP >/dev/null
 sleep 0.2
 ok "$(! dmsetup info "$LPOOL" >/dev/null 2>&1 && ! losetup -a 2>/dev/null | grep -q "$LR"; echo $?)" "CLEANUP released pool and loop devices"
+# a restart (reboot: no pool, no loop device) reattaches the same files, keeping the data
+is "$(code "$(drv "$LR" "$LOPTS" INIT)")" 0 "INIT after CLEANUP reattaches the loop files"
+is "$(cat "$(drv "$LR" "$LOPTS" MOUNT '{"id":"more"}' | jget path)/kept" 2>&1)" kept "a layer's data survived on the loop files"
+drv "$LR" "$LOPTS" UNMOUNT '{"id":"more"}' >/dev/null
+drv "$LR" "$LOPTS" REMOVE '{"id":"more"}' >/dev/null
+drv "$LR" "$LOPTS" CLEANUP >/dev/null
+sleep 0.2
+ok "$(! dmsetup info "$LPOOL" >/dev/null 2>&1 && ! losetup -a 2>/dev/null | grep -q "$LR"; echo $?)" "CLEANUP released pool and loop devices again"
 
 # ------------------------------------------------------------------ xfs (nouuid: every snapshot shares the UUID)
 if grep -qw xfs /proc/filesystems && command -v mkfs.xfs >/dev/null; then
