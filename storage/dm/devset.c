@@ -410,7 +410,7 @@ static int pool_status(struct berth_dmset *s, struct berth_dm_pool_status *st, b
 	if (r < 0)
 		return r;
 	if (!STREQ(target, "thin-pool"))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_STOR_ERR_WRONG_FS, EINVAL,
 				       "%s is a %s device, not a thin-pool", s->pool, target);
 	if (berth_dm_pool_status_parse(params, st) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO,
@@ -572,8 +572,10 @@ static int adopt_pool(struct berth_dmset *s, bool fresh, berth_error *err)
 	r = berth_dm_status(s->pool, true, NULL, &target, &params, err);
 	if (r < 0)
 		return r;
+	/* the store's backing device exists but cannot hold layers: the wrong-backing-store
+	 * code, as overlay on overlay (a missing pool stays an invalid config) */
 	if (!STREQ(target, "thin-pool"))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_STOR_ERR_WRONG_FS, EINVAL,
 				       "options.pool_name: %s is a %s device, not a thin-pool",
 				       s->pool, target);
 	if (berth_dm_pool_table_parse(params, &t) < 0)

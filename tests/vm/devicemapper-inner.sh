@@ -77,6 +77,9 @@ dmsetup create "adm$T" --table "0 $(blockdev --getsz /dev/ram2) thin-pool /dev/r
 	dmsetup create "adm$T" --table "0 $(( $(blockdev --getsz /dev/ram2) / 128 * 128 )) thin-pool /dev/ram3 /dev/ram2 128 0"
 dm_before=$(dmsetup ls | sort)
 bad "existing pool with the wrong block size" 7 "{\"pool_name\":\"adm$T\",\"block_size\":\"128K\",\"require_udev_sync\":false}"
+dmsetup create "lin$T" --table "0 8192 zero"
+dm_before=$(dmsetup ls | sort)
+bad "pool_name names a device that is not a thin-pool" 13 "{\"pool_name\":\"lin$T\",\"require_udev_sync\":false}"
 bad "unknown option" 2 '{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","bogus":1,"require_udev_sync":false}'
 # the admin's pool already holds thin devices 1 and 2 (as an LVM thin pool would): the driver
 # takes other ids and never touches those two
@@ -370,15 +373,22 @@ if [ -f "$CONF" ]; then
 	# the block-device pool again (its old metadata is ours: force_wipe)
 	jq -cn --arg r "$CR/root" --argjson o "$OPTS" \
 		'{driver:"devicemapper",root:$r,runRoot:($r+"-run"),options:($o + {force_wipe:true})}' >"$CR/config.json"
+	# a backing store the driver must refuse (code 13): a device-mapper device that is not a
+	# thin-pool (the zero device made for the bad-config case)
+	jq -cn --arg r "$CR/wrong" --arg p "lin$T" \
+		'{driver:"devicemapper",root:$r,runRoot:($r+"-run"),options:{pool_name:$p,require_udev_sync:false}}' >"$CR/wrong.json"
 	# a store too small for the 40 MiB layer (code 14): a 32M base on a loop-file pool
 	jq -cn --arg r "$CR/small" \
 		'{driver:"devicemapper",root:$r,runRoot:($r+"-run"),options:{allow_loopback:true,loop_data_size:"64M",loop_metadata_size:"4M",base_size:"32M",require_udev_sync:false}}' >"$CR/small.json"
 	echo "# storage conformance suite against devicemapper"
 	STOR_TREE=$BERTH_BUILD/tests/helpers/stor-tree STOR_CONF_SMALL_CONFIG=$CR/small.json STOR_CONF_BIG_MIB=40 \
+		STOR_CONF_WRONGFS_CONFIG=$CR/wrong.json \
 		sh "$CONF" "$DRV" "$CR/config.json" >"$W/conf.tap" 2>&1
 	rc=$?
 	sed 's/^/    /' "$W/conf.tap"
 	ok $rc "storage conformance suite passes on devicemapper ($(grep -c '^ok' "$W/conf.tap") ok, $(grep -c '^not ok' "$W/conf.tap") not ok)"
+	is "$(grep -c '^ok.*# SKIP' "$W/conf.tap")" 0 "no conformance case skipped on devicemapper"
+	dmsetup remove "lin$T"
 else
 	skip "storage conformance suite not present"
 fi
