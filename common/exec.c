@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,67 @@ struct outbuf {
 	char *data;
 	size_t len, cap;
 };
+
+/* The parent of a process from /proc/PID/stat, -1 when it is gone. */
+static pid_t parent_of(const char *pid)
+{
+	char path[64], buf[512], *paren;
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+	int ppid;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (!paren || sscanf(paren + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/*
+ * A plugin that hangs may be waiting on a process it started (bridge's IPAM plugin, holding the
+ * IPAM lock): on a timeout the whole tree goes, not only the plugin.  Every process found is
+ * stopped first, so it cannot start more while /proc is searched for its children (parent
+ * links from /proc/PID/stat; this kernel has no /proc/PID/task/TID/children), then all are
+ * killed.
+ */
+static void kill_tree(pid_t root)
+{
+	pid_t tree[256] = { root };
+	size_t n = 1;
+	bool grew = true;
+
+	kill(root, SIGSTOP);
+	while (grew && n < ARRAY_SIZE(tree)) {
+		_cleanup_closedir_ DIR *proc = opendir("/proc");
+		struct dirent *d;
+
+		grew = false;
+		while (proc && (d = readdir(proc)) && n < ARRAY_SIZE(tree)) {
+			pid_t p, pp;
+			bool known = false, child = false;
+
+			if (d->d_name[0] < '1' || d->d_name[0] > '9')
+				continue;
+			p = (pid_t)atoi(d->d_name);
+			pp = parent_of(d->d_name);
+			for (size_t i = 0; i < n; i++) {
+				known |= tree[i] == p;
+				child |= tree[i] == pp;
+			}
+			if (known || !child)
+				continue;
+			kill(p, SIGSTOP);
+			tree[n++] = p;
+			grew = true;
+		}
+	}
+	for (size_t i = n; i-- > 0;)
+		kill(tree[i], SIGKILL);
+}
 
 static int outbuf_read(struct outbuf *b, int fd)
 {
@@ -185,7 +248,7 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 		}
 	}
 	if (timed_out)
-		kill(pid, SIGKILL);
+		kill_tree(pid);
 	r = 0;
 out_wait:
 	sigaction(SIGPIPE, &old_pipe, NULL);

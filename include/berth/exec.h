@@ -7,8 +7,8 @@
 
 /*
  * Run a protocol executable: write `input` to its stdin, collect stdout (and stderr), wait at
- * most timeout_ms (0 = no limit; on expiry the child is SIGKILLed and -ETIMEDOUT returned with
- * code 5, message naming the program and the timeout).
+ * most timeout_ms (0 = no limit; on expiry the child and every process it started are
+ * SIGKILLed and -ETIMEDOUT returned with code 5, message naming the program and the timeout).
  * envp replaces the environment (NULL = inherit).  extra_fd, when >= 0, is passed to the child
  * as fd 3 (tar streams).  Returns 0 when the child ran to an exit status, which goes to
  * *ret_status (the exit code, or 128+signal); stdout in *ret_out (NUL-terminated, caller frees),

@@ -67,7 +67,51 @@ int main(void)
 	is_str(out, "hello\n", "its output");
 	free(TAKE_PTR(out));
 
+	/* a plugin that hangs while a process it started (its IPAM plugin, say) hangs too: on the
+	 * timeout both go */
+	char pidfile[300], script[700];
+	snprintf(pidfile, sizeof(pidfile), "%s/child.pid", dir);
+	snprintf(script, sizeof(script), "#!/bin/sh\nsleep 600 &\necho $! > %s\nsleep 600\n", pidfile);
+	f = fopen(prog, "w");
+	fputs(script, f);
+	fclose(f);
+	const char *hang_argv[] = { prog, NULL };
+	berth_error_clear(&err);
+	int hr = berth_exec(&(struct berth_exec_opts){ .argv = hang_argv, .extra_fd = -1,
+						 .timeout_ms = 1000 },
+			    &status, &out, NULL, &err);
+	is_int(hr, -ETIMEDOUT, "a hanging plugin times out (%s)", err.msg);
+	free(TAKE_PTR(out));
+	int cpid = 0;
+	FILE *pf = fopen(pidfile, "r");
+	if (pf) {
+		if (fscanf(pf, "%d", &cpid) != 1)
+			cpid = 0;
+		fclose(pf);
+	}
+	ok(cpid > 0, "the plugin started a child (pid %d)", cpid);
+	/* killed, it is reparented and reaped by init/subreaper; it must not be running */
+	int alive = 0;
+	for (int i = 0; i < 50 && cpid > 0; i++) {
+		char st[64], line[256] = "";
+		snprintf(st, sizeof(st), "/proc/%d/stat", cpid);
+		FILE *sf = fopen(st, "r");
+		alive = sf && fgets(line, sizeof(line), sf) && !strstr(line, ") Z ");
+		if (sf)
+			fclose(sf);
+		if (!alive)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	ok(cpid > 0 && !alive, "... and the plugin's child was killed with it");
+	if (alive)
+		kill(cpid, SIGKILL);
+	f = fopen(prog, "w");
+	fputs("#!/bin/sh\necho hello\nexit 3\n", f);
+	fclose(f);
+
 	pid_t pid = hold_open(300);
+	berth_error_clear(&err);
 	is_int(run(&status, &out, &err), 0, "exec while the program is open for writing for 300 ms: "
 					     "retried until it is free (%s)", err.msg);
 	is_str(out, "hello\n", "... and it ran");
