@@ -16,13 +16,8 @@ ip1=$(jget "$out1" '.ips[0].address'); ip1=${ip1%/*}
 ip2=$(jget "$out2" '.ips[0].address'); ip2=${ip2%/*}
 # The container's process lives on in its netns, but the runtime lost it: the netns path is
 # gone, nobody runs DEL.
-ip netns exec "$C2" sleep 3600 &
-HOLD=$!
-defer "kill $HOLD"
-for _ in $(seq 500); do
-	[ "$(stat -L -c %i "/proc/$HOLD/ns/net")" = "$(stat -L -c %i "/run/netns/$C2")" ] && break
-	sleep 0.01
-done
+proc_in "$C2"
+HOLD=$PID
 ip netns del "$C2"
 ok "$([ -e "$D/ipam/$NET/$ip2" ]; echo $?)" "the dead container's address $ip2 is still reserved (leak)"
 
@@ -68,13 +63,8 @@ ok "$([ -e "$D/cache/results/$NET-plive$T-eth0" ] && [ -e "$D/ipam/$NET/$ip4" ];
 C5=bg$T
 mknetns "$C5"
 check "ADD of a container attached by pid" -- berth net add "$NET" --container pid$T --netns "/run/netns/$C5"
-ip netns exec "$H" sleep 3600 &
-HP=$!
-defer "kill $HP"
-for _ in $(seq 500); do
-	[ "$(stat -L -c %i "/proc/$HP/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
-	sleep 0.01
-done
+proc_in "$H"
+HP=$PID
 f=$D/cache/results/$NET-pid$T-eth0
 jq -c --arg ns "/proc/$HP/ns/net" '.netns = $ns' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
 out=$(berth net gc "$NET" --json)

@@ -74,13 +74,8 @@ is $? 1 "an org.berth.capabilities that is not a JSON object is refused"
 grep -q "annotation org.berth.capabilities: must be a JSON object" <<<"$err"; ok $? "naming the annotation: $err"
 is "$(in_ctr ip -o link show | grep -c eth0)" 0 "and nothing was attached"
 # a process in the hook's own netns (H: a container sharing the host's, or not yet unshared)
-ip netns exec "$H" sleep 3600 &
-HPID=$!
-defer "kill $HPID"
-for _ in $(seq 500); do
-	[ "$(stat -L -c %i "/proc/$HPID/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
-	sleep 0.01
-done
+proc_in "$H"
+HPID=$PID
 links_before=$(ip -n "$H" -o link show | wc -l)
 err=$(hook createRuntime <<<"$(PID=$HPID state created "{\"org.berth.networks\":\"$NET\"}")" 2>&1)
 grep -q "oci-hook: process $HPID is in the hook.s own network namespace" <<<"$err"; ok $? "a process in the hook's own netns is refused: $err"

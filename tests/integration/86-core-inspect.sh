@@ -57,13 +57,8 @@ grep -q "no container \"nosuch$T\"" <<<"$e"; ok $? "clear error: $e"
 
 # a recorded /proc/<pid>/ns/net whose pid is now a process of the host's netns: inspect must
 # not show the host's interfaces as the container's
-ip netns exec "$H" sleep 3600 &
-HP=$!
-defer "kill $HP"
-for _ in $(seq 500); do
-	[ "$(stat -L -c %i "/proc/$HP/ns/net")" = "$(stat -L -c %i "/run/netns/$H")" ] && break
-	sleep 0.01
-done
+proc_in "$H"
+HP=$PID
 f=$D/cache/results/$NET-$ID-eth0
 cp "$f" "$D/entry.saved"
 jq -c --arg ns "/proc/$HP/ns/net" '.netns = $ns' "$D/entry.saved" >"$f"

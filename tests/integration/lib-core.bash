@@ -40,6 +40,22 @@ ctr_start() {
 	exit 1
 }
 
+# proc_in NETNS: a process living in the named netns, its pid in $PID (killed at exit); returns
+# once /proc/$PID/ns/net is that netns.
+proc_in() {
+	local i want
+	want=$(stat -L -c %i "/run/netns/$1")
+	ip netns exec "$1" sleep 3600 &
+	PID=$!
+	defer "kill $PID"
+	for ((i = 0; i < 500; i++)); do
+		[ "$(stat -L -c %i "/proc/$PID/ns/net" 2>/dev/null)" = "$want" ] && return 0
+		sleep 0.01
+	done
+	echo "Bail out! process $PID never entered netns $1"
+	exit 1
+}
+
 # berth ARGS...: the CLI run inside the host netns with the test's dirs.
 berth() {
 	ip netns exec "$H" env BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-warn}" "$BERTH_BIN" \
