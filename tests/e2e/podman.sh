@@ -68,6 +68,8 @@ done
 pod() { nsenter -t "$HOLDER" -m -n podman "$@"; }
 export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
 defer "pod rm -af -t0; pod system reset -f"
+# berth net check/gc take a per-network lock file beside the cache
+defer "rm -f /var/lib/cni/berth-locks/$NET"
 
 R=$D/rootfs
 mkdir -p "$R/bin" "$R/tmp" "$R/etc"
