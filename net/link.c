@@ -627,8 +627,8 @@ int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err)
 	}
 	if ((r = berth_nl_open(nsfd, &mon, err)) < 0)
 		return r;
-	/* no watching (e.g. membership refused): wait for the child's ack instead */
 	nl_socket_disable_seq_check(mon->sk);
+	/* without the membership (refused), the child's ack tells instead */
 	if (nl_socket_add_membership(mon->sk, RTNLGRP_LINK) == 0)
 		monfd = nl_socket_get_fd(mon->sk);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -642,7 +642,8 @@ int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err)
 		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
 
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = rfd, .events = POLLIN }, { .fd = monfd, .events = POLLIN } };
+		struct pollfd pfd[2] = { { .fd = rfd, .events = POLLIN },
+					 { .fd = monfd, .events = POLLIN } };
 
 		if (poll(pfd, monfd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
