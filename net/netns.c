@@ -59,15 +59,28 @@ int berth_netns_open_current(int *ret_fd, berth_error *err)
 	return 0;
 }
 
-bool berth_netns_is_current(int nsfd)
+/* true when st is the calling thread's netns */
+static bool is_current(const struct stat *st)
 {
-	struct stat a, b;
+	struct stat b;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/ns/net", gettid());
-	if (fstat(nsfd, &a) < 0 || stat(path, &b) < 0)
-		return false;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return stat(path, &b) == 0 && st->st_dev == b.st_dev && st->st_ino == b.st_ino;
+}
+
+bool berth_netns_is_current(int nsfd)
+{
+	struct stat a;
+
+	return fstat(nsfd, &a) == 0 && is_current(&a);
+}
+
+bool berth_netns_path_is_current(const char *path)
+{
+	struct stat a;
+
+	return stat(path, &a) == 0 && is_current(&a);
 }
 
 int berth_netns_enter(int nsfd, int *ret_saved, berth_error *err)

@@ -15,6 +15,7 @@
 #include "berth/core.h"
 #include "berth/file.h"
 #include "berth/json.h"
+#include "berth/netns.h"
 #include "cli.h"
 
 #define ANN_NETWORKS "org.berth.networks"
@@ -189,13 +190,13 @@ int cli_oci_hook(struct cli *c, int argc, char **argv)
 			return cli_fail(c, &err);
 		}
 		snprintf(netns, sizeof(netns), "/proc/%lld/ns/net", (long long)pid);
-		struct stat ctr_ns, own_ns;
-		if (stat(netns, &ctr_ns) < 0 || stat("/proc/self/ns/net", &own_ns) < 0) {
+		struct stat ctr_ns;
+		if (stat(netns, &ctr_ns) < 0) {
 			free_networks(nets, n_nets);
 			berth_error_errno(&err, BERTH_CNI_ERR_INVALID_ENV, "oci-hook: %s", netns);
 			return cli_fail(c, &err);
 		}
-		if (ctr_ns.st_dev == own_ns.st_dev && ctr_ns.st_ino == own_ns.st_ino) {
+		if (berth_netns_path_is_current(netns)) {
 			/* no netns of its own (yet), or it shares ours: attaching would
 			 * configure the host itself */
 			free_networks(nets, n_nets);

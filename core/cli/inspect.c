@@ -239,14 +239,11 @@ static void attachment_live(const struct berth_cache_entry *ce, json_t *att)
 	_cleanup_close_ int nsfd = -1;
 	struct berth_nl *cnl = NULL, *hnl = NULL;
 	struct berth_link cl, hl, bl;
-	struct stat st, own;
 
 	/* a /proc/<pid>/ns/net whose pid now belongs to a host process is not the container's:
 	 * showing the host's interfaces as the container's would mislead */
-	bool alive = ce->netns && stat(ce->netns, &st) == 0 &&
-		     !(stat("/proc/self/ns/net", &own) == 0 && st.st_dev == own.st_dev &&
-		       st.st_ino == own.st_ino) &&
-		     berth_netns_open(ce->netns, &nsfd, NULL) == 0;
+	bool alive = ce->netns && berth_netns_open(ce->netns, &nsfd, NULL) == 0 &&
+		     !berth_netns_is_current(nsfd);
 	json_object_set_new(att, "netnsAlive", json_boolean(alive));
 	if (berth_nl_open(-1, &hnl, NULL) < 0)
 		hnl = NULL;

@@ -9,6 +9,7 @@
 #include "berth/cleanup.h"
 #include "berth/core.h"
 #include "berth/json.h"
+#include "berth/netns.h"
 #include "berth/nft.h"
 #include "cli.h"
 
@@ -65,12 +66,11 @@ int cli_find_for_del(const struct cli *c, const char *name, const char *containe
  * (or whatever namespace berth runs in) as if it were a container. */
 static int check_netns(const char *ns, berth_error *err)
 {
-	struct stat st, own;
+	struct stat st;
 
 	if (stat(ns, &st) < 0)
 		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV, "--netns %s", ns);
-	if (stat("/proc/self/ns/net", &own) == 0 && st.st_dev == own.st_dev &&
-	    st.st_ino == own.st_ino)
+	if (berth_netns_path_is_current(ns))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
 				       "--netns %s is berth's own network namespace, not a "
 				       "container's",
@@ -168,12 +168,9 @@ static int net_status(struct cli *c, const char *name)
  * process of the host (where berth runs) names no container any more. */
 static bool netns_alive(const char *ns)
 {
-	struct stat st, own;
+	struct stat st;
 
-	if (!ns || !*ns || stat(ns, &st) < 0)
-		return false;
-	return stat("/proc/self/ns/net", &own) < 0 || st.st_dev != own.st_dev ||
-	       st.st_ino != own.st_ino;
+	return ns && *ns && stat(ns, &st) == 0 && !berth_netns_path_is_current(ns);
 }
 
 /*

@@ -22,6 +22,8 @@ int berth_netns_open_current(int *ret_fd, berth_error *err);
 
 /* true when nsfd refers to the netns the caller is in (same inode). */
 bool berth_netns_is_current(int nsfd);
+/* Same for a path (/run/netns/x, /proc/PID/ns/net); false when it cannot be stat'ed. */
+bool berth_netns_path_is_current(const char *path);
 
 /* Enter nsfd; *ret_saved receives an fd of the previous netns that berth_netns_restore()
  * returns to.  Use with _cleanup_netns_ so every path restores:
