@@ -288,7 +288,7 @@ out=$(cni "$BR" ADD cx$T "/run/netns/$ns" eth0 <<<"$(conf $v bad$T $bbr $sn '{"i
 ip link show "$bbr" >/dev/null 2>&1; is $? 1 "failed ADD removed the bridge it created"
 
 # ---- podman fixtures -------------------------------------------------------------------
-S=$SHARED/samples/podman
+S=$BERTH_SRC/tests/data/podman-bridge
 if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	pbr=pz$T; pnet=pz$T; sn=$(subnet); defer "ip link del $pbr"
 	c=$(jq -c --arg b "$pbr" --arg n "$pnet" --arg s "$sn" --arg g "${sn%.0/24}.1" --arg d "$DATA" \
@@ -315,6 +315,8 @@ if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	is "$(jq -r '.ips[0].address' <<<"$out")" "${sn%.0/24}.50/24" "podman static ip+mac: the requested IP"
 	is "$(link_json eth0 "$pns" | jq -r .address)" 02:42:0a:c6:00:32 "podman static ip+mac: the requested MAC"
 	cni "$BR" DEL 4c8dc96fcc94$T "/run/netns/$pns" eth0 "$args" <<<"$c" >/dev/null; ok $? "podman static ip+mac: DEL"
+else
+	ok 1 "podman fixtures in $S"
 fi
 
 # ---- GC: host veths and IPAM reservations of attachments that are not valid -------------

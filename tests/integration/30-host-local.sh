@@ -158,6 +158,8 @@ if [ -f "$SAMPLES/pzb-ADD-host-local.stdin.json" ]; then
 		env -i PATH="$PATH" CNI_COMMAND=DEL CNI_CONTAINERID=pz-pzc1 CNI_NETNS= CNI_IFNAME=eth0 \
 			CNI_PATH="$CNI_BIN" CNI_ARGS= "$HL" <<<"$stdin" >/dev/null
 		ok $? "containerd's DEL capture (empty CNI_NETNS, prevResult) succeeds"
+	else
+		ok 1 "containerd's DEL capture in $SAMPLES"
 	fi
 else
 	skip "podman samples not found"

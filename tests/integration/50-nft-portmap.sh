@@ -17,7 +17,7 @@ export BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE
 wait_listen() {
 	local i f=-t
 	[ "$2" = udp ] && f=-u
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
 		sleep 0.05
 	done

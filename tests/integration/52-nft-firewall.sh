@@ -15,7 +15,7 @@ STATE=$(mktemp -d); defer "rm -rf $STATE"
 wait_listen() {
 	local i f=-t
 	[ "$2" = udp ] && f=-u
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
 		sleep 0.05
 	done

@@ -16,16 +16,18 @@ SUITE=$BERTH_SRC/tests/storage-conformance/run.sh
 W=$(mktemp -d /tmp/berth-ovl.$T.XXXXXX)
 defer "rm -rf $W"
 
-# conformance NAME OPTIONS_JSON
+# conformance NAME OPTIONS_JSON: every case of the suite is a check of this file ("NAME: ..."),
+# and a suite that did not run its whole plan, or skipped everything, fails (relay_tap).  The
+# suite writes to a file, not to a pipe we read: nothing it leaves behind can hold us.
 conformance() {
-	local name=$1 opts=$2 out rc
+	local name=$1 opts=$2 rc
 	mkdir -p "$W/$name"
 	printf '{"root":"%s/%s/root","runRoot":"%s/%s/run","options":%s}\n' "$W" "$name" "$W" \
 		"$name" "$opts" >"$W/$name.json"
-	out=$(STOR_TREE=$TREE BERTH_BUILD=$BERTH_BUILD sh "$SUITE" "$DRV" "$W/$name.json" 2>&1)
+	STOR_TREE=$TREE BERTH_BUILD=$BERTH_BUILD sh "$SUITE" "$DRV" "$W/$name.json" \
+		>"$W/$name.tap" 2>&1 </dev/null
 	rc=$?
-	printf '%s\n' "$out" | grep -E '^not ok' | sed 's/^/#   /'
-	ok $rc "conformance suite, $name: $(printf '%s\n' "$out" | grep -c '^ok') passed, $(printf '%s\n' "$out" | grep -c '^not ok') failed"
+	relay_tap "conformance $name" "$W/$name.tap" "$rc"
 	rm -rf "${W:?}/$name"
 }
 conformance default '{}'

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection (issue 7): the FAULT=1 build kills a process with SIGKILL at a chosen point of
 # ADD (common/fault.c).  For every point that a full ADD of bridge(+host-local, ipMasq) ->
 # portmap -> firewall -> tuning through `berth net add` passes, kill there, then run
