@@ -218,12 +218,37 @@ hl "$HL" GC "" <<<"$(gc_conf cni.dev/valid-attachments '[{"containerID":"f1","if
 ok $? "GC succeeds"
 is "$(listing "$D/fill/f$T")" ".berth 10.86.0.2 10.86.0.3 last_reserved_ip.0 lock " \
 	"GC kept f1/eth0 and f2/eth0, freed f3/eth0 (other ifname), leaks and the empty file"
+# grep -r, the administrator's way to find leaked addresses, finds only who holds one
+named() { grep -rlw -- "$1" "$2" 2>/dev/null | sed "s|^$2/||" | sort | tr '\n' ' '; }
+is "$(named f1 "$D/fill")" "f$T/.berth/index f$T/10.86.0.2 " "after GC: grep -r f1 finds its address file and the index"
+for id in f3 f4 f5 f13 dead; do
+	is "$(named "$id" "$D/fill")" "" "after GC: grep -r $id in the data dir finds nothing (.berth included)"
+done
 hl "$HL" ADD g1 <<<"$c" >/dev/null
 hl "$HL" GC "" <<<"$(gc_conf cni.dev/attachments '[{"containerID":"g1","ifname":"eth0"}]')" >/dev/null
 ok $? "GC with the legacy cni.dev/attachments key"
 is "$(listing "$D/fill/f$T")" ".berth 10.86.0.4 last_reserved_ip.0 lock " "legacy key honoured"
 hl "$HL" GC "" <<<"$(gc_conf cni.dev/valid-attachments '[]')" >/dev/null
 is "$(listing "$D/fill/f$T")" ".berth last_reserved_ip.0 lock " "GC with an empty list frees everything"
+is "$(named f1 "$D/fill")$(named f2 "$D/fill")$(named g1 "$D/fill")" "" "after GC: grep -r finds none of them"
+
+# ---- ADD/DEL: nothing in the data dir names a container that holds no address -------------------
+# The index is rewritten in place and must be truncated; released files are recycled into
+# .berth/spare and must be blank.  Long IDs first, so that shorter content follows longer.
+c=$(conf 1.0.0 "gr$T" "$D/grep" '"ranges":[[{"subnet":"10.88.0.0/24"}]]')
+long=abc123$(printf 'x%.0s' $(seq 1 60))
+for id in "$long" abc123 keep1 abc124; do hl "$HL" ADD "$id" <<<"$c" >/dev/null; done
+for id in abc124 "$long" abc123; do hl "$HL" DEL "$id" <<<"$c" >/dev/null; done
+is "$(named abc123 "$D/grep")$(named "$long" "$D/grep")$(named abc124 "$D/grep")" "" \
+	"after ADD/DEL: grep -r abc123 (and the others released) finds nothing in the data dir"
+is "$(named keep1 "$D/grep")" "gr$T/.berth/index gr$T/10.88.0.4 " "the one still attached is found, in its file and the index"
+is "$(ls "$D/grep/gr$T/.berth/spare" | wc -l)" 3 "the three released files were recycled as spares"
+is "$(cat "$D/grep/gr$T/.berth/spare"/* | tr -d ' ')" "" "and the spares are blank"
+hl "$HL" ADD abc125 <<<"$c" >/dev/null
+hl "$HL" DEL abc125 <<<"$c" >/dev/null
+is "$(named abc125 "$D/grep")" "" "a spare reused and released again names no one"
+hl "$HL" DEL keep1 <<<"$c" >/dev/null
+is "$(grep -rc . "$D/grep/gr$T/.berth/index")" 1 "with nothing attached the index is its header line alone"
 
 # ---- 64 parallel ADDs ------------------------------------------------------------------------------
 c=$(conf 1.0.0 "p$T" "$D/par" '"ranges":[[{"subnet":"10.87.0.0/24"}]]')
