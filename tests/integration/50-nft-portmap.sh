@@ -140,13 +140,19 @@ case $msg in *portMappings\[1\]*ctr1*ctr3*) ok 0 "... naming the key and both co
 *) ok 1 "... naming the key and both containers"; diag "$msg" ;; esac
 is "$(dump)" "$before" "nothing half-applied (9300 not mapped either)"
 
+# ... and the runtime's DEL after it (twice, same input) succeeds and leaves the table alone
 bad() { # bad DESC WANT-CODE WANT-KEY MAPPINGS [EXTRA]
-	local out
+	local out i
 	out=$(conf 2 "$4" "${5:-}" | pm ADD ctrbad /run/netns/$C2 eth9)
 	is "$(jq -r .code <<<"$out")" "$2" "bad input: $1 -> code $2"
 	case $(jq -r .msg <<<"$out") in *"$3"*) ok 0 "bad input: $1 names $3" ;;
 	*) ok 1 "bad input: $1 names $3"; diag "$out" ;; esac
 	is "$(dump)" "$before" "bad input: $1 leaves the table unchanged"
+	for i in 1 2; do
+		out=$(conf 2 "$4" "${5:-}" | pm DEL ctrbad /run/netns/$C2 eth9)
+		is "$?" 0 "bad input: $1: DEL $i after the refused ADD succeeds${out:+ ($out)}"
+	done
+	is "$(dump)" "$before" "bad input: $1: the table unchanged after the DELs"
 }
 bad "hostPort 70000" 7 hostPort '[{"hostPort":70000,"containerPort":80}]'
 bad "containerPort 0" 7 containerPort '[{"hostPort":80,"containerPort":0}]'

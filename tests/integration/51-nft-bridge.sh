@@ -98,6 +98,11 @@ is "$(jq -r .code <<<"$out")" 7 "unknown ipMasqBackend -> code 7"
 case $(jq -r .msg <<<"$out") in *ipMasqBackend*) ok 0 "... naming ipMasqBackend" ;;
 *) ok 1 "... naming ipMasqBackend"; diag "$out" ;; esac
 is "$(dump)" "$before" "... and nothing applied"
+for i in 1 2; do
+	conf '"ipMasqBackend":"bogus"' | plug DEL ctr3 /run/netns/$C1 >/dev/null
+	ok $? "DEL $i after the refused ADD succeeds"
+done
+is "$(dump)" "$before" "... and the DELs changed nothing"
 
 # GC: an attachment that is not valid loses its elements
 conf | plug ADD ctr4 /run/netns/$C1 >/dev/null

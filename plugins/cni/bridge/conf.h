@@ -30,3 +30,9 @@ struct bridge_conf {
 int bridge_conf_parse(json_t *config, const char *cni_args, struct bridge_conf *ret,
 		      berth_error *err);
 void bridge_conf_free(struct bridge_conf *c);
+
+/* For DEL, which must clean up for any config it can read far enough, also one ADD refused:
+ * only what DEL needs (ipam.type, ipMasq, macspoofchk), read leniently; never fails.  A key
+ * that is present but unreadable counts as set (ipMasq: look for elements to remove); an
+ * unusable ipam.type as no IPAM (nothing can have been reserved through it). */
+void bridge_conf_parse_del(json_t *config, struct bridge_conf *ret);
