@@ -353,10 +353,7 @@ found:
 	default: break;
 	}
 	if (!fn) {
-		if (v == V_STATUS || v == V_GC) {
-			rc = 0;
-			goto out;
-		}
+		/* every berth plugin implements every verb; never answer success for nothing */
 		berth_error_set(&err, BERTH_CNI_ERR_INVALID_ENV, ENOTSUP,
 				"CNI_COMMAND %s is not implemented by %s", cmd, p->name);
 		rc = print_error(&err, call.version);

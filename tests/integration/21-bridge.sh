@@ -389,4 +389,10 @@ c=$(conf 1.1.0 st$T $bbr $(subnet))
 cni "$BR" STATUS "" "" "" <<<"$c" >/dev/null; ok $? "STATUS succeeds with a working IPAM"
 out=$(cni "$BR" STATUS "" "" "" <<<"$(jq -c '.ipam.type="nosuchipam"' <<<"$c")"); rc=$?
 is "$rc" 1 "STATUS fails when the IPAM plugin is missing"
+# with ipMasq/macspoofchk the nft tables must be usable too
+cm=$(jq -c '. + {ipMasq:true, macspoofchk:true}' <<<"$c")
+cni "$BR" STATUS "" "" "" <<<"$cm" >/dev/null; ok $? "STATUS with ipMasq and macspoofchk: ready"
+out=$(env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE="$BERTH_NFT_TABLE" \
+	BERTH_NFT_STATE_DIR="$BERTH_NFT_STATE_DIR" setpriv --reuid=65534 --regid=65534 --clear-groups "$BR" <<<"$cm")
+is "$?/$(jget "$out" .code)" 1/50 "STATUS with ipMasq where nf_tables cannot be used: not ready, code 50"
 done_testing

@@ -185,6 +185,19 @@ ok $? "GC succeeds"
 [ ! -e "$tmp/data/cg2_eth0.json" ] && [ -e "$tmp/data/cg3_eth0.json" ] && [ -e "$tmp/data/other_eth0.json" ]
 ok $? "GC removes only this network's stale files"
 
+# ---- STATUS: the config is valid and ADD can save the previous values ----
+stconf() { printf '{"cniVersion":"1.1.0","name":"tun%s","type":"tuning","dataDir":"%s"%s}' "$T" "$1" "${2:-}"; }
+env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/data")" >/dev/null
+ok $? "STATUS with a writable dataDir: ready"
+env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/not/yet/there")" >/dev/null
+ok $? "STATUS with a dataDir that ADD can create: ready"
+[ ! -e "$tmp/not" ]; ok $? "... and STATUS did not create it"
+: >"$tmp/afile"
+out=$(env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/afile/sub")"); rc=$?
+is "$rc/$(jget "$out" .code)" 1/50 "STATUS with a dataDir under a regular file: not ready, code 50"
+out=$(env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/data" ',"mtu":"big"')"); rc=$?
+is "$rc/$(jget "$out" .code)" 1/7 "STATUS with an invalid config: code 7"
+
 # ---- differential: the reference plugin on the same input ----
 if [ -x "$REF" ]; then
 	for v in 0.4.0 1.0.0; do

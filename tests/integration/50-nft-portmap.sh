@@ -191,6 +191,22 @@ ok $? "DEL again, without a netns"
 ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9000 >/dev/null 2>&1
 ok $((! $?)) "ctr2's port is closed after DEL"
 
+# STATUS: nf_tables usable, and our table with its maps and sets there or creatable; it changes
+# nothing (the setup batch is checked by the kernel, not committed)
+S=pms$T; mknetns "$S"
+st() { ip netns exec "$S" env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE=$TBL \
+	BERTH_NFT_STATE_DIR=$STATE "$@" "$PM" <<<"{\"cniVersion\":\"1.1.0\",\"name\":\"pmnet$T\",\"type\":\"portmap\"}"; }
+out=$(st); is "$?:$out" "0:" "STATUS in a netns without our table: ready"
+is "$(ip netns exec "$S" nft list ruleset | wc -l)" 0 "... and STATUS created nothing there"
+out=$(st setpriv --reuid=65534 --regid=65534 --clear-groups); rc=$?
+is "$rc/$(jget "$out" .code)" 1/50 "STATUS where nf_tables cannot be used (no CAP_NET_ADMIN): not ready, code 50"
+case $(jget "$out" .msg) in *nf_tables*) ok 0 "... saying so" ;; *) ok 1 "... saying so"; diag "$out" ;; esac
+ip netns exec "$S" nft add table inet "$TBL"
+out=$(st); is "$?/$(jget "$out" .code)" 1/50 "a table of our name without our sets: not ready, code 50"
+ip netns exec "$S" nft delete table inet "$TBL"
+out=$(st); is "$?:$out" "0:" "STATUS once the stray table is gone: ready again"
+out=$(printf '{"cniVersion":"1.1.0","name":"pmnet%s","type":"portmap"}' "$T" | pm STATUS "" "" ""); is "$?:$out" "0:" "STATUS where our tables are in use: ready"
+
 # GC: ctr2 again, then GC with only ctr1 valid
 conf 2 "$MAP2" | pm ADD ctr2 /run/netns/$C2 eth0 >/dev/null
 printf '{"cniVersion":"1.1.0","name":"pmnet%s","type":"portmap","cni.dev/valid-attachments":[{"containerID":"ctr1","ifname":"eth0"}]}' "$T" |

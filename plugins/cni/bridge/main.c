@@ -1039,7 +1039,10 @@ static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result
 	r = bridge_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
-	if (conf.ipam_type)
+	/* ipMasq and macspoofchk keep their state in berth's nft tables */
+	if (conf.ip_masq || conf.mac_spoof_chk)
+		r = berth_nft_status(conf.ip_masq, conf.mac_spoof_chk, err);
+	if (r == 0 && conf.ipam_type)
 		r = berth_cni_delegate(call, conf.ipam_type, "STATUS", NULL, err);
 	bridge_conf_free(&conf);
 	return r;
