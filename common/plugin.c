@@ -187,8 +187,13 @@ static int parse_config(const struct berth_cni_plugin *p, enum verb v, struct be
 		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EINVAL,
 				       "network config must be a JSON object");
 	r = berth_json_get_string(call->config, NULL, "cniVersion", false, &version, err);
-	if (r < 0)
+	if (r < 0 && v == V_DEL) {
+		berth_log_warn("DEL: ignoring %s", err->msg);
+		berth_error_clear(err);
+		version = BERTH_CNI_VERSION_LATEST;
+	} else if (r < 0) {
 		return r;
+	}
 	if (!version || !*version)
 		version = "0.1.0"; /* as libcni's ConfigDecoder */
 	call->version = version;

@@ -74,6 +74,11 @@ for p in $plugins; do
 	is "${r%%|*}" 6 "$p: a prevResult that does not parse -> code 6"
 	del_after "$p" "bad prevResult" - CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"$p\",\"prevResult\":{\"ips\":[{\"address\":\"nonsense\"}]}}"
 
+	junk="{\"cniVersion\":5,\"name\":\"x$T\",\"type\":\"$p\",\"ipam\":\"zz\",\"runtimeConfig\":7,\"prevResult\":[1],\"dataDir\":3,\"mtu\":{}}"
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "$junk")
+	is "${r%%|*}" 7 "$p: cniVersion not a string (and other keys of the wrong type) -> code 7"
+	del_after "$p" "keys of the wrong type" - CNI_COMMAND=ADD "${base[@]}" -- "$junk"
+
 	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"type\":\"$p\"}")
 	is "${r%%|*}" 7 "$p: missing network name -> code 7"
 	del_after "$p" "missing network name" 7 CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"type\":\"$p\"}"
