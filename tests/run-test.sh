@@ -10,8 +10,8 @@
 #   still running then gets SIGTERM (its traps clean up), 15 s later SIGKILL, and its TAP ends
 #   with "not ok - killed after the time limit".
 # - Its own process group.  When the file has ended, anything it left running in that group
-#   (a background helper that was never reaped) gets 5 s to finish, is then killed, and that is
-#   a failed check.
+#   (a background helper that was never reaped) gets 5 s (BERTH_TEST_GRACE) to finish, is then
+#   killed, and that is a failed check.
 # - Its stdout goes to a file that is streamed back (tail --pid), not to prove's pipe: a
 #   process that outlives the file and holds that stdout cannot keep the harness waiting.
 # - Skips.  Under CI=true a skip (`ok N # SKIP`, or `1..0 # SKIP` for the whole file) that is
@@ -118,7 +118,7 @@ rc=$?
 left() { pgrep -g "$tpid" 2>/dev/null | grep -vx "$tpid"; }
 extra=()
 if [ -n "$(left)" ]; then
-	for _ in $(seq 50); do [ -z "$(left)" ] && break; sleep 0.1; done
+	for _ in $(seq $((${BERTH_TEST_GRACE:-5} * 10))); do [ -z "$(left)" ] && break; sleep 0.1; done
 	pids=$(left)
 	if [ -n "$pids" ]; then
 		what=$(ps -o pid=,args= -p "$(echo $pids | tr ' ' ,)" 2>/dev/null | head -5 | tr -s ' \n' ' ')
