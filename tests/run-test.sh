@@ -5,10 +5,11 @@
 #   prove -e 'tests/run-test.sh bash' tests/integration/*.sh      (the Makefile's check targets)
 #   tests/run-test.sh [INTERPRETER...] FILE
 #
-# - A time limit: BERTH_TEST_TIMEOUT seconds (default 300), or what the file declares with a
-#   line `# time-limit: SECONDS` among its first 30 lines; doubled when SANITIZE=1.  A file
-#   still running then gets SIGTERM (its traps clean up), 15 s later SIGKILL, and its TAP ends
-#   with "not ok - killed after the time limit".
+# - A time limit: BERTH_TEST_TIMEOUT seconds (default 600), or what the file declares with a
+#   line `# time-limit: SECONDS` among its first 30 lines; doubled when SANITIZE=1.  The limits
+#   are far above what a file takes on a loaded machine: they only turn a hang into a failure
+#   before CI's own limit.  A file still running then gets SIGTERM (its traps clean up), 15 s
+#   later SIGKILL, and its TAP ends with "not ok - killed after the time limit".
 # - Its own process group.  When the file has ended, anything it left running in that group
 #   (a background helper that was never reaped) gets 5 s (BERTH_TEST_GRACE) to finish, is then
 #   killed, and that is a failed check.
@@ -32,7 +33,7 @@ allow=${BERTH_SKIP_ALLOWLIST:-$here/skip-allowlist}
 ci=${CI:-}
 [ "$ci" = true ] || [ "$ci" = 1 ] && ci=1 || ci=
 
-limit=${BERTH_TEST_TIMEOUT:-300}
+limit=${BERTH_TEST_TIMEOUT:-600}
 declared=$(head -n 30 "$file" 2>/dev/null | tr -d '\0' | sed -n 's/^# time-limit: *\([0-9][0-9]*\).*/\1/p' | head -1)
 [ -n "$declared" ] && limit=$declared
 [ "${SANITIZE:-}" = 1 ] && limit=$((limit * 2))
