@@ -38,9 +38,20 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) $(FAULT_FL
 ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS) -Wl,--as-needed
 LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 
-LIB_SRC := $(wildcard common/*.c net/*.c storage/*.c storage/*/*.c core/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-LIB     := $(BUILD)/libberth.a
+# The libraries, one archive per layer; each depends only on those after it (a reference that
+# points up the stack fails to link):  core -> net, storage -> common.  Plugins and drivers
+# link net, storage and common, never the core.
+COMMON_SRC  := $(wildcard common/*.c)
+NET_SRC     := $(wildcard net/*.c net/*/*.c)
+STORAGE_SRC := $(wildcard storage/*.c storage/*/*.c)
+CORE_SRC    := $(wildcard core/net/*.c core/store/*.c)
+LIB_SRC     := $(COMMON_SRC) $(NET_SRC) $(STORAGE_SRC) $(CORE_SRC)
+LIB_COMMON  := $(BUILD)/libberth-common.a
+LIB_NET     := $(BUILD)/libberth-net.a
+LIB_STORAGE := $(BUILD)/libberth-storage.a
+LIB_CORE    := $(BUILD)/libberth-core.a
+PLUGIN_LIB  := $(LIB_NET) $(LIB_STORAGE) $(LIB_COMMON)
+LIB         := $(LIB_CORE) $(PLUGIN_LIB)
 
 CNI_PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/cni/*/main.c))))
 STORAGE_DRIVERS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/storage/*/main.c))))
@@ -59,22 +70,27 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJ)
+$(LIB_COMMON): $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_NET): $(NET_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_STORAGE): $(STORAGE_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_CORE): $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
+# program TARGET,SOURCES,ARCHIVES
 define program
-$(1): $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $$(LIB)
+$(1): $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $$(LIB) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3) $$(LIBS)
 endef
 
-$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),$(wildcard plugins/cni/$(p)/*.c))))
-$(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c))))
-$(if $(CLI_SRC),$(eval $(call program,$(BUILD)/bin/berth,$(CLI_SRC))))
-$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t))))
-$(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t))))
+$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),$(wildcard plugins/cni/$(p)/*.c),$(PLUGIN_LIB))))
+$(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c),$(PLUGIN_LIB))))
+$(if $(CLI_SRC),$(eval $(call program,$(BUILD)/bin/berth,$(CLI_SRC),$(LIB))))
+$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(LIB))))
+$(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t),$(LIB))))
 
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
 TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE) \

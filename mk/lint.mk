@@ -2,8 +2,7 @@
 # cppcheck 2.10 reads neither jansson's iteration macros (unknownMacro) nor the cleanup
 # attribute (memleak false positives on every _cleanup_free_), and trips over a compound literal
 # in a ternary (internalAstError): those three are suppressed; leaks are ASan's and valgrind's job.
-LINT_SRC = $(sort $(wildcard common/*.c net/*.c storage/*.c storage/*/*.c core/*.c core/cli/*.c \
-	plugins/*/*/*.c))
+LINT_SRC = $(sort $(LIB_SRC) $(CLI_SRC) $(wildcard plugins/*/*/*.c))
 LINT_CFLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) \
 	-DBERTH_LIBEXECDIR='"x"' -DBERTH_CNI_BIN_DIR='"x"' -DBERTH_STORAGE_BIN_DIR='"x"' \
 	-DBERTH_SYSCONFDIR='"x"' -DBERTH_VERSION='"x"'

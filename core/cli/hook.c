@@ -16,7 +16,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/netns.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 #define ANN_NETWORKS "org.berth.networks"
 #define ANN_PUBLISH "org.berth.publish"

@@ -29,7 +29,7 @@
 #include "berth/nft.h"
 #include "berth/nl.h"
 #include "berth/route.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 /* The storage side (core/cli/storage.c) may not be in this build: weak until it is. */
 int berth_cli_storage_inspect(const char *container, json_t **ret, berth_error *err)

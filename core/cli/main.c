@@ -11,7 +11,7 @@
 #include "berth/cleanup.h"
 #include "berth/core.h"
 #include "berth/log.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 /* The storage side (core/cli/storage.c) may not be in this build: weak until it is. */
 int berth_cli_storage(int argc, char **argv) __attribute__((weak));

@@ -11,7 +11,7 @@
 #include "berth/json.h"
 #include "berth/netns.h"
 #include "berth/nft.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 static void print_result_human(const char *net, const char *container, const char *ifname,
 			       json_t *res)

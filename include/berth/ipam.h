@@ -9,7 +9,7 @@
 #include "berth/cni.h"
 #include "berth/error.h"
 #include "berth/ip.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 /*
  * host-local IPAM: configuration, the on-disk store and the allocator.

@@ -9,7 +9,7 @@
 #include "berth/cleanup.h"
 #include "berth/storage.h"
 #include "berth/store.h"
-#include "../../core/storage-int.h"
+#include "../../core/store/store-internal.h"
 #include "tap.h"
 
 static void sha(const char *in, size_t repeat, const char *want)

@@ -9,7 +9,7 @@
 #include "berth/cni.h"
 #include "berth/cniargs.h"
 #include "berth/json.h"
-#include "conf.h"
+#include "bridge-internal.h"
 
 static int bad(berth_error *err, const char *msg)
 {

@@ -25,10 +25,10 @@
 #include "berth/netns.h"
 #include "berth/nft.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/route.h"
 #include "berth/sysctl.h"
-#include "conf.h"
+#include "bridge-internal.h"
 
 #define MAX_GWS 16
 /* IFLA_IFALIAS of a host veth: "berth bridge <network> <containerID> <ifname>" */

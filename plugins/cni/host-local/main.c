@@ -2,7 +2,7 @@
 /* host-local IPAM plugin: a drop-in for the reference plugin (same config, same data dir),
  * plus STATUS and GC.  The verbs are in net/ipam-plugin.c, the work in net/ipam*.c. */
 #include "berth/ipam.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 int main(int argc, char **argv)
 {

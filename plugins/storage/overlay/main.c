@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "berth/storage.h"
-#include "../../../storage/overlay.h"
+#include "berth/overlay.h"
 
 int main(int argc, char **argv)
 {

@@ -16,8 +16,8 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "overlay.h"
-#include "overlay-int.h"
+#include "berth/overlay.h"
+#include "overlay-internal.h"
 
 const char *berth_ovl_last_api = "";
 

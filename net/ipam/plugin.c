@@ -6,7 +6,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/ipam.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 static int load(const struct berth_cni_call *call, struct berth_ipam_config **ret,
 		berth_error *err)

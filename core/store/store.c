@@ -19,7 +19,7 @@
 #include "berth/log.h"
 #include "berth/storage.h"
 #include "berth/store.h"
-#include "storage-int.h"
+#include "store-internal.h"
 
 static const char *const default_priority[] = { "overlay", "devicemapper", "btrfs", "vfs", NULL };
 

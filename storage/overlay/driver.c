@@ -21,8 +21,8 @@
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/storage.h"
-#include "overlay.h"
-#include "overlay-int.h"
+#include "berth/overlay.h"
+#include "overlay-internal.h"
 
 const char *const berth_ovl_options[] = {
 	"mount_api", "index", "redirect_dir", "metacopy", "force_naive_diff",

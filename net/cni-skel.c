@@ -14,7 +14,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673

@@ -15,7 +15,7 @@
 #include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
-#include "overlay-int.h"
+#include "overlay-internal.h"
 
 #include "berth/archive.h"
 

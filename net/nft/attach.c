@@ -20,7 +20,7 @@
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/nft.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "nft-internal.h"
 
 static const char *state_base(void)

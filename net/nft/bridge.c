@@ -8,7 +8,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/nft.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "nft-internal.h"
 
 void berth_nft_prefix_range(const struct berth_ipnet *n, struct berth_ip *first,

@@ -19,7 +19,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/file.h"
-#include "overlay-int.h"
+#include "overlay-internal.h"
 
 #define PROJID_BASE 100000
 

@@ -22,7 +22,7 @@
 #include "berth/log.h"
 #include "berth/storage.h"
 #include "berth/store.h"
-#include "storage-int.h"
+#include "store-internal.h"
 
 /* A layer file read through libarchive's decompressors (gzip, zstd, xz, bzip2; a plain tar
  * passes through as is): the raw bytes are hashed (the blob digest), the decompressed ones
