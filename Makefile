@@ -55,6 +55,12 @@ LIB         := $(LIB_CORE) $(PLUGIN_LIB)
 
 CNI_PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/cni/*/main.c))))
 STORAGE_DRIVERS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/storage/*/main.c))))
+# A plugin's code beside its main.c (config parsing, checks) is built into lib<plugin>.a,
+# which the plugin and the unit and fuzz tests link.
+cni_plugin_src  = $(filter-out plugins/cni/$(1)/main.c,$(wildcard plugins/cni/$(1)/*.c))
+cni_plugin_lib  = $(if $(call cni_plugin_src,$(1)),$(BUILD)/plugins/cni/lib$(1).a)
+CNI_PLUGIN_SRC  := $(foreach p,$(CNI_PLUGINS),$(call cni_plugin_src,$(p)))
+CNI_PLUGIN_LIBS := $(foreach p,$(CNI_PLUGINS),$(call cni_plugin_lib,$(p)))
 CNI_BINS        := $(CNI_PLUGINS:%=$(BUILD)/cni/%)
 STORAGE_BINS    := $(STORAGE_DRIVERS:%=$(BUILD)/storage/%)
 CLI_SRC         := $(wildcard core/cli/*.c)
@@ -74,7 +80,8 @@ $(LIB_COMMON): $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 $(LIB_NET): $(NET_SRC:%.c=$(BUILD)/obj/%.o)
 $(LIB_STORAGE): $(STORAGE_SRC:%.c=$(BUILD)/obj/%.o)
 $(LIB_CORE): $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
-$(LIB):
+$(foreach p,$(CNI_PLUGINS),$(if $(call cni_plugin_lib,$(p)),$(eval $(call cni_plugin_lib,$(p)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call cni_plugin_src,$(p))))))
+$(LIB) $(CNI_PLUGIN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
@@ -86,10 +93,10 @@ $(1): $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3)
 	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3) $$(LIBS)
 endef
 
-$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),$(wildcard plugins/cni/$(p)/*.c),$(PLUGIN_LIB))))
+$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),plugins/cni/$(p)/main.c,$(call cni_plugin_lib,$(p)) $(PLUGIN_LIB))))
 $(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c),$(PLUGIN_LIB))))
 $(if $(CLI_SRC),$(eval $(call program,$(BUILD)/bin/berth,$(CLI_SRC),$(LIB))))
-$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(LIB))))
+$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(CNI_PLUGIN_LIBS) $(LIB))))
 $(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t),$(LIB))))
 
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
