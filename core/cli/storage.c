@@ -289,7 +289,7 @@ int berth_cli_storage(int argc, char **argv)
 		r = berth_store_inspect(s, pos[0], &res, &err);
 		if (r < 0) {
 			if (r == -ENOENT && !err.msg[0])
-				berth_error_set(&err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+				berth_error_set(&err, BERTH_ERR_NOT_FOUND, ENOENT,
 						"no container rootfs \"%s\"", pos[0]);
 			return fail(cmd, &err);
 		}

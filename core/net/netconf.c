@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/core.h"
 #include "berth/error.h"
 #include "berth/file.h"

@@ -20,7 +20,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
 #include "berth/store.h"
 #include "store-internal.h"
 
@@ -133,9 +133,9 @@ static void *pump_run(void *arg)
 static int stream_error(struct layer_stream *ls, const char *path, berth_error *err)
 {
 	if (ls->err)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ls->err, "reading %s: %s", path,
+		return berth_error_set(err, BERTH_ERR_IO, ls->err, "reading %s: %s", path,
 				       strerror(ls->err));
-	return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG, "%s: %s", path, ls->msg);
+	return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG, "%s: %s", path, ls->msg);
 }
 
 int berth_store_apply_file(struct berth_store *s, const char *id, const char *parent,
@@ -158,17 +158,17 @@ int berth_store_apply_file(struct berth_store *s, const char *id, const char *pa
 		return -EEXIST; /* shared with another image: nothing to do */
 	in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0 || fstat(in, &st) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	ls = calloc(1, sizeof(*ls));
 	if (!ls)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (parent)
 		json_object_set_new(args, "parent", json_string(parent));
 	r = berth_stor_client_call(s->client, "CREATE", args, -1, NULL, err);
 	if (r < 0)
 		return r;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "pipe");
+		r = berth_error_errno(err, BERTH_ERR_IO, "pipe");
 		goto undo;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -180,7 +180,7 @@ int berth_store_apply_file(struct berth_store *s, const char *id, const char *pa
 	if (pthread_create(&th, NULL, pump_run, ls) != 0) {
 		close(pfd[0]);
 		close(pfd[1]);
-		r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EAGAIN, "pthread_create");
+		r = berth_error_set(err, BERTH_ERR_INTERNAL, EAGAIN, "pthread_create");
 		goto undo;
 	}
 	json_object_del(args, "parent");
@@ -217,12 +217,12 @@ static int hash_raw(const char *path, char *hex, berth_error *err)
 	ssize_t n;
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	berth_sha256_init(&h);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		berth_sha256_update(&h, buf, (size_t)n);
 	if (n < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "read %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "read %s", path);
 	berth_sha256_hex(&h, hex);
 	return 0;
 }
@@ -234,9 +234,9 @@ static int hash_file(const char *path, char *raw_hex, char *diff_hex, berth_erro
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (!ls)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	ls->in = fd;
 	ls->out = -1;
 	if (stream_layer(ls) < 0)
@@ -297,10 +297,10 @@ static int import_layer(struct berth_store *s, const char *parent, const char *p
 		berth_stor_client_call(s->client, "REMOVE", a, -1, NULL, NULL);
 		json_decref(a);
 		if (blob_hex && !STREQ(got, blob_hex))
-			return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+			return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 					       "%s: digest mismatch: sha256:%s, expected sha256:%s",
 					       path, got, blob_hex);
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "%s: diffID mismatch: the uncompressed layer is sha256:%s, "
 				       "expected sha256:%s",
 				       path, got_diff, diff_hex);
@@ -351,7 +351,7 @@ static int blob_path(const char *dir, json_t *desc, char *path, size_t len, char
 	const char *d = json_string_value(json_object_get(desc, "digest"));
 
 	if (!d || strncmp(d, "sha256:", 7) || strlen(d) != 71 || strspn(d + 7, "0123456789abcdef") != 64)
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "unsupported or malformed digest \"%s\"", d ? d : "");
 	memcpy(hex, d + 7, 65);
 	snprintf(path, len, "%s/blobs/sha256/%s", dir, hex);
@@ -365,9 +365,9 @@ static int check_size(const char *path, json_t *desc, berth_error *err)
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "%s", path);
 	if (sz && (!json_is_integer(sz) || json_integer_value(sz) != (json_int_t)st.st_size))
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "%s: size %lld, but its descriptor says %lld", path,
 				       (long long)st.st_size,
 				       (long long)json_integer_value(sz));
@@ -384,7 +384,7 @@ static int load_blob(const char *dir, json_t *desc, json_t **ret, berth_error *e
 	    (r = check_size(path, desc, err)) < 0 || (r = hash_raw(path, got, err)) < 0)
 		return r;
 	if (!STREQ(hex, got))
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "%s: digest mismatch (sha256:%s)", path, got);
 	return berth_json_load_file(path, ret, err);
 }
@@ -457,7 +457,7 @@ int berth_store_oci_plan(const char *dir, const char *ref, json_t **ret, berth_e
 		return r;
 	mdesc = pick_manifest(json_object_get(index, "manifests"), ref);
 	if (!mdesc)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "%s: no manifest%s%s for linux/%s", dir,
 				       ref ? " named " : "", ref ? ref : "", host_arch());
 	rn = json_string_value(json_object_get(json_object_get(mdesc, "annotations"),
@@ -472,7 +472,7 @@ int berth_store_oci_plan(const char *dir, const char *ref, json_t **ret, berth_e
 	for (int depth = 0; json_object_get(manifest, "manifests"); depth++) {
 		json_t *idx = manifest;
 		if (depth == 4)
-			return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+			return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 					       "%s: image indexes nested too deep", dir);
 		manifest = NULL;
 		mdesc = pick_manifest(json_object_get(idx, "manifests"), NULL);
@@ -497,7 +497,7 @@ int berth_store_oci_plan(const char *dir, const char *ref, json_t **ret, berth_e
 	diff_ids = json_object_get(json_object_get(config, "rootfs"), "diff_ids");
 	n = json_array_size(layers);
 	if (n != json_array_size(diff_ids))
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "manifest has %zu layers, config %zu diff_ids", n,
 				       json_array_size(diff_ids));
 	for (i = 0; i < n; i++) {

@@ -17,7 +17,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
 #include "berth/store.h"
 #include "store-internal.h"
 
@@ -41,7 +41,7 @@ void berth_store_config_free(struct berth_store_config *c)
 static int abs_path(const char *what, const char *v, berth_error *err)
 {
 	if (!v || v[0] != '/')
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "%s: \"%s\" must be an absolute path", what, v ? v : "");
 	return 0;
 }
@@ -69,14 +69,14 @@ int berth_store_config_load(const char *path, struct berth_store_config **ret, b
 		if (r < 0)
 			return berth_error_prefix(err, "%s", path);
 		if (!json_is_object(j))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "%s: not a JSON object", path);
 		json_object_foreach(j, key, v) {
 			bool ok = false;
 			for (size_t i = 0; known[i]; i++)
 				ok = ok || STREQ(known[i], key);
 			if (!ok)
-				return berth_error_set(err, BERTH_CNI_ERR_UNSUPPORTED_FIELD, EINVAL,
+				return berth_error_set(err, BERTH_ERR_UNSUPPORTED_FIELD, EINVAL,
 						       "%s: unknown key \"%s\"", path, key);
 		}
 		if ((r = berth_json_get_string(j, path, "driver", false, &driver, err)) < 0 ||
@@ -89,7 +89,7 @@ int berth_store_config_load(const char *path, struct berth_store_config **ret, b
 	if ((r = abs_path("root", root, err)) < 0 || (r = abs_path("runRoot", run_root, err)) < 0)
 		return berth_error_prefix(err, "%s", path ? path : "storage config");
 	if (!STREQ(driver, "auto") && (!berth_path_component_ok(driver) || strchr(driver, ' ')))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "driver: invalid name \"%s\"", driver);
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -177,8 +177,8 @@ static int select_driver(struct berth_store *s, berth_error *err)
 		/* A driver that is installed but refuses its configuration (a misspelt option, a
 		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
 		 * rather than quietly taking the next driver. */
-		if (r < 0 && (e.code == BERTH_CNI_ERR_UNSUPPORTED_FIELD ||
-			      (e.code == BERTH_CNI_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
+		if (r < 0 && (e.code == BERTH_ERR_UNSUPPORTED_FIELD ||
+			      (e.code == BERTH_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
 			if (err)
 				*err = e;
 			return berth_error_prefix(err, "storage driver %s", name);
@@ -355,11 +355,11 @@ static int load_container(struct berth_store *s, const char *cid, json_t **ret, 
 	int r;
 
 	if (!berth_stor_id_valid(cid))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid container id \"%s\"", cid);
 	r = berth_store_rec_load(s, "containers", cid, ret, err);
 	if (r == -ENOENT)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "no container rootfs \"%s\"", cid);
 	return r;
 }
@@ -376,20 +376,20 @@ int berth_store_create(struct berth_store *s, const char *image, const char *cid
 		return r;
 	r = berth_store_rec_load(s, "images", image, &img, err);
 	if (r == -ENOENT)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "no image \"%s\" (berth storage import first)", image);
 	if (r < 0)
 		return r;
 	if (!cid) {
 		unsigned char rnd[6];
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "getrandom");
+			return berth_error_errno(err, BERTH_ERR_IO, "getrandom");
 		snprintf(idbuf, sizeof(idbuf), "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
 			 rnd[3], rnd[4], rnd[5]);
 		cid = idbuf;
 	}
 	if (!berth_stor_id_valid(cid) || strlen(cid) > 100)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid container id \"%s\"", cid);
 	if (berth_store_rec_load(s, "containers", cid, &rec, NULL) == 0)
 		return berth_error_set(err, BERTH_STOR_ERR_EXISTS, EEXIST,
@@ -617,7 +617,7 @@ int berth_store_commit(struct berth_store *s, const char *cid, const char *image
 	snprintf(tmp, sizeof(tmp), "%s/commit-XXXXXX", s->meta);
 	fd = mkstemp(tmp);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkstemp %s", tmp);
+		return berth_error_errno(err, BERTH_ERR_IO, "mkstemp %s", tmp);
 	args = json_pack("{s:s}", "id", jstr(rec, "layer"));
 	r = berth_stor_client_call(s->client, "DIFF", args, fd, NULL, err);
 	if (r < 0)
@@ -629,7 +629,7 @@ int berth_store_commit(struct berth_store *s, const char *cid, const char *image
 		ssize_t n;
 		berth_sha256_init(&h);
 		if (lseek(fd, 0, SEEK_SET) < 0) {
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "lseek");
+			r = berth_error_errno(err, BERTH_ERR_IO, "lseek");
 			goto out;
 		}
 		while ((n = read(fd, data, sizeof(data))) > 0)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "berth/cni.h"
 #include "berth/error.h"
 
 /*

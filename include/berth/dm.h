@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "berth/error.h"
+#include "berth/storage-proto.h"
 
 /* ---- libdevmapper wrappers (storage/dm/lib.c) ---- */
 

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 
 /* Kernel limit on lower layers (OVL_MAX_STACK); a chain is at most this many layers deep. */
 #define BERTH_OVL_MAX_DEPTH 500

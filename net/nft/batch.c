@@ -31,6 +31,7 @@
 
 #include "berth/fault.h"
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/nft.h"
 #include "nft-internal.h"
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/nft.h"

@@ -15,6 +15,7 @@
 #include <libmnl/libmnl.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/nft.h"
 
 struct ct_ctx {

@@ -76,7 +76,7 @@ struct applier {
 
 static int io_code(int errnum)
 {
-	return errnum == ENOSPC || errnum == EDQUOT ? BERTH_STOR_ERR_NO_SPACE : BERTH_CNI_ERR_IO;
+	return errnum == ENOSPC || errnum == EDQUOT ? BERTH_STOR_ERR_NO_SPACE : BERTH_ERR_IO;
 }
 
 static int fail_io(struct applier *ap, int errnum, const char *what)
@@ -106,7 +106,7 @@ static int fail_dir(struct applier *ap, int r, const char *what)
 static int fail_decode(struct applier *ap, const char *what)
 {
 	const char *s = archive_error_string(ap->a);
-	return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, EBADMSG, "%s%s%s%s: %s", what,
+	return berth_error_set(ap->err, BERTH_ERR_DECODE, EBADMSG, "%s%s%s%s: %s", what,
 			       ap->entry ? " after entry '" : "", ap->entry ? ap->entry : "",
 			       ap->entry ? "'" : "", s ? s : "malformed tar stream");
 }
@@ -604,14 +604,14 @@ static int apply_hardlink(struct applier *ap, const char *target_raw, int pfd, c
 	tpfd = get_dir(ap, target, slash ? (size_t)(slash - target) : 0, false);
 	if (tpfd < 0) {
 		if (tpfd == -ENOENT || tpfd == -ENOTDIR)
-			return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, -tpfd,
+			return berth_error_set(ap->err, BERTH_ERR_DECODE, -tpfd,
 					       "entry '%s': hardlink target '%s' not found",
 					       ap->entry, target_raw);
 		return fail_dir(ap, tpfd, "open hardlink target dir");
 	}
 	if (fstatat(tpfd, tleaf, &tst, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
-			return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, ENOENT,
+			return berth_error_set(ap->err, BERTH_ERR_DECODE, ENOENT,
 					       "entry '%s': hardlink target '%s' not found",
 					       ap->entry, target_raw);
 		return fail_io(ap, errno, "stat hardlink target");
@@ -749,7 +749,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 	/* (uid_t)-1 would tell chown "leave as is": the file would stay ours (root's) */
 	if (archive_entry_uid(e) < 0 || archive_entry_uid(e) >= (la_int64_t)UINT32_MAX ||
 	    archive_entry_gid(e) < 0 || archive_entry_gid(e) >= (la_int64_t)UINT32_MAX)
-		return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, EINVAL,
+		return berth_error_set(ap->err, BERTH_ERR_DECODE, EINVAL,
 				       "entry '%s': invalid uid/gid", ap->entry);
 
 	if (!*path) {
@@ -788,7 +788,7 @@ static int apply_entry(struct applier *ap, struct archive_entry *e, char *path)
 	case AE_IFIFO:
 		return apply_node(ap, e, pfd, leaf);
 	default:
-		return berth_error_set(ap->err, BERTH_CNI_ERR_DECODE, EINVAL,
+		return berth_error_set(ap->err, BERTH_ERR_DECODE, EINVAL,
 				       "entry '%s': unsupported type 0%o", ap->entry, type);
 	}
 }
@@ -929,7 +929,7 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 	_cleanup_close_ int ownroot = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (ownroot < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open the layer root");
+		return berth_error_errno(err, BERTH_ERR_IO, "open the layer root");
 	ap.rootfd = ownroot;
 	if (opts)
 		ap.o = *opts;
@@ -948,11 +948,11 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 
 	ap.a = archive_read_new();
 	if (!ap.a)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 	pathcap = (size_t)ap.o.max_path + 1;
 	path = malloc(pathcap);
 	if (!path) {
-		r = berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		r = berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 		goto out;
 	}
 	/* in-process decompressors only: never exec an external program (CVE-2014-9357) */
@@ -998,7 +998,7 @@ int berth_archive_apply(int rootfd, int tarfd, const struct berth_archive_apply_
 		}
 		name = archive_entry_pathname(e);
 		if (!name) {
-			r = berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+			r = berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 					    "entry without a name");
 			goto out;
 		}
@@ -1042,9 +1042,9 @@ int berth_archive_apply_path(const char *root, const char *tar,
 	_cleanup_close_ int tarfd = -1;
 
 	if (rootfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", root);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", root);
 	tarfd = open(tar, O_RDONLY | O_CLOEXEC);
 	if (tarfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", tar);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", tar);
 	return berth_archive_apply(rootfd, tarfd, opts, ret_stats, err);
 }

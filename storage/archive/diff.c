@@ -188,16 +188,16 @@ static int fail_archive(struct differ *d, const char *path)
 {
 	if (d->write_errno)
 		return berth_error_set(d->err, d->write_errno == ENOSPC ? BERTH_STOR_ERR_NO_SPACE
-									: BERTH_CNI_ERR_IO,
+									: BERTH_ERR_IO,
 				       d->write_errno, "diff: writing the tar: %s",
 				       strerror(d->write_errno));
-	return berth_error_set(d->err, BERTH_CNI_ERR_IO, EIO, "diff: '%s': %s", path,
+	return berth_error_set(d->err, BERTH_ERR_IO, EIO, "diff: '%s': %s", path,
 			       archive_error_string(d->a));
 }
 
 static int fail_errno(struct differ *d, int errnum, const char *path, const char *what)
 {
-	return berth_error_set(d->err, BERTH_CNI_ERR_IO, errnum, "diff: '%s': %s: %s", path, what,
+	return berth_error_set(d->err, BERTH_ERR_IO, errnum, "diff: '%s': %s: %s", path, what,
 			       strerror(errnum));
 }
 
@@ -440,7 +440,7 @@ static int emit_tree(struct differ *d, int dirfd, const char *prefix, int depth)
 	int r;
 
 	if (depth > 2048)
-		return berth_error_set(d->err, BERTH_CNI_ERR_IO, ELOOP, "diff: '%s': too deep",
+		return berth_error_set(d->err, BERTH_ERR_IO, ELOOP, "diff: '%s': too deep",
 				       prefix);
 	r = berth_archive_list_dir(dirfd, &names, &n);
 	if (r < 0)
@@ -573,7 +573,7 @@ int berth_archive_diff(int rootfd, int outfd, const struct berth_archive_diff_op
 	d.a = archive_write_new();
 	d.e = archive_entry_new();
 	if (!d.buf || !d.a || !d.e) {
-		r = berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		r = berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 		goto out;
 	}
 	/* ustar where it suffices, PAX records (SCHILY.xattr.*, long names, big ids) only where
@@ -628,13 +628,13 @@ static int ch_push(struct chlist *l, const char *prefix, const char *name,
 	char *p = join(prefix, name);
 
 	if (!p)
-		return berth_error_set(l->err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		return berth_error_set(l->err, BERTH_ERR_IO, ENOMEM, "out of memory");
 	if (l->c.n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 64;
 		struct berth_archive_change *nv = realloc(l->c.v, ncap * sizeof(*nv));
 		if (!nv) {
 			free(p);
-			return berth_error_set(l->err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+			return berth_error_set(l->err, BERTH_ERR_IO, ENOMEM, "out of memory");
 		}
 		l->c.v = nv;
 		l->cap = ncap;
@@ -648,7 +648,7 @@ static int ch_push(struct chlist *l, const char *prefix, const char *name,
 static int ch_fail(struct chlist *l, int errnum, const char *prefix, const char *name,
 		   const char *what)
 {
-	return berth_error_set(l->err, BERTH_CNI_ERR_IO, errnum, "changes: '%s%s%s': %s: %s",
+	return berth_error_set(l->err, BERTH_ERR_IO, errnum, "changes: '%s%s%s': %s: %s",
 			       prefix, *prefix ? "/" : "", name, what, strerror(errnum));
 }
 
@@ -938,7 +938,7 @@ int berth_archive_changes_size(int treefd, const struct berth_archive_changes *c
 		if (pfd < 0 || fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			int e = pfd < 0 ? -pfd : errno;
 			berth_strset_clear(&seen);
-			return berth_error_set(err, BERTH_CNI_ERR_IO, e, "changes size: '%s': %s",
+			return berth_error_set(err, BERTH_ERR_IO, e, "changes size: '%s': %s",
 					       c->v[i].path, strerror(e));
 		}
 		if (!S_ISREG(st.st_mode))

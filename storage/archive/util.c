@@ -477,10 +477,10 @@ int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
 	int r;
 
 	if (!copy)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 	r = berth_archive_clean_path(copy, PATH_MAX);
 	if (r < 0 || !*copy)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "refusing to remove '%s'", path);
 	/* intermediate components must be real directories: never remove through a symlink */
 	slash = strrchr(copy, '/');
@@ -505,14 +505,14 @@ int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
 			/* missing, or not a real directory: nothing of ours to remove there */
 			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 				return 0;
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "remove %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "remove %s", path);
 		}
 	} else {
 		leaf = copy;
 	}
 	r = remove_one(pfd >= 0 ? pfd : dirfd, leaf);
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "remove %s: %s", path,
+		return berth_error_set(err, BERTH_ERR_IO, -r, "remove %s: %s", path,
 				       strerror(-r));
 	return 0;
 }

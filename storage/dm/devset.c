@@ -138,7 +138,7 @@ static int load_json(const char *path, json_t **ret, berth_error *err)
 {
 	if (access(path, F_OK) < 0) {
 		*ret = NULL;
-		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", path);
+		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_ERR_IO, "%s", path);
 	}
 	return berth_json_load_file(path, ret, err) < 0 ? berth_error_ret(err) : 1;
 }
@@ -203,7 +203,7 @@ static int run_tool(const char *name, const char *const *args, berth_error *err)
 		size_t l = errout ? strlen(errout) : 0;
 		while (l && (errout[l - 1] == '\n' || errout[l - 1] == ' '))
 			errout[--l] = '\0';
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "%s failed (status %d): %.400s",
+		return berth_error_set(err, BERTH_ERR_IO, EIO, "%s failed (status %d): %.400s",
 				       name, status, errout && *errout ? errout : "");
 	}
 	return 0;
@@ -254,7 +254,7 @@ static int read_layer(struct berth_dmset *s, const char *id, struct layer *ret, 
 	ret->devid = (uint32_t)jint(j, "device_id");
 	ret->size = jint(j, "size");
 	if (ret->devid == 0 || ret->size == 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EUCLEAN, "%s: corrupt metadata", p);
+		return berth_error_set(err, BERTH_ERR_IO, EUCLEAN, "%s: corrupt metadata", p);
 	return 0;
 }
 
@@ -283,7 +283,7 @@ static int all_layers(struct berth_dmset *s, struct layer **ret, size_t *ret_n, 
 	struct dirent *de;
 
 	if (!d)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", dir);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", dir);
 	while ((de = readdir(d))) {
 		char id[200];
 		size_t len = strlen(de->d_name);
@@ -413,7 +413,7 @@ static int pool_status(struct berth_dmset *s, struct berth_dm_pool_status *st, b
 		return berth_error_set(err, BERTH_STOR_ERR_WRONG_FS, EINVAL,
 				       "%s is a %s device, not a thin-pool", s->pool, target);
 	if (berth_dm_pool_status_parse(params, st) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO,
+		return berth_error_set(err, BERTH_ERR_IO, EIO,
 				       "cannot parse status of pool %s: %s", s->pool, params);
 	return 0;
 }
@@ -429,7 +429,7 @@ static int space_guard(struct berth_dmset *s, berth_error *err)
 	if (r < 0)
 		return r;
 	if (st.failed || st.needs_check)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO,
+		return berth_error_set(err, BERTH_ERR_IO, EIO,
 				       "thin pool %s has failed or needs a check", s->pool);
 	if (st.out_of_space || st.read_only)
 		return berth_error_set(err, BERTH_STOR_ERR_NO_SPACE, ENOSPC,
@@ -460,10 +460,10 @@ static int check_blkdev(const char *key, const char *path, bool excl, struct blk
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_CONFIG, "options.%s: %s", key,
+		return berth_error_errno(err, BERTH_ERR_INVALID_CONFIG, "options.%s: %s", key,
 					 path);
 	if (!S_ISBLK(st.st_mode))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOTBLK,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENOTBLK,
 				       "options.%s: %s is not a block device", key, path);
 	fd = open(path, O_RDONLY | O_CLOEXEC | (excl ? O_EXCL : 0));
 	if (fd < 0 && errno == EBUSY)
@@ -472,10 +472,10 @@ static int check_blkdev(const char *key, const char *path, bool excl, struct blk
 				       "device or program)",
 				       key, path);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "options.%s: open %s", key, path);
+		return berth_error_errno(err, BERTH_ERR_IO, "options.%s: open %s", key, path);
 	ret->rdev = st.st_rdev;
 	if (ioctl(fd, BLKGETSIZE64, &ret->size) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "options.%s: size of %s", key, path);
+		return berth_error_errno(err, BERTH_ERR_IO, "options.%s: size of %s", key, path);
 	return 0;
 }
 
@@ -486,10 +486,10 @@ static int header_is_zero(const char *path, bool *ret, berth_error *err)
 	ssize_t n;
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "read %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "read %s", path);
 	*ret = true;
 	for (ssize_t i = 0; i < n; i++)
 		if (buf[i]) {
@@ -505,9 +505,9 @@ static int zero_header(const char *path, berth_error *err)
 	static const char zero[4096];
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	if (pwrite(fd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero) || fsync(fd) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "wipe metadata header of %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "wipe metadata header of %s", path);
 	return 0;
 }
 
@@ -520,7 +520,7 @@ static int create_pool(struct berth_dmset *s, const struct blkdev *meta, const s
 	char params[256];
 
 	if (blocks < 16)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "data device too small: %" PRIu64 " blocks of %" PRIu64
 				       " bytes",
 				       blocks, bs * SECTOR);
@@ -542,9 +542,9 @@ static int sparse_file(const char *path, uint64_t size, bool *created, berth_err
 		*created = fd >= 0;
 	}
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	if (*created && ftruncate(fd, (off_t)size) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "size %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "size %s", path);
 	return 0;
 }
 
@@ -579,10 +579,10 @@ static int adopt_pool(struct berth_dmset *s, bool fresh, berth_error *err)
 				       "options.pool_name: %s is a %s device, not a thin-pool",
 				       s->pool, target);
 	if (berth_dm_pool_table_parse(params, &t) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "cannot parse table of %s: %s",
+		return berth_error_set(err, BERTH_ERR_IO, EIO, "cannot parse table of %s: %s",
 				       s->pool, params);
 	if (c->block_size_set && t.block_sectors * SECTOR != c->block_size)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.block_size: pool %s has a block size of %" PRIu64
 				       " bytes, not %" PRIu64,
 				       s->pool, t.block_sectors * SECTOR, c->block_size);
@@ -591,16 +591,16 @@ static int adopt_pool(struct berth_dmset *s, bool fresh, berth_error *err)
 		char want[64];
 
 		if (stat(c->data_device, &dst) < 0 || stat(c->metadata_device, &mst) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_INVALID_CONFIG,
+			return berth_error_errno(err, BERTH_ERR_INVALID_CONFIG,
 						 "options.data_device/metadata_device");
 		snprintf(want, sizeof(want), "%u:%u", major(dst.st_rdev), minor(dst.st_rdev));
 		if (!STREQ(want, t.data_dev))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.data_device: pool %s exists on %s, not on %s",
 					       s->pool, t.data_dev, c->data_device);
 		snprintf(want, sizeof(want), "%u:%u", major(mst.st_rdev), minor(mst.st_rdev));
 		if (!STREQ(want, t.metadata_dev))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.metadata_device: pool %s exists on %s, not on %s",
 					       s->pool, t.metadata_dev, c->metadata_device);
 	}
@@ -637,12 +637,12 @@ static int validate_source(struct berth_dmset *s, bool fresh, struct blkdev *met
 		if (r < 0)
 			return r;
 		if (meta->size < 2 * 1024 * 1024)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.metadata_device: %s is too small (2 MiB at "
 					       "least)",
 					       c->metadata_device);
 		if (data->size / SECTOR / s->block_sectors < 16)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.data_device: %s is too small for blocks of "
 					       "%" PRIu64 " bytes",
 					       c->data_device, s->block_sectors * SECTOR);
@@ -652,7 +652,7 @@ static int validate_source(struct berth_dmset *s, bool fresh, struct blkdev *met
 				return r;
 			if (!zero)
 				return berth_error_set(
-					err, BERTH_CNI_ERR_INVALID_CONFIG, EEXIST,
+					err, BERTH_ERR_INVALID_CONFIG, EEXIST,
 					"options.metadata_device: %s is not empty; refusing to wipe "
 					"it (set force_wipe=true to format it as new thin-pool "
 					"metadata)",
@@ -663,11 +663,11 @@ static int validate_source(struct berth_dmset *s, bool fresh, struct blkdev *met
 	if (c->allow_loopback)
 		return 0;
 	if (c->pool_name)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENOENT,
 				       "options.pool_name: thin pool %s does not exist (and no "
 				       "data_device/metadata_device to create it from)",
 				       c->pool_name);
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "options: no thin pool configured: set pool_name (an existing "
 			       "pool), data_device and metadata_device, or allow_loopback=true "
 			       "(development only)");
@@ -708,10 +708,10 @@ static int setup_pool(struct berth_dmset *s, bool fresh, struct blkdev *meta, st
 		    (r = berth_loop_attach(mf, &mfd, &ml, err)) < 0)
 			return r;
 		if (fstat(dfd, &st) < 0 || ioctl(dfd, BLKGETSIZE64, &data->size) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", dl);
+			return berth_error_errno(err, BERTH_ERR_IO, "%s", dl);
 		data->rdev = st.st_rdev;
 		if (fstat(mfd, &st) < 0 || ioctl(mfd, BLKGETSIZE64, &meta->size) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", ml);
+			return berth_error_errno(err, BERTH_ERR_IO, "%s", ml);
 		meta->rdev = st.st_rdev;
 		r = create_pool(s, meta, data, err);
 		/* the loop devices autoclear once the pool (their only holder) goes */
@@ -1020,10 +1020,10 @@ static int do_mount(struct berth_dmset *s, uint32_t devid, const char *path, boo
 	dev_name(s, devid, name, sizeof(name));
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", name);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "mkdir %s", path);
 	if (mount(dev, path, fs_name(s), ro ? MS_RDONLY : 0, data) < 0)
 		return berth_error_errno(err, errno == ENOSPC ? BERTH_STOR_ERR_NO_SPACE
-							      : BERTH_CNI_ERR_IO,
+							      : BERTH_ERR_IO,
 					 "mount %s on %s (%s, \"%s\")", dev, path, fs_name(s),
 					 data);
 	return 0;
@@ -1078,7 +1078,7 @@ static int set_refs(struct berth_dmset *s, const char *id, int n, berth_error *e
 
 	if (n <= 0) {
 		if (unlink(p) < 0 && errno != ENOENT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", p);
+			return berth_error_errno(err, BERTH_ERR_IO, "unlink %s", p);
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%d\n", n);
@@ -1173,7 +1173,7 @@ static int grow_base(struct berth_dmset *s, berth_error *err)
 	if (s->cfg->base_size == size)
 		return 0;
 	if (s->cfg->base_size < size)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.base_size: %" PRIu64 " is smaller than the base "
 				       "device's %" PRIu64 " bytes; it can grow, not shrink",
 				       s->cfg->base_size, size);
@@ -1198,10 +1198,10 @@ static int lock_fd(int fd, bool exclusive, bool no_wait, const char *what, berth
 {
 	while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (no_wait ? LOCK_NB : 0)) < 0) {
 		if (errno == EWOULDBLOCK)
-			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+			return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EAGAIN,
 					       "%s is busy with another call (args.noWait)", what);
 		if (errno != EINTR)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s", what);
+			return berth_error_errno(err, BERTH_ERR_IO, "lock %s", what);
 	}
 	return 0;
 }
@@ -1213,7 +1213,7 @@ int berth_dmset_lock_layer(struct berth_dmset *s, const char *id, int *ret_fd, b
 	int r;
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", p);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", p);
 	r = lock_fd(fd, true, s->no_wait, id, err);
 	if (r < 0)
 		return r;
@@ -1338,7 +1338,7 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 	lockp = pathf("%s/.lock", root);
 	s->lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->lockfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", lockp);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", lockp);
 	r = lock_fd(s->lockfd, exclusive || fresh, no_wait, root, err);
 	if (r < 0)
 		return r;
@@ -1349,12 +1349,12 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 			return r;
 		const char *pool = jstr(s->state, "pool");
 		if (pool && !STREQ(pool, s->pool))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.pool_name: %s was set up on pool %s, not %s",
 					       root, pool, s->pool);
 		uint64_t bs = jint(s->state, "block_size");
 		if (cfg->block_size_set && bs && bs != cfg->block_size)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.block_size: the pool was made with %" PRIu64
 					       " byte blocks",
 					       bs);
@@ -1363,7 +1363,7 @@ int berth_dmset_open(const char *root, const char *run_root, const struct berth_
 					   ? BERTH_DM_FS_XFS
 					   : BERTH_DM_FS_EXT4) &&
 		    json_object_get(s->state, "base"))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.fs: the base device has a %s filesystem",
 					       jstr(json_object_get(s->state, "base"), "fs"));
 		s->owned_pool = json_is_true(json_object_get(s->state, "owned_pool"));
@@ -1472,7 +1472,7 @@ fail:
 
 static int unknown_layer(berth_error *err, const char *id)
 {
-	return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+	return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 			       "layer %.130s does not exist", id);
 }
 
@@ -1493,7 +1493,7 @@ static int origin_of(struct berth_dmset *s, const char *parent, uint32_t *ret_de
 	}
 	r = read_visible(s, parent, &p, err);
 	if (r == -ENOENT)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "parent layer %.130s does not exist", parent);
 	if (r < 0)
 		return r;
@@ -1545,7 +1545,7 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 	int r;
 
 	if (!layer_path_ok(id))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL, "bad layer id");
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL, "bad layer id");
 	r = read_layer(s, id, &l, err);
 	if (r == 0)
 		return berth_error_set(err, BERTH_STOR_ERR_EXISTS, EEXIST,
@@ -1561,7 +1561,7 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 				       " bytes; a thin snapshot's filesystem can grow, not shrink",
 				       size, origin_size);
 	if (size % 4096)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "args.size: must be a multiple of 4096");
 	r = space_guard(s, err);
 	if (r < 0)
@@ -1716,7 +1716,7 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 	if (journalled)
 		journal_close(s, l.devid);
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "unlink %s", mp);
+		return berth_error_set(err, BERTH_ERR_IO, -r, "unlink %s", mp);
 	rmdir(mnt);
 	return deferred ? 1 : 0;
 }
@@ -1888,7 +1888,7 @@ static int unmount_layer(struct berth_dmset *s, const struct layer *l, berth_err
 
 	if (is_mountpoint(mnt) && umount2(mnt, 0) < 0) {
 		if (errno != EBUSY || umount2(mnt, MNT_DETACH) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "unmount %s", mnt);
+			return berth_error_errno(err, BERTH_ERR_IO, "unmount %s", mnt);
 	}
 	set_refs(s, l->id, 0, &(berth_error){ 0 });
 	r = deactivate(s, l->devid, s->cfg->deferred_removal, err);
@@ -1975,7 +1975,7 @@ int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uin
 		BERTH_FAULT_POINT("dm-apply-after-mount");
 		rootfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", mnt);
+			r = berth_error_errno(err, BERTH_ERR_IO, "open %s", mnt);
 		else
 			r = berth_archive_apply(rootfd, tarfd, &opts, &st, err);
 		if (rootfd >= 0) {
@@ -2045,13 +2045,13 @@ int berth_dmset_diff(struct berth_dmset *s, const char *id, const char *parent, 
 	}
 	treefd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (treefd < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", tree);
+		r = berth_error_errno(err, BERTH_ERR_IO, "open %s", tree);
 		goto out;
 	}
 	if (ptree) {
 		parentfd = open(ptree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (parentfd < 0) {
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", ptree);
+			r = berth_error_errno(err, BERTH_ERR_IO, "open %s", ptree);
 			goto out;
 		}
 	}

@@ -33,7 +33,7 @@ static int open_diff(struct ovl *o, const char *id, int *ret, berth_error *err)
 	snprintf(path, sizeof(path), "%s/diff", id);
 	fd = openat(o->rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/%s", o->root, path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s/%s", o->root, path);
 	*ret = fd;
 	return 0;
 }
@@ -155,7 +155,7 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 		if (r == 0) {
 			BERTH_FAULT_POINT("ovl-apply-before-complete");
 			if (unlinkat(o.rootfd, path, 0) < 0) {
-				r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
+				r = berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
 			} else {
 				*ret = json_pack("{s:I,s:I}", "size", (json_int_t)st.size,
 						 "entries", (json_int_t)st.entries);
@@ -319,7 +319,7 @@ static int walk_usage(int dirfd, uint64_t *bytes, uint64_t *inodes, berth_error 
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir");
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir");
 	}
 	while ((de = readdir(d))) {
 		struct stat st;

@@ -20,7 +20,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 #include "berth/overlay.h"
 #include "overlay-internal.h"
 
@@ -62,7 +62,7 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 		return 0;
 	}
 	if (!json_is_string(v))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "%s: expected a size", what);
 	s = json_string_value(v);
 	errno = 0;
@@ -86,7 +86,7 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 	*ret = n;
 	return 0;
 bad:
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "%s: invalid size \"%.50s\"", what, s);
 }
 
@@ -101,7 +101,7 @@ static int parse_options(struct ovl *o, json_t *opts, berth_error *err)
 		return r;
 	if (!STREQ(o->mount_api, "auto") && !STREQ(o->mount_api, "new") &&
 	    !STREQ(o->mount_api, "legacy"))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.mount_api: \"%.50s\" is not auto, new or legacy",
 				       o->mount_api);
 	if ((r = berth_json_get_bool(opts, "options", "index", false, &o->index, err)) < 0 ||
@@ -148,7 +148,7 @@ int berth_ovl_open(const struct berth_stor_call *call, struct ovl *o, int lock, 
 	if (r < 0)
 		return r;
 	if (strpbrk(o->root, ":,") || strpbrk(o->run_root, ":,"))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "root/runRoot must not contain ':' or ',' (overlay mount "
 				       "options)");
 	static const char *const subdirs[] = { "", "/l", "/staging" };
@@ -167,7 +167,7 @@ int berth_ovl_open(const struct berth_stor_call *call, struct ovl *o, int lock, 
 	}
 	o->rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->rootfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", o->root);
 	return berth_ovl_relock(o, lock, err);
 }
 
@@ -178,15 +178,15 @@ int berth_ovl_relock(struct ovl *o, int lock, berth_error *err)
 	if (o->lockfd < 0) {
 		o->lockfd = openat(o->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (o->lockfd < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/.lock", o->root);
+			return berth_error_errno(err, BERTH_ERR_IO, "open %s/.lock", o->root);
 	}
 	while (flock(o->lockfd, (lock == OVL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) |
 					(o->no_wait ? LOCK_NB : 0)) < 0) {
 		if (errno == EWOULDBLOCK)
-			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+			return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EAGAIN,
 					       "%s is busy with another call (args.noWait)", o->root);
 		if (errno != EINTR)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s/.lock", o->root);
+			return berth_error_errno(err, BERTH_ERR_IO, "lock %s/.lock", o->root);
 	}
 	return 0;
 }
@@ -214,17 +214,17 @@ int berth_ovl_lock_layer(struct ovl *o, const char *id, int *ret_fd, berth_error
 	snprintf(path, sizeof(path), "%s/locks/%s", o->run_root, id);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	while (flock(fd, LOCK_EX | (o->no_wait ? LOCK_NB : 0)) < 0) {
 		if (errno == EWOULDBLOCK) {
 			close(fd);
-			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+			return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EAGAIN,
 					       "layer \"%s\" is busy with another call (args.noWait)",
 					       id);
 		}
 		if (errno != EINTR) {
 			close(fd);
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "lock %s", path);
 		}
 	}
 	*ret_fd = fd;
@@ -247,7 +247,7 @@ int berth_ovl_layer_state(struct ovl *o, const char *id)
 int berth_ovl_need_layer(struct ovl *o, const char *id, berth_error *err)
 {
 	if (berth_ovl_layer_state(o, id) != 1)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "layer \"%s\" does not exist", id);
 	return 0;
 }
@@ -262,7 +262,7 @@ int berth_ovl_read_str(int dirfd, const char *path, char **ret, berth_error *err
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return -ENOENT;
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	}
 	r = berth_read_fd(fd, 1 << 20, &s, &len, err);
 	close(fd);
@@ -296,18 +296,18 @@ int berth_ovl_lowers(struct ovl *o, const char *id, char ***ret, size_t *ret_n, 
 		cap += *p == ':';
 	v = calloc(cap + 1, sizeof(char *));
 	if (!v)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	for (char *save = NULL, *tok = strtok_r(lower, ":", &save); tok;
 	     tok = strtok_r(NULL, ":", &save)) {
 		if (strncmp(tok, "l/", 2) || !berth_path_component_ok(tok + 2)) {
 			berth_strv_free(v);
-			return berth_error_set(err, BERTH_CNI_ERR_IO, EUCLEAN,
+			return berth_error_set(err, BERTH_ERR_IO, EUCLEAN,
 					       "layer %s: corrupt lower file (\"%.60s\")", id, tok);
 		}
 		if (asprintf(&v[n], "%s/%s", o->root, tok) < 0) {
 			v[n] = NULL;
 			berth_strv_free(v);
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+			return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 		}
 		n++;
 	}
@@ -326,20 +326,20 @@ int berth_ovl_rm_rf_at(int dfd, const char *path, berth_error *err)
 	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "stat %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "stat %s", path);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(dfd, path, 0) < 0 && errno != ENOENT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
 		return 0;
 	}
 	fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s", path);
 	}
 	while ((errno = 0, de = readdir(d))) {
 		int r;
@@ -355,7 +355,7 @@ int berth_ovl_rm_rf_at(int dfd, const char *path, berth_error *err)
 	if (unlinkat(dfd, path, AT_REMOVEDIR) < 0 && errno != ENOENT) {
 		if (errno == EBUSY)
 			return berth_error_errno(err, BERTH_STOR_ERR_BUSY, "rmdir %s", path);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "rmdir %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "rmdir %s", path);
 	}
 	return 0;
 }
@@ -389,11 +389,11 @@ static int count_children(struct ovl *o, const char *id, berth_error *err)
 	snprintf(path, sizeof(path), "%s/children", id);
 	fd = openat(o->rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s", path);
 	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -443,7 +443,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 			return berth_error_prefix(err, "parent");
 		snprintf(path, sizeof(path), "%s/link", parent);
 		if ((r = berth_ovl_read_str(o.rootfd, path, &plink, err)) < 0)
-			return r == -ENOENT ? berth_error_set(err, BERTH_CNI_ERR_IO, EUCLEAN,
+			return r == -ENOENT ? berth_error_set(err, BERTH_ERR_IO, EUCLEAN,
 							      "parent %s has no link", parent)
 					    : r;
 		snprintf(path, sizeof(path), "%s/lower", parent);
@@ -457,12 +457,12 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 				depth += *p == ':';
 		}
 		if (depth > BERTH_OVL_MAX_DEPTH)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, E2BIG,
 					       "layer chain too deep: %zu layers, overlay allows %d",
 					       depth, BERTH_OVL_MAX_DEPTH);
 		if (asprintf(&lower, "l/%s%s%s", plink, plower && *plower ? ":" : "",
 			     plower ? plower : "") < 0)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+			return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
 	if (size && !berth_ovl_quota_supported(&o, err))
 		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
@@ -477,7 +477,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	if (r < 0)
 		return r;
 	if (mkdirat(o.rootfd, stage, 0700) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir %s/%s", o.root, stage);
+		return berth_error_errno(err, BERTH_ERR_IO, "mkdir %s/%s", o.root, stage);
 	static const char *const sub[] = { "diff", "work", "merged", "empty", "children" };
 	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
 		snprintf(path, sizeof(path), "%s/%s", stage, sub[i]);
@@ -517,14 +517,14 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	}
 	BERTH_FAULT_POINT("ovl-create-before-rename");
 	if (renameat(o.rootfd, stage, o.rootfd, id) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "rename %s to %s", stage, id);
+		r = berth_error_errno(err, BERTH_ERR_IO, "rename %s to %s", stage, id);
 		goto undo;
 	}
 	BERTH_FAULT_POINT("ovl-create-after-rename");
 	snprintf(path, sizeof(path), "l/%s", link);
 	snprintf(stage, sizeof(stage), "../%s/diff", id);
 	if (symlinkat(stage, o.rootfd, path) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "symlink %s", path);
+		r = berth_error_errno(err, BERTH_ERR_IO, "symlink %s", path);
 		berth_ovl_remove_layer(&o, id, NULL);
 		return r;
 	}
@@ -539,7 +539,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	BERTH_FAULT_POINT("ovl-create-before-complete");
 	snprintf(path, sizeof(path), "%s/incomplete", id);
 	if (unlinkat(o.rootfd, path, 0) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
+		r = berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
 		berth_ovl_remove_layer(&o, id, NULL);
 		return r;
 	}
@@ -575,7 +575,7 @@ int berth_ovl_remove_layer(struct ovl *o, const char *id, berth_error *err)
 	if (renameat(o->rootfd, id, o->rootfd, grave) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "rename %s", id);
+		return berth_error_errno(err, BERTH_ERR_IO, "rename %s", id);
 	}
 	BERTH_FAULT_POINT("ovl-remove-after-rename");
 	r = berth_ovl_rm_rf_at(o->rootfd, grave, err);
@@ -662,7 +662,7 @@ static int collect_layers(struct ovl *o, struct layer_ent **ret, size_t *ret_n, 
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir %s", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s", o->root);
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
@@ -883,9 +883,9 @@ static int private_root(struct ovl *o, berth_error *err)
 	if (o->skip_mount_home)
 		return 0;
 	if (!is_mountpoint(o->root) && mount(o->root, o->root, NULL, MS_BIND, NULL) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "bind mount %s", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "bind mount %s", o->root);
 	if (mount(NULL, o->root, NULL, MS_PRIVATE, NULL) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "make %s private", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "make %s private", o->root);
 	return 0;
 }
 
@@ -898,7 +898,7 @@ static int check_d_type(struct ovl *o, berth_error *err)
 	int fd;
 
 	if (mkdirat(o->rootfd, "staging/dtype", 0700) < 0 && errno != EEXIST)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir staging/dtype");
+		return berth_error_errno(err, BERTH_ERR_IO, "mkdir staging/dtype");
 	fd = openat(o->rootfd, "staging/dtype/f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
@@ -906,7 +906,7 @@ static int check_d_type(struct ovl *o, berth_error *err)
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open staging/dtype");
+		return berth_error_errno(err, BERTH_ERR_IO, "open staging/dtype");
 	}
 	while ((de = readdir(d)))
 		if (STREQ(de->d_name, "f"))
@@ -935,7 +935,7 @@ static const char *fs_name(long type)
 static int check_backing(struct ovl *o, struct statfs *sfs, berth_error *err)
 {
 	if (fstatfs(o->rootfd, sfs) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "statfs %s", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "statfs %s", o->root);
 	switch ((unsigned long)sfs->f_type) {
 	case OVERLAYFS_SUPER_MAGIC:
 	case 0x61756673: /* aufs */
@@ -962,7 +962,7 @@ static int probe_mount(struct ovl *o, berth_error *err)
 	berth_ovl_rm_rf_at(o->rootfd, dirs[0], NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (mkdirat(o->rootfd, dirs[i], 0700) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir %s", dirs[i]);
+			return berth_error_errno(err, BERTH_ERR_IO, "mkdir %s", dirs[i]);
 	snprintf(target, sizeof(target), "%s/staging/probe/m", o->root);
 	if (asprintf(&data, "lowerdir=%s/staging/probe/l,upperdir=%s/staging/probe/u,workdir=%s/"
 			    "staging/probe/w",
@@ -1033,7 +1033,7 @@ int berth_ovl_status(const struct berth_stor_call *call, json_t **ret, berth_err
 	if (r < 0)
 		return r;
 	if (fstatfs(o.rootfd, &sfs) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "statfs %s", o.root);
+		return berth_error_errno(err, BERTH_ERR_IO, "statfs %s", o.root);
 	collect_layers(&o, &v, &n, false, NULL);
 	free_layers(v, n);
 	snprintf(buf, sizeof(buf), "%zu", n);

@@ -39,7 +39,7 @@ int berth_ovl_refs_set(struct ovl *o, const char *id, int refs, berth_error *err
 	snprintf(path, sizeof(path), "%s/mounts/%s", o->run_root, id);
 	if (refs <= 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%d\n", refs);
@@ -95,12 +95,12 @@ static int mount_new(struct ovl *o, const struct mount_spec *ms, bool ro, berth_
 			/* EINVAL: a kernel before 6.8 does not know "lowerdir+" */
 			if (errno == EINVAL)
 				return -EINVAL;
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lower %s", ms->lowers[i]);
+			return berth_error_errno(err, BERTH_ERR_IO, "lower %s", ms->lowers[i]);
 		}
 	if (ms->upper) {
 		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", ms->upper, 0) < 0 ||
 		    fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", ms->work, 0) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "overlay upper %s",
+			return berth_error_errno(err, BERTH_ERR_IO, "overlay upper %s",
 						 ms->upper);
 		if (ms->is_volatile && fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
 			return berth_error_errno(err, BERTH_STOR_ERR_NOT_SUPPORTED,
@@ -119,7 +119,7 @@ static int mount_new(struct ovl *o, const struct mount_spec *ms, bool ro, berth_
 	}
 	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, ro ? MOUNT_ATTR_RDONLY : 0);
 	if (mfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "fsmount overlay");
+		return berth_error_errno(err, BERTH_ERR_IO, "fsmount overlay");
 	return mfd;
 }
 
@@ -144,7 +144,7 @@ again:
 	free(data);
 	data = malloc(cap);
 	if (!data)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	len = (size_t)snprintf(data, cap, "lowerdir=");
 	for (size_t i = 0; i < ms->n; i++) {
 		const char *l = ms->lowers[i];
@@ -166,13 +166,13 @@ again:
 	if (len > max && !use_fds) {
 		fds = calloc(ms->n ? ms->n : 1, sizeof(int));
 		if (!fds)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+			return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 		for (size_t i = 0; i < ms->n; i++)
 			fds[i] = -1;
 		for (size_t i = 0; i < ms->n; i++) {
 			fds[i] = open(ms->lowers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
 			if (fds[i] < 0) {
-				r = berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", ms->lowers[i]);
+				r = berth_error_errno(err, BERTH_ERR_IO, "open %s", ms->lowers[i]);
 				goto out;
 			}
 		}
@@ -180,12 +180,12 @@ again:
 		goto again;
 	}
 	if (len > max) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, E2BIG,
 				    "overlay mount data of %zu bytes exceeds a page", len);
 		goto out;
 	}
 	if (chdir(use_fds ? "/proc/self/fd" : o->root) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "chdir");
+		r = berth_error_errno(err, BERTH_ERR_IO, "chdir");
 		goto out;
 	}
 	if (mount("overlay", target, "overlay", ro ? MS_RDONLY : 0, data) < 0)
@@ -215,7 +215,7 @@ static int build_spec(struct ovl *o, const char *id, bool ro, bool is_volatile,
 	/* [own diff if ro] + ancestors + [empty if fewer than needed] + upper + work */
 	all = calloc(n + 5, sizeof(char *));
 	if (!all)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (ro && asprintf(&all[k++], "%s/%s/diff", o->root, id) < 0)
 		goto nomem;
 	for (size_t i = 0; i < n; i++)
@@ -239,7 +239,7 @@ static int build_spec(struct ovl *o, const char *id, bool ro, bool is_volatile,
 	return 0;
 nomem:
 	berth_strv_free(all);
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
 static json_t *spec_options(const struct mount_spec *ms, bool ro, const struct ovl *o)
@@ -283,7 +283,7 @@ int berth_ovl_mount_layer(struct ovl *o, const char *id, const struct ovl_mount_
 	if (r < 0)
 		return r;
 	if (ms.n > BERTH_OVL_MAX_DEPTH)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, E2BIG,
 				       "%zu lower layers, overlay allows %d", ms.n,
 				       BERTH_OVL_MAX_DEPTH);
 	if (ms.upper) {
@@ -299,7 +299,7 @@ int berth_ovl_mount_layer(struct ovl *o, const char *id, const struct ovl_mount_
 			r = move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
 			close(mfd);
 			if (r < 0)
-				return berth_error_errno(err, BERTH_CNI_ERR_IO, "move_mount to %s",
+				return berth_error_errno(err, BERTH_ERR_IO, "move_mount to %s",
 							 target);
 			berth_ovl_last_api = "new";
 			goto done;
@@ -343,14 +343,14 @@ int berth_ovl_view_fd(struct ovl *o, const char *id, int *ret_fd, berth_error *e
 	}
 	snprintf(tmp, sizeof(tmp), "%s/staging/view-%s-%d", o->root, id, getpid());
 	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir %s", tmp);
+		return berth_error_errno(err, BERTH_ERR_IO, "mkdir %s", tmp);
 	r = mount_legacy(o, &ms, true, tmp, err);
 	if (r < 0) {
 		rmdir(tmp);
 		return r;
 	}
 	fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = fd < 0 ? berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", tmp) : 0;
+	r = fd < 0 ? berth_error_errno(err, BERTH_ERR_IO, "open %s", tmp) : 0;
 	umount2(tmp, MNT_DETACH); /* the open fd keeps the view alive */
 	rmdir(tmp);
 	if (r < 0)

@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 
 /*
  * On-disk layout under root (the one Docker's overlay2 and containers/storage use):

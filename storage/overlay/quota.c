@@ -29,7 +29,7 @@ static int backing_dev(struct ovl *o, char *buf, size_t len, berth_error *err)
 	struct stat st, cur;
 
 	if (fstat(o->rootfd, &st) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "stat %s", o->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "stat %s", o->root);
 	snprintf(buf, len, "%s/backingFsBlockDev", o->root);
 	if (lstat(buf, &cur) == 0) {
 		if (S_ISBLK(cur.st_mode) && cur.st_rdev == st.st_dev)
@@ -37,7 +37,7 @@ static int backing_dev(struct ovl *o, char *buf, size_t len, berth_error *err)
 		unlink(buf);
 	}
 	if (mknod(buf, S_IFBLK | 0600, st.st_dev) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "mknod %s", buf);
+		return berth_error_errno(err, BERTH_ERR_IO, "mknod %s", buf);
 	return 0;
 }
 
@@ -94,7 +94,7 @@ int berth_ovl_quota_set(struct ovl *o, int dirfd, const char *path, uint64_t siz
 		return r;
 	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	if (ioctl(fd, FS_IOC_FSGETXATTR, &fsx) < 0)
 		return berth_error_errno(err, BERTH_STOR_ERR_NOT_SUPPORTED, "FS_IOC_FSGETXATTR");
 	fsx.fsx_projid = projid;

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
-#include "berth/storage.h"
+#include "berth/cni.h"
+#include "berth/storage-client.h"
+#include "berth/storage-skel.h"
 #include "berth/store.h"
 #include "../../core/store/store-internal.h"
 #include "tap.h"

@@ -6,7 +6,7 @@
 #include "berth/cleanup.h"
 #include "berth/dm.h"
 #include "berth/json.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 
 static const char *const dm_options[] = {
 	"pool_name",	    "data_device",	 "metadata_device", "allow_loopback",
@@ -69,7 +69,7 @@ static int arg_size(const struct berth_stor_call *call, const char *key, uint64_
 	}
 	if (json_is_string(v) && berth_dm_parse_size(json_string_value(v), ret) == 0)
 		return 0;
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "args.%s: must be a size (bytes, or a string such as \"20G\")", key);
 }
 

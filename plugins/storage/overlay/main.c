@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 #include "berth/overlay.h"
 
 int main(int argc, char **argv)
