@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "berth/error.h"
+#include "berth/fs.h"
 #include "berth/storage-proto.h"
 
 /* How OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are written (apply) or read (diff). */
@@ -137,5 +138,8 @@ int berth_archive_diff(int rootfd, int outfd, const struct berth_archive_diff_op
 		       uint64_t *ret_size, berth_error *err);
 
 /* Remove path (relative to dirfd) and everything under it without following symlinks;
- * a missing path is fine.  Used by whiteouts and by layer removal. */
-int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err);
+ * a missing path is fine.  Used by whiteouts and by layer removal: berth_rm_rf_at(). */
+static inline int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
+{
+	return berth_rm_rf_at(dirfd, path, err);
+}

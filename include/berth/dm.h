@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "berth/error.h"
+#include "berth/fs.h"
 #include "berth/storage-proto.h"
 
 /* ---- libdevmapper wrappers (storage/dm/lib.c) ---- */
@@ -85,10 +86,13 @@ int berth_dm_pool_table_parse(const char *params, struct berth_dm_pool_table *re
  * pool, releases it).  *ret_fd keeps it open until the caller has handed it to the pool. */
 int berth_loop_attach(const char *file, int *ret_fd, char **ret_path, berth_error *err);
 
-/* ---- sizes (storage/dm/config.c) ---- */
+/* ---- sizes ---- */
 
-/* "10G", "512M", "64k", "1048576" (bytes; K/M/G/T binary, optional "B"/"iB"). */
-int berth_dm_parse_size(const char *s, uint64_t *ret);
+/* The driver's name for berth_parse_size() (berth/fs.h): "10G", "512M", "64k", "1048576". */
+static inline int berth_dm_parse_size(const char *s, uint64_t *ret)
+{
+	return berth_parse_size(s, ret);
+}
 
 /* ---- the device set (storage/dm/devset.c) ---- */
 

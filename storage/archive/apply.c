@@ -352,7 +352,7 @@ static int clear_existing(struct applier *ap, int pfd, const char *leaf, bool ne
 		return 1;
 	if (S_ISDIR(st.st_mode))
 		cache_flush(ap);
-	r = berth_archive_remove_tree_at(pfd, leaf, ap->err);
+	r = berth_rm_rf_at(pfd, leaf, ap->err);
 	if (r < 0)
 		return berth_error_prefix(ap->err, "entry '%s': replace", ap->entry);
 	return 0;
@@ -697,7 +697,7 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 	if (pfd < 0)
 		return pfd == -ENOENT ? 0 : fail_dir(ap, pfd, "open whiteout dir");
 	if (!opaque) {
-		r = berth_archive_remove_tree_at(pfd, name, ap->err);
+		r = berth_rm_rf_at(pfd, name, ap->err);
 		if (r < 0)
 			return berth_error_prefix(ap->err, "entry '%s'", ap->entry);
 		return 0;
@@ -709,7 +709,7 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 
 		if (dlen > PATH_MAX)
 			return fail_unsafe(ap, "name too long");
-		r = berth_archive_list_dir(pfd, &names, &n);
+		r = berth_list_dir_at(pfd, &names, &n);
 		if (r < 0)
 			return fail_io(ap, -r, "list opaque dir");
 		for (size_t i = 0; i < n && r >= 0; i++) {
@@ -722,9 +722,9 @@ static int apply_whiteout(struct applier *ap, struct archive_entry *e, const cha
 			strcpy(buf + l, names[i]);
 			if (berth_strset_has(&ap->written, buf, strlen(buf)))
 				continue;
-			r = berth_archive_remove_tree_at(pfd, names[i], ap->err);
+			r = berth_rm_rf_at(pfd, names[i], ap->err);
 		}
-		berth_archive_names_free(names, n);
+		berth_names_free(names, n);
 		if (r < 0)
 			return berth_error_prefix(ap->err, "entry '%s'", ap->entry);
 	}

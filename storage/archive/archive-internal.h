@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "berth/error.h"
+#include "berth/fs.h"
 
 #define ARCHIVE_OVL_OPAQUE_TRUSTED "trusted.overlay.opaque"
 #define ARCHIVE_OVL_OPAQUE_USER "user.overlay.opaque"
@@ -54,9 +55,15 @@ int berth_strset_add(struct berth_strset *s, const char *str, size_t len);
 bool berth_strset_has(const struct berth_strset *s, const char *str, size_t len);
 void berth_strset_clear(struct berth_strset *s);
 
-/* Sorted directory listing of an fd (the fd is not consumed); excludes "." and "..". */
-int berth_archive_list_dir(int dirfd, char ***ret_names, size_t *ret_n);
-void berth_archive_names_free(char **names, size_t n);
+/* The archive code's names for berth_list_dir_at() and berth_names_free() (berth/fs.h). */
+static inline int berth_archive_list_dir(int dirfd, char ***ret_names, size_t *ret_n)
+{
+	return berth_list_dir_at(dirfd, ret_names, ret_n);
+}
+static inline void berth_archive_names_free(char **names, size_t n)
+{
+	berth_names_free(names, n);
+}
 
 /*
  * Names are bytes; libarchive converts them between the locale's charset and the UTF-8 of PAX

@@ -442,7 +442,7 @@ static int emit_tree(struct differ *d, int dirfd, const char *prefix, int depth)
 	if (depth > 2048)
 		return berth_error_set(d->err, BERTH_ERR_IO, ELOOP, "diff: '%s': too deep",
 				       prefix);
-	r = berth_archive_list_dir(dirfd, &names, &n);
+	r = berth_list_dir_at(dirfd, &names, &n);
 	if (r < 0)
 		return fail_errno(d, -r, prefix, "list");
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -486,7 +486,7 @@ static int emit_tree(struct differ *d, int dirfd, const char *prefix, int depth)
 		}
 		r = emit_tree(d, cfd, path, depth + 1);
 	}
-	berth_archive_names_free(names, n);
+	berth_names_free(names, n);
 	return r;
 }
 
@@ -661,7 +661,7 @@ static int ch_add_all(struct chlist *l, int dirfd, const char *prefix, int depth
 
 	if (depth > 2048)
 		return ch_fail(l, ELOOP, prefix, "", "too deep");
-	r = berth_archive_list_dir(dirfd, &names, &n);
+	r = berth_list_dir_at(dirfd, &names, &n);
 	if (r < 0)
 		return ch_fail(l, -r, prefix, "", "list");
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -677,7 +677,7 @@ static int ch_add_all(struct chlist *l, int dirfd, const char *prefix, int depth
 		p = join(prefix, names[i]);
 		r = p ? ch_add_all(l, cfd, p, depth + 1) : -ENOMEM;
 	}
-	berth_archive_names_free(names, n);
+	berth_names_free(names, n);
 	return r;
 }
 
@@ -728,12 +728,12 @@ static int ch_full(struct chlist *l, int tfd, int pfd, const char *prefix, int d
 
 	if (depth > 2048)
 		return ch_fail(l, ELOOP, prefix, "", "too deep");
-	r = berth_archive_list_dir(tfd, &tn, &nt);
+	r = berth_list_dir_at(tfd, &tn, &nt);
 	if (r < 0)
 		return ch_fail(l, -r, prefix, "", "list");
-	r = berth_archive_list_dir(pfd, &pn, &np);
+	r = berth_list_dir_at(pfd, &pn, &np);
 	if (r < 0) {
-		berth_archive_names_free(tn, nt);
+		berth_names_free(tn, nt);
 		return ch_fail(l, -r, prefix, "", "list parent");
 	}
 	while (r >= 0 && (i < nt || j < np)) {
@@ -802,8 +802,8 @@ static int ch_full(struct chlist *l, int tfd, int pfd, const char *prefix, int d
 		i++;
 		j++;
 	}
-	berth_archive_names_free(tn, nt);
-	berth_archive_names_free(pn, np);
+	berth_names_free(tn, nt);
+	berth_names_free(pn, np);
 	return r;
 }
 
@@ -815,7 +815,7 @@ static int ch_upper(struct chlist *l, int ufd, int pfd, const char *prefix, int 
 
 	if (depth > 2048)
 		return ch_fail(l, ELOOP, prefix, "", "too deep");
-	r = berth_archive_list_dir(ufd, &names, &n);
+	r = berth_list_dir_at(ufd, &names, &n);
 	if (r < 0)
 		return ch_fail(l, -r, prefix, "", "list");
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -851,7 +851,7 @@ static int ch_upper(struct chlist *l, int ufd, int pfd, const char *prefix, int 
 				char **pn = NULL;
 				size_t np = 0;
 
-				r = berth_archive_list_dir(cp, &pn, &np);
+				r = berth_list_dir_at(cp, &pn, &np);
 				if (r < 0) {
 					r = ch_fail(l, -r, p, "", "list parent");
 					break;
@@ -862,7 +862,7 @@ static int ch_upper(struct chlist *l, int ufd, int pfd, const char *prefix, int 
 						r = ch_push(l, p, pn[k],
 							    BERTH_ARCHIVE_CHANGE_DELETE);
 				}
-				berth_archive_names_free(pn, np);
+				berth_names_free(pn, np);
 				close(cp);
 				cp = -1;
 			}
@@ -870,7 +870,7 @@ static int ch_upper(struct chlist *l, int ufd, int pfd, const char *prefix, int 
 				r = ch_upper(l, cu, cp, p, depth + 1);
 		}
 	}
-	berth_archive_names_free(names, n);
+	berth_names_free(names, n);
 	return r;
 }
 

@@ -13,52 +13,6 @@
 #define MIB (1024ULL * 1024)
 #define GIB (1024ULL * MIB)
 
-int berth_dm_parse_size(const char *s, uint64_t *ret)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	case 'B':
-		if (end[1])
-			return -EINVAL;
-		end++;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (shift) {
-		end++;
-		if (strcasecmp(end, "") && strcasecmp(end, "b") && strcasecmp(end, "ib"))
-			return -EINVAL;
-	}
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*ret = (uint64_t)v << shift;
-	return 0;
-}
-
 /* A size option given as a string ("10G") or a number of bytes. */
 static int get_size(json_t *opts, const char *key, uint64_t *ret, bool *ret_set, berth_error *err)
 {
@@ -70,7 +24,7 @@ static int get_size(json_t *opts, const char *key, uint64_t *ret, bool *ret_set,
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*ret = (uint64_t)json_integer_value(v);
 	} else if (json_is_string(v)) {
-		r = berth_dm_parse_size(json_string_value(v), ret);
+		r = berth_parse_size(json_string_value(v), ret);
 		if (r < 0)
 			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.%s: \"%.64s\" is not a size (e.g. 10G, 512M)",

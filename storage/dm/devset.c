@@ -43,6 +43,7 @@
 #include "berth/exec.h"
 #include "berth/fault.h"
 #include "berth/file.h"
+#include "berth/fs.h"
 #include "berth/json.h"
 #include "berth/log.h"
 
@@ -207,21 +208,6 @@ static int run_tool(const char *name, const char *const *args, berth_error *err)
 				       name, status, errout && *errout ? errout : "");
 	}
 	return 0;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (flag == FTW_DP || flag == FTW_D)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* Remove a tree of our own (no symlinks followed, no other filesystems entered). */
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 /* ---- layer metadata ---- */
@@ -723,7 +709,6 @@ static int setup_pool(struct berth_dmset *s, bool fresh, struct blkdev *meta, st
 
 /* ---- journal recovery, deferred deletion ---- */
 
-static bool is_mountpoint(const char *path);
 
 /* Take down the mount a killed call left on mnt/NAME (the growth step of CREATE, the
  * lost+found removal of the base), so that the device under it can be deactivated; then drop
@@ -735,7 +720,7 @@ static void drop_stale_mount(struct berth_dmset *s, const char *name)
 	if (!layer_path_ok(name))
 		return;
 	mnt = pathf("%s/mnt/%s", s->root, name);
-	if (is_mountpoint(mnt) && umount2(mnt, 0) < 0)
+	if (berth_is_mountpoint_by_dev(mnt) && umount2(mnt, 0) < 0)
 		umount2(mnt, MNT_DETACH);
 	rmdir(mnt);
 }
@@ -999,16 +984,6 @@ static char *mount_data(struct berth_dmset *s, const char *label)
 		     label && *label ? label : "", label && *label ? "\"" : "") < 0)
 		abort();
 	return d;
-}
-
-static bool is_mountpoint(const char *path)
-{
-	struct stat a, b;
-	_cleanup_free_ char *parent = pathf("%s/..", path);
-
-	if (stat(path, &a) < 0 || stat(parent, &b) < 0)
-		return false;
-	return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
 }
 
 static int do_mount(struct berth_dmset *s, uint32_t devid, const char *path, bool ro,
@@ -1463,7 +1438,7 @@ fail:
 		if (created_pool)
 			berth_dm_remove(s->pool, false, &(berth_error){ 0 });
 		if (!root_existed)
-			rm_rf(root);
+			berth_rm_rf_one_fs(root);
 	}
 	return r;
 }
@@ -1662,7 +1637,7 @@ static int remove_layer(struct berth_dmset *s, const struct layer *lp, bool forc
 				return berth_error_set(err, BERTH_STOR_ERR_HAS_CHILDREN, ENOTEMPTY,
 						       "layer %.130s has children (%.130s)", id,
 						       all[i].id);
-		if (get_refs(s, id) > 0 && is_mountpoint(mnt))
+		if (get_refs(s, id) > 0 && berth_is_mountpoint_by_dev(mnt))
 			return berth_error_set(err, BERTH_STOR_ERR_BUSY, EBUSY,
 					       "layer %.130s is mounted (%d references); unmount "
 					       "it first",
@@ -1813,7 +1788,7 @@ static int mount_layer(struct berth_dmset *s, const struct layer *l, bool read_o
 	int refs, r;
 
 	refs = get_refs(s, l->id);
-	if (refs > 0 && is_mountpoint(mnt)) {
+	if (refs > 0 && berth_is_mountpoint_by_dev(mnt)) {
 		r = set_refs(s, l->id, refs + 1, err);
 		if (r < 0)
 			return r;
@@ -1886,7 +1861,7 @@ static int unmount_layer(struct berth_dmset *s, const struct layer *l, berth_err
 	_cleanup_free_ char *mnt = pathf("%s/mnt/%s", s->root, l->id);
 	int r;
 
-	if (is_mountpoint(mnt) && umount2(mnt, 0) < 0) {
+	if (berth_is_mountpoint_by_dev(mnt) && umount2(mnt, 0) < 0) {
 		if (errno != EBUSY || umount2(mnt, MNT_DETACH) < 0)
 			return berth_error_errno(err, BERTH_ERR_IO, "unmount %s", mnt);
 	}
@@ -2264,7 +2239,7 @@ int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_erro
 			if (de->d_name[0] == '.' && (!de->d_name[1] || STREQ(de->d_name, "..")))
 				continue;
 			_cleanup_free_ char *p = pathf("%s/%s", dir, de->d_name);
-			if (!berth_dmset_exists(s, de->d_name) && !is_mountpoint(p))
+			if (!berth_dmset_exists(s, de->d_name) && !berth_is_mountpoint_by_dev(p))
 				rmdir(p);
 		}
 	}

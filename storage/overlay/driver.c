@@ -18,6 +18,7 @@
 #include "berth/cleanup.h"
 #include "berth/fault.h"
 #include "berth/file.h"
+#include "berth/fs.h"
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/storage-skel.h"
@@ -49,13 +50,10 @@ const struct berth_stor_verb berth_ovl_verbs[] = {
 	{ NULL, NULL, 0 },
 };
 
-/* "10G", "512m", "1048576" or a number. */
+/* A number of bytes, or a string berth_parse_size() reads ("10G", "512m", "1048576"). */
 static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *err)
 {
 	const char *s;
-	char *end;
-	unsigned long long n;
-	unsigned shift = 0;
 
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*ret = (uint64_t)json_integer_value(v);
@@ -65,27 +63,8 @@ static int parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *e
 		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "%s: expected a size", what);
 	s = json_string_value(v);
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || end == s)
-		goto bad;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	/* "16777216T" must not wrap around to 0, which means "no limit" */
-	if (shift && n > (~0ULL >> shift))
-		goto bad;
-	n <<= shift;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end)
-		goto bad;
-	*ret = n;
-	return 0;
-bad:
+	if (berth_parse_size(s, ret) == 0)
+		return 0;
 	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "%s: invalid size \"%.50s\"", what, s);
 }
@@ -318,46 +297,11 @@ int berth_ovl_lowers(struct ovl *o, const char *id, char ***ret, size_t *ret_n, 
 
 int berth_ovl_rm_rf_at(int dfd, const char *path, berth_error *err)
 {
-	struct stat st;
-	int fd;
-	DIR *d;
-	struct dirent *de;
+	int r = berth_rm_rf_at(dfd, path, err);
 
-	if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return berth_error_errno(err, BERTH_ERR_IO, "stat %s", path);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlinkat(dfd, path, 0) < 0 && errno != ENOENT)
-			return berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
-		return 0;
-	}
-	fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s", path);
-	}
-	while ((errno = 0, de = readdir(d))) {
-		int r;
-		if (STREQ(de->d_name, ".") || STREQ(de->d_name, ".."))
-			continue;
-		r = berth_ovl_rm_rf_at(dirfd(d), de->d_name, err);
-		if (r < 0) {
-			closedir(d);
-			return berth_error_prefix(err, "%s", path);
-		}
-	}
-	closedir(d);
-	if (unlinkat(dfd, path, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-		if (errno == EBUSY)
-			return berth_error_errno(err, BERTH_STOR_ERR_BUSY, "rmdir %s", path);
-		return berth_error_errno(err, BERTH_ERR_IO, "rmdir %s", path);
-	}
-	return 0;
+	if (r == -EBUSY && err)
+		err->code = BERTH_STOR_ERR_BUSY;
+	return r;
 }
 
 static void random_link(char *buf)
@@ -866,23 +810,13 @@ static int gc_leftovers(struct ovl *o, json_t *removed, json_t *errors)
 	return 0;
 }
 
-static bool is_mountpoint(const char *path)
-{
-	struct statx sx;
-
-	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
-		return false;
-	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
 /* Our mounts must not propagate into other namespaces (a leaked mount keeps a layer busy
  * forever: moby #27381), so root is a private mount of its own, as c/s does. */
 static int private_root(struct ovl *o, berth_error *err)
 {
 	if (o->skip_mount_home)
 		return 0;
-	if (!is_mountpoint(o->root) && mount(o->root, o->root, NULL, MS_BIND, NULL) < 0)
+	if (!berth_is_mountpoint(o->root) && mount(o->root, o->root, NULL, MS_BIND, NULL) < 0)
 		return berth_error_errno(err, BERTH_ERR_IO, "bind mount %s", o->root);
 	if (mount(NULL, o->root, NULL, MS_PRIVATE, NULL) < 0)
 		return berth_error_errno(err, BERTH_ERR_IO, "make %s private", o->root);
@@ -1076,7 +1010,7 @@ int berth_ovl_cleanup(const struct berth_stor_call *call, json_t **ret, berth_er
 		json_decref(removed);
 		json_decref(errors);
 	}
-	if (!o.skip_mount_home && is_mountpoint(o.root))
+	if (!o.skip_mount_home && berth_is_mountpoint(o.root))
 		umount2(o.root, MNT_DETACH);
 	*ret = json_pack("{s:o}", "unmounted", unmounted);
 	return 0;

@@ -59,7 +59,7 @@ int berth_ovl_lock_layer(struct ovl *o, const char *id, int *ret_fd, berth_error
 int berth_ovl_read_str(int dirfd, const char *path, char **ret, berth_error *err);
 /* Ancestors' diff dirs as absolute paths (via l/ links), nearest first; n may be 0. */
 int berth_ovl_lowers(struct ovl *o, const char *id, char ***ret, size_t *ret_n, berth_error *err);
-/* rm -rf relative to dirfd, never following symlinks; a missing path is fine. */
+/* berth_rm_rf_at(), a mount point in the way reported as busy (code 10). */
 int berth_ovl_rm_rf_at(int dirfd, const char *path, berth_error *err);
 /* Remove a layer (caller holds the exclusive lock, has checked children and mounts). */
 int berth_ovl_remove_layer(struct ovl *o, const char *id, berth_error *err);

@@ -5,6 +5,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/dm.h"
+#include "berth/fs.h"
 #include "berth/json.h"
 #include "berth/storage-skel.h"
 
@@ -67,7 +68,7 @@ static int arg_size(const struct berth_stor_call *call, const char *key, uint64_
 		*ret = (uint64_t)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_string(v) && berth_dm_parse_size(json_string_value(v), ret) == 0)
+	if (json_is_string(v) && berth_parse_size(json_string_value(v), ret) == 0)
 		return 0;
 	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "args.%s: must be a size (bytes, or a string such as \"20G\")", key);
