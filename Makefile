@@ -64,7 +64,10 @@ CNI_PLUGIN_LIBS := $(foreach p,$(CNI_PLUGINS),$(call cni_plugin_lib,$(p)))
 CNI_BINS        := $(CNI_PLUGINS:%=$(BUILD)/cni/%)
 STORAGE_BINS    := $(STORAGE_DRIVERS:%=$(BUILD)/storage/%)
 CLI_SRC         := $(wildcard core/cli/*.c)
-CLI_BIN         := $(if $(CLI_SRC),$(BUILD)/bin/berth)
+# the CLI's commands and helpers (all but main.c), linked by the berth binary and unit tests
+CLI_LIB_SRC     := $(filter-out core/cli/main.c,$(CLI_SRC))
+CLI_LIB         := $(BUILD)/libberth-cli.a
+CLI_BIN         := $(BUILD)/bin/berth
 UNIT_SRC        := $(wildcard tests/unit/test-*.c)
 UNIT_BINS       := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -81,7 +84,8 @@ $(LIB_NET): $(NET_SRC:%.c=$(BUILD)/obj/%.o)
 $(LIB_STORAGE): $(STORAGE_SRC:%.c=$(BUILD)/obj/%.o)
 $(LIB_CORE): $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 $(foreach p,$(CNI_PLUGINS),$(if $(call cni_plugin_lib,$(p)),$(eval $(call cni_plugin_lib,$(p)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call cni_plugin_src,$(p))))))
-$(LIB) $(CNI_PLUGIN_LIBS):
+$(CLI_LIB): $(CLI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB) $(CLI_LIB) $(CNI_PLUGIN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
@@ -95,8 +99,8 @@ endef
 
 $(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),plugins/cni/$(p)/main.c,$(call cni_plugin_lib,$(p)) $(PLUGIN_LIB))))
 $(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c),$(PLUGIN_LIB))))
-$(if $(CLI_SRC),$(eval $(call program,$(BUILD)/bin/berth,$(CLI_SRC),$(LIB))))
-$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(CNI_PLUGIN_LIBS) $(LIB))))
+$(eval $(call program,$(BUILD)/bin/berth,core/cli/main.c,$(CLI_LIB) $(LIB)))
+$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(CLI_LIB) $(CNI_PLUGIN_LIBS) $(LIB))))
 $(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t),$(LIB))))
 
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
@@ -117,7 +121,7 @@ check-integration: all
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(STORAGE_BIN_DIR)
-	$(if $(CLI_BIN),install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/berth)
+	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/berth
 	$(if $(CNI_BINS),install -m 0755 $(CNI_BINS) $(DESTDIR)$(CNI_BIN_DIR)/)
 	$(if $(STORAGE_BINS),install -m 0755 $(STORAGE_BINS) $(DESTDIR)$(STORAGE_BIN_DIR)/)
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "berth/cleanup.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/netns.h"

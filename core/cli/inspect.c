@@ -5,7 +5,7 @@
  * netns), then reads both ends of each interface, the addresses, routes and the bridge
  * through rtnetlink, and the nftables elements the plugins recorded for the attachment
  * (checking each is really in the kernel).  The storage side comes from
- * berth_cli_storage_inspect() when the storage CLI is in the build.
+ * cli_storage_inspect() (storage.c).
  * Output: a tree (default), JSON (--json) or a graphviz digraph (--dot).
  */
 #include <arpa/inet.h>
@@ -21,7 +21,7 @@
 #include "berth/addr.h"
 #include "berth/cleanup.h"
 #include "berth/cniargs.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/ip.h"
 #include "berth/json.h"
 #include "berth/link.h"
@@ -30,10 +30,6 @@
 #include "berth/nl.h"
 #include "berth/route.h"
 #include "cli-internal.h"
-
-/* The storage side (core/cli/storage.c) may not be in this build: weak until it is. */
-int berth_cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
-	__attribute__((weak));
 
 static const char *const oper_names[] = { "unknown", "notpresent", "down", "lowerlayerdown",
 					  "testing", "dormant", "up" };
@@ -338,10 +334,10 @@ static int collect(struct cli *c, const char *want, json_t **ret, berth_error *e
 	}
 	json_object_set_new(out, "networks", nets);
 
-	if (berth_cli_storage_inspect) {
+	{
 		json_t *st = NULL;
 		berth_error e = { 0 };
-		if (berth_cli_storage_inspect(id ? id : want, &st, &e) == 0 && st)
+		if (cli_storage_inspect(id ? id : want, &st, &e) == 0 && st)
 			json_object_set_new(out, "storage", st);
 		else if (e.msg[0])
 			json_object_set_new(out, "storage", json_pack("{s:s}", "error", e.msg));
@@ -350,9 +346,8 @@ static int collect(struct cli *c, const char *want, json_t **ret, berth_error *e
 	if (json_array_size(nets) == 0 && !json_object_get(out, "storage")) {
 		json_decref(out);
 		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
-				       "no container \"%s\" (no network attachment in %s/results%s)",
-				       want, berth_core_cache_dir(&c->core),
-				       berth_cli_storage_inspect ? " and no storage" : "");
+				       "no container \"%s\" (no network attachment in %s/results and no storage)",
+				       want, berth_core_cache_dir(&c->core));
 	}
 	*ret = out;
 	return 0;

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "berth/cleanup.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/json.h"
 #include "berth/netns.h"
 #include "berth/nft.h"

@@ -12,7 +12,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/error.h"
 #include "berth/file.h"
 #include "berth/json.h"

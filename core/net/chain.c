@@ -15,7 +15,8 @@
 #include "berth/fault.h"
 #include "berth/cleanup.h"
 #include "berth/cni.h"
-#include "berth/core.h"
+#include "berth/cache.h"
+#include "berth/chain.h"
 #include "berth/error.h"
 #include "berth/exec.h"
 #include "berth/file.h"
@@ -668,67 +669,4 @@ int berth_net_gc(const struct berth_core *core, const struct berth_netconf *net,
 		}
 	}
 	return ret;
-}
-
-int berth_parse_publish(const char *spec, json_t **ret, berth_error *err)
-{
-	_cleanup_free_ char *s = strdup(spec);
-	char *proto = "tcp", *parts[3];
-	int n = 0;
-
-	if (!s)
-		return -ENOMEM;
-	char *slash = strrchr(s, '/');
-	if (slash) {
-		*slash = '\0';
-		proto = slash + 1;
-	}
-	if (!STREQ(proto, "tcp") && !STREQ(proto, "udp") && !STREQ(proto, "sctp"))
-		goto bad;
-	/* IP:HOST:CONTAINER, with an IPv6 address in brackets */
-	char *p = s;
-	while (p) {
-		if (n == 3)
-			goto bad; /* a fourth field */
-		char *c;
-		if (*p == '[') {
-			char *end = strchr(p, ']');
-			if (!end || end[1] != ':')
-				goto bad;
-			*end = '\0';
-			parts[n++] = p + 1;
-			p = end + 2;
-			continue;
-		}
-		c = strchr(p, ':');
-		parts[n++] = p;
-		if (c)
-			*c = '\0';
-		p = c ? c + 1 : NULL;
-	}
-	if (n < 2)
-		goto bad;
-	const char *ip = n == 3 ? parts[0] : NULL;
-	unsigned char addr[sizeof(struct in6_addr)];
-	if (ip && *ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
-		goto bad;
-	char *end;
-	long hp = strtol(parts[n - 2], &end, 10);
-	if (*end || hp < 1 || hp > 65535)
-		goto bad;
-	long cp = strtol(parts[n - 1], &end, 10);
-	if (*end || cp < 1 || cp > 65535)
-		goto bad;
-	json_t *m = json_pack("{sIsIss}", "hostPort", (json_int_t)hp, "containerPort",
-			      (json_int_t)cp, "protocol", proto);
-	if (!m)
-		return -ENOMEM;
-	if (ip && *ip)
-		json_object_set_new(m, "hostIP", json_string(ip));
-	*ret = m;
-	return 0;
-bad:
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-			       "--publish %s: expected [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp|sctp]",
-			       spec);
 }

@@ -8,7 +8,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
-#include "berth/core.h"
+#include "berth/netconf.h"
 #include "berth/error.h"
 #include "berth/file.h"
 #include "berth/json.h"
