@@ -23,49 +23,6 @@
 #include "berth/cni-skel.h"
 #include "nft-internal.h"
 
-static const char *state_base(void)
-{
-	const char *d = getenv("BERTH_NFT_STATE_DIR");
-	return d && *d ? d : "/run/berth/nft";
-}
-
-int berth_nft_kind_dir(const char *kind, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "%s/%s/%s", state_base(), berth_nft_table(), kind);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= 0xff; /* separator */
-	h *= 0x100000001b3ULL;
-	return h;
-}
-
-static int state_path(const char *kind, const struct berth_nft_owner *o, char *buf, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	h = fnv1a(fnv1a(fnv1a(h, o->network), o->container_id), o->ifname);
-	int n = snprintf(buf, len, "%s/%s/%s/%016llx.json", state_base(), berth_nft_table(), kind,
-			 (unsigned long long)h);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int berth_nft_lock_state(bool exclusive, int *ret_fd, berth_error *err)
-{
-	char dir[4096], path[4200];
-	snprintf(dir, sizeof(dir), "%s/%s", state_base(), berth_nft_table());
-	int r = berth_mkdir_p(dir, 0700, err);
-	if (r < 0)
-		return r;
-	snprintf(path, sizeof(path), "%s/lock", dir);
-	return berth_lock_path(path, exclusive, ret_fd, err);
-}
-
 static void owner_comment(const char *kind, const struct berth_nft_owner *o, char *buf, size_t len)
 {
 	snprintf(buf, len, "berth %s %s %s %s", kind, o->network, o->container_id, o->ifname);
@@ -175,7 +132,7 @@ int berth_nft_attach_load(const char *kind, const struct berth_nft_owner *o,
 			  struct berth_nft_elem **ret, size_t *ret_n, berth_error *err)
 {
 	char path[4096];
-	if (state_path(kind, o, path, sizeof(path)) < 0)
+	if (berth_nft_state_path(kind, o, path, sizeof(path)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "nft: state path too long");
 	return load_state_file(path, NULL, ret, ret_n, err);
 }
@@ -184,7 +141,7 @@ static int write_state(const char *kind, const struct berth_nft_owner *o,
 		       const struct berth_nft_elem *e, size_t n, berth_error *err)
 {
 	char dir[4096], path[4096];
-	if (berth_nft_kind_dir(kind, dir, sizeof(dir)) < 0 || state_path(kind, o, path, sizeof(path)) < 0)
+	if (berth_nft_kind_dir(kind, dir, sizeof(dir)) < 0 || berth_nft_state_path(kind, o, path, sizeof(path)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "nft: state path too long");
 	if (n == 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
@@ -209,40 +166,6 @@ static bool elem_eq(const struct berth_nft_elem *a, const struct berth_nft_elem 
 	return a->family == b->family && STREQ(a->set, b->set) && a->key_len == b->key_len &&
 	       !memcmp(a->key, b->key, a->key_len) && a->key_end_len == b->key_end_len &&
 	       !memcmp(a->key_end, b->key_end, a->key_end_len);
-}
-
-/* Create whichever of our tables the elements need and that does not exist yet. */
-static int ensure_tables(const struct berth_nft_elem *e, size_t n, berth_error *err)
-{
-	bool need_inet = false, need_bridge = false;
-	for (size_t i = 0; i < n; i++) {
-		if (e[i].family == NFPROTO_BRIDGE)
-			need_bridge = true;
-		else
-			need_inet = true;
-	}
-	int fams[2] = { need_inet ? NFPROTO_INET : -1, need_bridge ? NFPROTO_BRIDGE : -1 };
-	for (int i = 0; i < 2; i++) {
-		if (fams[i] < 0)
-			continue;
-		_cleanup_nft_batch_ struct berth_nft_batch *b = NULL;
-		int r = berth_nft_batch_new(&b);
-		if (r < 0)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-		if ((r = berth_nft_batch_setup(b, fams[i], err)) < 0)
-			return r;
-		r = berth_nft_batch_send(b, err);
-		if (r < 0 && r != -EEXIST) /* EEXIST: someone else made it first */
-			return r;
-		berth_error_clear(err);
-	}
-	return 0;
-}
-
-int berth_nft_ensure_table(int family, berth_error *err)
-{
-	struct berth_nft_elem e = { .family = family };
-	return ensure_tables(&e, 1, err);
 }
 
 static int send_change(const struct berth_nft_elem *del, size_t n_del,
@@ -282,7 +205,7 @@ int berth_nft_attach_set_ex(const char *kind, const struct berth_nft_owner *o,
 	if (r == -ENOENT) {
 		/* first use (or someone deleted our table): create it, then once more */
 		berth_error_clear(err);
-		if ((r = ensure_tables(e, n, err)) < 0)
+		if ((r = berth_nft_ensure_tables(e, n, err)) < 0)
 			return r;
 		r = send_change(old, n_old, e, n, comment, err);
 	}
@@ -358,7 +281,7 @@ int berth_nft_attach_del(const char *kind, const struct berth_nft_owner *o, bool
 	 * the caller says ADD would have added something (`sweep`), the state may be lost or in
 	 * another directory than ADD's (a runtime that runs DEL with another environment): then
 	 * remove whatever the kernel holds under this owner's comment. */
-	if (state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
+	if (berth_nft_state_path(kind, o, path, sizeof(path)) == 0 && access(path, F_OK) < 0 &&
 	    errno == ENOENT)
 		return sweep ? sweep_owner(kind, o, err) : 0;
 	if ((r = berth_nft_lock_state(false, &lock, err)) < 0)
@@ -409,14 +332,6 @@ int berth_nft_attach_check(const char *kind, const struct berth_nft_owner *o, be
 
 /* ---- GC ---- */
 
-static const char *const kind_sets[][12] = {
-	{ "portmap", "pm4_ip", "pm4_any", "pm6_ip", "pm6_any", "pm_local4", "pm_all4", "pm_all6",
-	  "pm_hairpin4", "pm_hairpin6", NULL },
-	{ "masq", "masq4", "masq6", "masq4_skip", "masq6_skip", NULL },
-	{ "macspoof", "mac_if", "mac_ok", NULL },
-	{ "firewall", "fw4", "fw6", "iso4", "iso6", "iso_ports", NULL },
-};
-
 /* Which elements a sweep removes: those of one owner, or those of a network's attachments
  * that are not in the valid list. */
 struct gc_ctx {
@@ -451,11 +366,11 @@ static int gc_cb(const struct berth_nft_elem *e, const char *comment, void *data
 static int sweep(struct gc_ctx *g, berth_error *err)
 {
 	int first = 0;
-	for (size_t k = 0; k < ARRAY_SIZE(kind_sets); k++) {
-		if (!STREQ(kind_sets[k][0], g->kind))
+	for (const struct berth_nft_kind *k = berth_nft_kinds; k->name; k++) {
+		if (!STREQ(k->name, g->kind))
 			continue;
-		for (size_t s = 1; kind_sets[k][s]; s++) {
-			const char *set = kind_sets[k][s];
+		for (size_t s = 0; k->sets[s]; s++) {
+			const char *set = k->sets[s];
 			int family = berth_nft_set_def(NFPROTO_INET, set) ? NFPROTO_INET
 									   : NFPROTO_BRIDGE;
 			berth_error e2 = { 0 };
@@ -625,9 +540,9 @@ int berth_nft_reapply_all(berth_error *err)
 
 	if ((r = berth_nft_lock_state(true, &lock, err)) < 0)
 		return r;
-	for (size_t k = 0; k < ARRAY_SIZE(kind_sets); k++) {
+	for (const struct berth_nft_kind *k = berth_nft_kinds; k->name; k++) {
 		char dir[4096];
-		berth_nft_kind_dir(kind_sets[k][0], dir, sizeof(dir));
+		berth_nft_kind_dir(k->name, dir, sizeof(dir));
 		if (collect_dir(dir, &all, &n_all, &comments, err) < 0)
 			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	}

@@ -52,16 +52,10 @@
 #define ELEMS_PER_MSG 64
 #define RCV_BUF 65536
 
-struct berth_nft_batch {
-	char *buf;
-	size_t len, cap;
-	uint32_t seq_base, seq;
-	char **desc; /* per message, index = seq - seq_base */
-	size_t n_desc;
-	bool finished;
-	bool has_destroy;
-	bool deletes; /* removes something: closing the socket after it waits (close_socket) */
-};
+const char *berth_nft_family_name(int family)
+{
+	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
+}
 
 const char *berth_nft_table(void)
 {
@@ -107,7 +101,7 @@ static int reserve(struct berth_nft_batch *b, size_t need)
 }
 
 /* Start a message at the end of the buffer; returns its header, or NULL on ENOMEM. */
-static struct nlmsghdr *msg_begin(struct berth_nft_batch *b, const char *desc)
+struct nlmsghdr *berth_nft_msg_begin(struct berth_nft_batch *b, const char *desc)
 {
 	if (reserve(b, MSG_MAX) < 0)
 		return NULL;
@@ -122,21 +116,21 @@ static struct nlmsghdr *msg_begin(struct berth_nft_batch *b, const char *desc)
 	return (struct nlmsghdr *)(b->buf + b->len);
 }
 
-static void msg_end(struct berth_nft_batch *b, struct nlmsghdr *nlh)
+void berth_nft_msg_end(struct berth_nft_batch *b, struct nlmsghdr *nlh)
 {
 	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
 	b->seq++;
 }
 
-static int batch_begin_if_needed(struct berth_nft_batch *b)
+int berth_nft_batch_begin(struct berth_nft_batch *b)
 {
 	if (b->len)
 		return 0;
-	struct nlmsghdr *nlh = msg_begin(b, "batch begin");
+	struct nlmsghdr *nlh = berth_nft_msg_begin(b, "batch begin");
 	if (!nlh)
 		return -ENOMEM;
 	nftnl_batch_begin((char *)nlh, b->seq);
-	msg_end(b, nlh);
+	berth_nft_msg_end(b, nlh);
 	return 0;
 }
 
@@ -144,14 +138,14 @@ int berth_nft_batch_finish(struct berth_nft_batch *b)
 {
 	if (b->finished)
 		return 0;
-	int r = batch_begin_if_needed(b);
+	int r = berth_nft_batch_begin(b);
 	if (r < 0)
 		return r;
-	struct nlmsghdr *nlh = msg_begin(b, "batch end");
+	struct nlmsghdr *nlh = berth_nft_msg_begin(b, "batch end");
 	if (!nlh)
 		return -ENOMEM;
 	nftnl_batch_end((char *)nlh, b->seq);
-	msg_end(b, nlh);
+	berth_nft_msg_end(b, nlh);
 	b->finished = true;
 	return 0;
 }
@@ -165,793 +159,6 @@ const void *berth_nft_batch_data(const struct berth_nft_batch *b, size_t *ret_le
 size_t berth_nft_batch_messages(const struct berth_nft_batch *b)
 {
 	return b->n_desc;
-}
-
-/* ---- key builders ---- */
-
-size_t berth_nft_put_ip(uint8_t *buf, const struct berth_ip *ip)
-{
-	size_t n = ip->family == AF_INET ? 4 : 16;
-	memcpy(buf, ip->addr, n);
-	return n;
-}
-
-size_t berth_nft_put_u8(uint8_t *buf, uint8_t v)
-{
-	memset(buf, 0, 4);
-	buf[0] = v;
-	return 4;
-}
-
-size_t berth_nft_put_port(uint8_t *buf, uint16_t v)
-{
-	memset(buf, 0, 4);
-	buf[0] = v >> 8;
-	buf[1] = v & 0xff;
-	return 4;
-}
-
-size_t berth_nft_put_ifname(uint8_t *buf, const char *name)
-{
-	memset(buf, 0, 16);
-	strncpy((char *)buf, name, 15);
-	return 16;
-}
-
-void berth_nft_elem_ip(struct berth_nft_elem *x, const char *set, const struct berth_ip *ip,
-		       const char *ifname)
-{
-	x->family = NFPROTO_INET;
-	x->set = set;
-	x->key_len = berth_nft_put_ip(x->key, ip);
-	if (ifname)
-		x->key_len += berth_nft_put_ifname(x->key + x->key_len, ifname);
-}
-
-/* ---- schema: our tables, chains, sets and rules ---- */
-
-/* nft datatype ids (nftables include/datatype.h), so that `nft list` prints our sets. */
-enum {
-	DT_VERDICT = 1,
-	DT_IPADDR = 7,
-	DT_IP6ADDR = 8,
-	DT_ETHERADDR = 9,
-	DT_INET_PROTOCOL = 12,
-	DT_INET_SERVICE = 13,
-	DT_IFNAME = 41,
-};
-
-static uint32_t concat_type(const uint8_t *types, size_t n)
-{
-	uint32_t t = 0;
-	for (size_t i = 0; i < n; i++)
-		t = (t << 6) | types[i];
-	return t;
-}
-
-static const struct set_def inet_sets[] = {
-	{ "pm4_ip", { DT_IPADDR, DT_INET_PROTOCOL, DT_INET_SERVICE }, { 4, 1, 2 }, 3,
-	  { DT_IPADDR, DT_INET_SERVICE }, 8, 2, false },
-	{ "pm4_any", { DT_INET_PROTOCOL, DT_INET_SERVICE }, { 1, 2 }, 2,
-	  { DT_IPADDR, DT_INET_SERVICE }, 8, 2, false },
-	{ "pm6_ip", { DT_IP6ADDR, DT_INET_PROTOCOL, DT_INET_SERVICE }, { 16, 1, 2 }, 3,
-	  { DT_IP6ADDR, DT_INET_SERVICE }, 20, 2, false },
-	{ "pm6_any", { DT_INET_PROTOCOL, DT_INET_SERVICE }, { 1, 2 }, 2,
-	  { DT_IP6ADDR, DT_INET_SERVICE }, 20, 2, false },
-	/* hash sets only: a concatenated-range (pipapo) set costs O(n) per delete */
-	{ "pm_local4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
-	{ "pm_hairpin4", { DT_IFNAME, DT_IPADDR }, { 16, 4 }, 2, { 0 }, 0, 0, false },
-	{ "pm_hairpin6", { DT_IFNAME, DT_IP6ADDR }, { 16, 16 }, 2, { 0 }, 0, 0, false },
-	{ "pm_all4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
-	{ "pm_all6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
-	{ "masq4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
-	{ "masq6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
-	{ "masq4_skip", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
-	{ "masq6_skip", { DT_IP6ADDR, DT_IFNAME }, { 16, 16 }, 2, { 0 }, 0, 0, false },
-	{ "fw4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
-	{ "fw6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
-	{ "iso4", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
-	{ "iso6", { DT_IP6ADDR, DT_IFNAME }, { 16, 16 }, 2, { 0 }, 0, 0, false },
-};
-
-static const struct set_def bridge_sets[] = {
-	{ "mac_if", { DT_IFNAME }, { 16 }, 1, { 0 }, 0, 0, false },
-	{ "mac_ok", { DT_IFNAME, DT_ETHERADDR }, { 16, 6 }, 2, { 0 }, 0, 0, false },
-	{ "iso_ports", { DT_IFNAME }, { 16 }, 1, { 0 }, 0, 0, false },
-};
-
-const struct set_def *berth_nft_set_def(int family, const char *name)
-{
-	const struct set_def *defs = family == NFPROTO_BRIDGE ? bridge_sets : inet_sets;
-	size_t n = family == NFPROTO_BRIDGE ? ARRAY_SIZE(bridge_sets) : ARRAY_SIZE(inet_sets);
-	for (size_t i = 0; i < n; i++)
-		if (STREQ(defs[i].name, name))
-			return &defs[i];
-	/* a conditional DNAT map, "<base>_<8 hex>", has the shape of its base map */
-	size_t len = strlen(name);
-	if (family != NFPROTO_BRIDGE && len > 9 && name[len - 9] == '_' &&
-	    strspn(name + len - 8, "0123456789abcdef") == 8) {
-		char base[32];
-		if (len - 9 >= sizeof(base))
-			return NULL;
-		memcpy(base, name, len - 9);
-		base[len - 9] = '\0';
-		if (STREQ(base, "pm4_ip") || STREQ(base, "pm4_any") || STREQ(base, "pm6_ip") ||
-		    STREQ(base, "pm6_any"))
-			return berth_nft_set_def(family, base);
-	}
-	return NULL;
-}
-
-const char *berth_nft_intern(const char *name)
-{
-	/* set names live as long as the process: elements point at them */
-	static char **pool;
-	static size_t n;
-	for (size_t i = 0; i < n; i++)
-		if (STREQ(pool[i], name))
-			return pool[i];
-	char **p = realloc(pool, (n + 1) * sizeof(*p));
-	if (!p)
-		return NULL;
-	pool = p;
-	pool[n] = strdup(name);
-	return pool[n] ? pool[n++] : NULL;
-}
-
-size_t berth_nft_set_key_len(const struct set_def *d)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < d->n_key; i++)
-		n += (d->key_len[i] + 3) & ~3u;
-	return n;
-}
-
-void berth_nft_set_defs(int family, const struct set_def **ret, size_t *ret_n)
-{
-	*ret = family == NFPROTO_BRIDGE ? bridge_sets : inet_sets;
-	*ret_n = family == NFPROTO_BRIDGE ? ARRAY_SIZE(bridge_sets) : ARRAY_SIZE(inet_sets);
-}
-
-static const char *family_name(int family)
-{
-	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
-}
-
-static int add_table(struct berth_nft_batch *b, int family)
-{
-	char desc[128];
-	snprintf(desc, sizeof(desc), "create table %s %s", family_name(family), berth_nft_table());
-	struct nlmsghdr *nlh = msg_begin(b, desc);
-	struct nftnl_table *t = nftnl_table_alloc();
-	if (!nlh || !t) {
-		nftnl_table_free(t);
-		return -ENOMEM;
-	}
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, berth_nft_table());
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
-	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_NEWTABLE, family,
-				    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, b->seq);
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	msg_end(b, nlh);
-	return 0;
-}
-
-static int add_chain(struct berth_nft_batch *b, int family, const char *name, const char *type,
-		     int hook, int prio)
-{
-	char desc[128];
-	snprintf(desc, sizeof(desc), "create chain %s %s %s", family_name(family),
-		 berth_nft_table(), name);
-	struct nlmsghdr *nlh = msg_begin(b, desc);
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	if (!nlh || !c) {
-		nftnl_chain_free(c);
-		return -ENOMEM;
-	}
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, berth_nft_table());
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, family);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_NEWCHAIN, family, NLM_F_CREATE | NLM_F_ACK,
-				    b->seq);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	msg_end(b, nlh);
-	return 0;
-}
-
-static uint32_t set_id_of(int family, const char *name)
-{
-	const struct set_def *defs;
-	size_t n;
-	berth_nft_set_defs(family, &defs, &n);
-	for (size_t i = 0; i < n; i++)
-		if (STREQ(defs[i].name, name))
-			return 1 + i;
-	return 0;
-}
-
-static int add_set_named(struct berth_nft_batch *b, int family, const struct set_def *d,
-			 const char *name)
-{
-	char desc[128];
-	snprintf(desc, sizeof(desc), "create set %s %s %s", family_name(family), berth_nft_table(),
-		 name);
-	struct nlmsghdr *nlh = msg_begin(b, desc);
-	struct nftnl_set *s = nftnl_set_alloc();
-	if (!nlh || !s) {
-		nftnl_set_free(s);
-		return -ENOMEM;
-	}
-	uint32_t flags = 0;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, berth_nft_table());
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id_of(family, name));
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, berth_nft_set_key_len(d));
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, concat_type(d->key_type, d->n_key));
-	if (d->data_len) {
-		flags |= NFT_SET_MAP;
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, concat_type(d->data_type, d->n_data));
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, d->data_len);
-	}
-	if (d->interval) {
-		/* concatenated ranges: the kernel picks pipapo from the field lengths */
-		flags |= NFT_SET_INTERVAL | NFT_SET_CONCAT;
-		uint8_t fl[NFT_REG32_COUNT] = { 0 };
-		for (size_t i = 0; i < d->n_key; i++)
-			fl[i] = d->key_len[i];
-		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fl, d->n_key);
-	}
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
-	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_NEWSET, family, NLM_F_CREATE | NLM_F_ACK,
-				    b->seq);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	msg_end(b, nlh);
-	return 0;
-}
-
-static int add_set(struct berth_nft_batch *b, int family, const struct set_def *d)
-{
-	return add_set_named(b, family, d, d->name);
-}
-
-/* ---- rule expressions ---- */
-
-static void e_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("meta");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *data, size_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_nfproto(struct nftnl_rule *r, uint8_t proto)
-{
-	e_meta(r, NFT_META_NFPROTO, NFT_REG32_00);
-	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &proto, 1);
-}
-
-static void e_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-		      uint32_t dreg)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("payload");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, size_t len)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
-	uint8_t zero[16] = { 0 };
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_lookup(struct nftnl_rule *r, int family, const char *set, uint32_t sreg,
-		     int dreg, bool inv)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id_of(family, set));
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-	if (dreg >= 0)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
-	if (inv)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_verdict(struct nftnl_rule *r, int verdict)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_counter(struct nftnl_rule *r)
-{
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
-}
-
-static void e_masq(struct nftnl_rule *r)
-{
-	nftnl_rule_add_expr(r, nftnl_expr_alloc("masq"));
-}
-
-static void e_dnat(struct nftnl_rule *r, int nfproto, uint32_t reg_addr, uint32_t reg_proto)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("nat");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, nfproto);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, reg_addr);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, reg_proto);
-	nftnl_rule_add_expr(r, e);
-}
-
-static void e_fib_daddr_local(struct nftnl_rule *r)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("fib");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG32_00);
-	nftnl_rule_add_expr(r, e);
-	uint32_t local = 2; /* RTN_LOCAL */
-	e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, &local, 4);
-}
-
-static void e_ct_bits(struct nftnl_rule *r, uint32_t key, uint32_t bits)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc("ct");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG32_00);
-	nftnl_rule_add_expr(r, e);
-	e_bitwise(r, NFT_REG32_00, &bits, 4);
-	uint32_t zero = 0;
-	e_cmp(r, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
-}
-
-static int add_rule_at(struct berth_nft_batch *b, struct nftnl_rule *r, int family,
-		       const char *chain, const char *what, bool append)
-{
-	char desc[192];
-	snprintf(desc, sizeof(desc), "add rule %s %s %s (%s)", family_name(family),
-		 berth_nft_table(), chain, what);
-	struct nlmsghdr *nlh = msg_begin(b, desc);
-	if (!nlh) {
-		nftnl_rule_free(r);
-		return -ENOMEM;
-	}
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, berth_nft_table());
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, family);
-	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_NEWRULE, family,
-				    NLM_F_CREATE | (append ? NLM_F_APPEND : 0) | NLM_F_ACK, b->seq);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	nftnl_rule_free(r);
-	msg_end(b, nlh);
-	return 0;
-}
-
-static int add_rule(struct berth_nft_batch *b, struct nftnl_rule *r, int family, const char *chain,
-		    const char *what)
-{
-	return add_rule_at(b, r, family, chain, what, true);
-}
-
-/* the reference portmap's default markMasqBit (13), also netavark's masquerade mark */
-#define BERTH_NFT_HAIRPIN_MARK 0x2000
-#define IP4_SADDR 12
-#define IP4_DADDR 16
-#define IP6_SADDR 8
-#define IP6_DADDR 24
-
-/* DNAT through the port maps: specific host IP first, then any local address. */
-static int add_dnat_rules(struct berth_nft_batch *b, const char *chain)
-{
-	int r = 0;
-	for (int v6 = 0; v6 <= 1 && r == 0; v6++) {
-		uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-		uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
-		struct nftnl_rule *rl = nftnl_rule_alloc();
-		/* ip daddr . meta l4proto . th dport dnat to map @pmX_ip */
-		e_nfproto(rl, nfp);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, v6 ? IP6_DADDR : IP4_DADDR, alen,
-			  NFT_REG32_00);
-		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00 + aregs);
-		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs + 1);
-		e_lookup(rl, NFPROTO_INET, v6 ? "pm6_ip" : "pm4_ip", NFT_REG32_00, NFT_REG32_00,
-			 false);
-		e_counter(rl);
-		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
-		r = add_rule(b, rl, NFPROTO_INET, chain, v6 ? "dnat pm6_ip" : "dnat pm4_ip");
-		if (r < 0)
-			break;
-		/* fib daddr type local meta l4proto . th dport dnat to map @pmX_any */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_fib_daddr_local(rl);
-		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00);
-		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-		e_lookup(rl, NFPROTO_INET, v6 ? "pm6_any" : "pm4_any", NFT_REG32_00, NFT_REG32_00,
-			 false);
-		e_counter(rl);
-		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
-		r = add_rule(b, rl, NFPROTO_INET, chain, v6 ? "dnat pm6_any" : "dnat pm4_any");
-	}
-	return r;
-}
-
-static int add_postrouting_rules(struct berth_nft_batch *b)
-{
-	int r = 0;
-	for (int v6 = 0; v6 <= 1 && r == 0; v6++) {
-		uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-		uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
-		uint32_t so = v6 ? IP6_SADDR : IP4_SADDR, dof = v6 ? IP6_DADDR : IP4_DADDR;
-		struct nftnl_rule *rl;
-
-		/* portmap snat, only for connections we DNATed: from the host's 127.0.0.0/8 (IPv4;
-		 * Linux cannot forward ::1), from the container's own bridge (hairpin), or from
-		 * anywhere (masqAll) */
-		if (!v6) {
-			uint8_t mask[4] = { 0xff, 0, 0, 0 }, lo[4] = { 127, 0, 0, 0 };
-			rl = nftnl_rule_alloc();
-			e_nfproto(rl, nfp);
-			e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
-			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, 4, NFT_REG32_00);
-			e_bitwise(rl, NFT_REG32_00, mask, 4);
-			e_cmp(rl, NFT_REG32_00, NFT_CMP_EQ, lo, 4);
-			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, 4, NFT_REG32_00);
-			e_lookup(rl, NFPROTO_INET, "pm_local4", NFT_REG32_00, -1, false);
-			e_counter(rl);
-			e_masq(rl);
-			if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap localhost")) < 0)
-				break;
-		}
-		/* hairpin: the forward chain marked it (postrouting does not know the input
-		 * interface) */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
-		{
-			uint32_t bit = BERTH_NFT_HAIRPIN_MARK, zero = 0;
-			e_meta(rl, NFT_META_MARK, NFT_REG32_00);
-			e_bitwise(rl, NFT_REG32_00, &bit, 4);
-			e_cmp(rl, NFT_REG32_00, NFT_CMP_NEQ, &zero, 4);
-		}
-		e_counter(rl);
-		e_masq(rl);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap hairpin")) < 0)
-			break;
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00);
-		e_lookup(rl, NFPROTO_INET, v6 ? "pm_all6" : "pm_all4", NFT_REG32_00, -1, false);
-		e_counter(rl);
-		e_masq(rl);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "portmap masqAll")) < 0)
-			break;
-
-		/* ipMasq: traffic that leaves through the container's own bridge stays as is */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_meta(rl, NFT_META_OIFNAME, NFT_REG32_00 + aregs);
-		e_lookup(rl, NFPROTO_INET, v6 ? "masq6_skip" : "masq4_skip", NFT_REG32_00, -1,
-			 false);
-		e_verdict(rl, NFT_RETURN);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip own bridge")) < 0)
-			break;
-
-		/* ... and so is multicast (224.0.0.0/4, ff00::/8), as the reference does */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		if (v6) {
-			uint8_t ff = 0xff;
-			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, 1, NFT_REG32_00);
-			e_cmp(rl, NFT_REG32_00, NFT_CMP_EQ, &ff, 1);
-		} else {
-			uint8_t mask[4] = { 0xf0, 0, 0, 0 }, mc[4] = { 0xe0, 0, 0, 0 };
-			e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, 4, NFT_REG32_00);
-			e_bitwise(rl, NFT_REG32_00, mask, 4);
-			e_cmp(rl, NFT_REG32_00, NFT_CMP_EQ, mc, 4);
-		}
-		e_verdict(rl, NFT_RETURN);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip multicast")) < 0)
-			break;
-
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_lookup(rl, NFPROTO_INET, v6 ? "masq6" : "masq4", NFT_REG32_00, -1, false);
-		e_counter(rl);
-		e_masq(rl);
-		r = add_rule(b, rl, NFPROTO_INET, "postrouting", "masq");
-	}
-	return r;
-}
-
-static int add_forward_rules(struct berth_nft_batch *b)
-{
-	int r = 0;
-	for (int v6 = 0; v6 <= 1 && r == 0; v6++) {
-		uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-		uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
-		uint32_t so = v6 ? IP6_SADDR : IP4_SADDR, dof = v6 ? IP6_DADDR : IP4_DADDR;
-		const char *iso = v6 ? "iso6" : "iso4", *fw = v6 ? "fw6" : "fw4";
-		struct nftnl_rule *rl;
-
-		/* portmap hairpin: a DNATed connection that came from the target container's own
-		 * bridge gets a mark that postrouting masquerades:
-		 * ct status dnat iifname . ip daddr @pm_hairpinX meta mark set mark | 0x2000 */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_ct_bits(rl, NFT_CT_STATUS, IPS_DST_NAT);
-		e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_04);
-		e_lookup(rl, NFPROTO_INET, v6 ? "pm_hairpin6" : "pm_hairpin4", NFT_REG32_00, -1,
-			 false);
-		{
-			uint32_t keep = ~(uint32_t)BERTH_NFT_HAIRPIN_MARK, set = BERTH_NFT_HAIRPIN_MARK;
-			struct nftnl_expr *e;
-			e_meta(rl, NFT_META_MARK, NFT_REG32_00);
-			e = nftnl_expr_alloc("bitwise");
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_00);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_00);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &keep, 4);
-			nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &set, 4);
-			nftnl_rule_add_expr(rl, e);
-			e = nftnl_expr_alloc("meta");
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-			nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG32_00);
-			nftnl_rule_add_expr(rl, e);
-		}
-		if ((r = add_rule(b, rl, NFPROTO_INET, "forward", "portmap hairpin mark")) < 0)
-			break;
-
-		/* isolation: from an isolated container on its bridge to an isolated container
-		 * on a different bridge:
-		 * ip saddr . iifname @iso ip daddr . oifname @iso ip daddr . iifname != @iso drop */
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00 + aregs);
-		e_lookup(rl, NFPROTO_INET, iso, NFT_REG32_00, -1, false);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00);
-		e_meta(rl, NFT_META_OIFNAME, NFT_REG32_00 + aregs);
-		e_lookup(rl, NFPROTO_INET, iso, NFT_REG32_00, -1, false);
-		e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00 + aregs);
-		e_lookup(rl, NFPROTO_INET, iso, NFT_REG32_00, -1, true);
-		e_counter(rl);
-		e_verdict(rl, NF_DROP);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "forward", "isolation")) < 0)
-			break;
-
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_ct_bits(rl, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
-						   NF_CT_STATE_BIT(IP_CT_RELATED));
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00);
-		e_lookup(rl, NFPROTO_INET, fw, NFT_REG32_00, -1, false);
-		e_verdict(rl, NF_ACCEPT);
-		if ((r = add_rule(b, rl, NFPROTO_INET, "forward", "firewall return traffic")) < 0)
-			break;
-
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
-		e_lookup(rl, NFPROTO_INET, fw, NFT_REG32_00, -1, false);
-		e_verdict(rl, NF_ACCEPT);
-		r = add_rule(b, rl, NFPROTO_INET, "forward", "firewall outbound");
-	}
-	return r;
-}
-
-static int add_bridge_rules(struct berth_nft_batch *b)
-{
-	struct nftnl_rule *rl = nftnl_rule_alloc();
-	int r;
-	/* iifname @mac_if iifname . ether saddr != @mac_ok drop */
-	e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00);
-	e_lookup(rl, NFPROTO_BRIDGE, "mac_if", NFT_REG32_00, -1, false);
-	e_payload(rl, NFT_PAYLOAD_LL_HEADER, 6, 6, NFT_REG32_04);
-	e_lookup(rl, NFPROTO_BRIDGE, "mac_ok", NFT_REG32_00, -1, true);
-	e_counter(rl);
-	e_verdict(rl, NF_DROP);
-	r = add_rule(b, rl, NFPROTO_BRIDGE, "prerouting", "macspoofchk");
-	if (r < 0)
-		return r;
-	/* iifname @iso_ports oifname @iso_ports drop (ingressPolicy isolated) */
-	rl = nftnl_rule_alloc();
-	e_meta(rl, NFT_META_IIFNAME, NFT_REG32_00);
-	e_lookup(rl, NFPROTO_BRIDGE, "iso_ports", NFT_REG32_00, -1, false);
-	e_meta(rl, NFT_META_OIFNAME, NFT_REG32_00);
-	e_lookup(rl, NFPROTO_BRIDGE, "iso_ports", NFT_REG32_00, -1, false);
-	e_counter(rl);
-	e_verdict(rl, NF_DROP);
-	return add_rule(b, rl, NFPROTO_BRIDGE, "forward", "isolated ports");
-}
-
-static void e_conds(struct nftnl_rule *r, const struct berth_nft_conds *c)
-{
-	bool v6 = c->family == 6;
-	for (size_t i = 0; i < c->n; i++) {
-		const struct berth_nft_cond *x = &c->c[i];
-		uint32_t op = x->neg ? NFT_CMP_NEQ : NFT_CMP_EQ;
-		switch (x->kind) {
-		case 1:
-		case 2:
-			e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
-				  x->kind == 1 ? (v6 ? IP6_SADDR : IP4_SADDR)
-					       : (v6 ? IP6_DADDR : IP4_DADDR),
-				  x->len, NFT_REG32_00);
-			e_bitwise(r, NFT_REG32_00, x->mask, x->len);
-			e_cmp(r, NFT_REG32_00, op, x->val, x->len);
-			break;
-		case 3:
-			e_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
-			e_cmp(r, NFT_REG32_00, op, x->val, x->len);
-			break;
-		case 4:
-			e_meta(r, NFT_META_MARK, NFT_REG32_00);
-			e_cmp(r, NFT_REG32_00, op, x->val, 4);
-			break;
-		}
-	}
-}
-
-/* Two maps and, at the head of prerouting and output, two DNAT rules guarded by c. */
-int berth_nft_batch_conds(struct berth_nft_batch *b, const struct berth_nft_conds *c,
-			  berth_error *err)
-{
-	bool v6 = c->family == 6;
-	uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
-	uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
-	const char *ip_set = berth_nft_conds_set(c, v6 ? "pm6_ip" : "pm4_ip");
-	const char *any_set = berth_nft_conds_set(c, v6 ? "pm6_any" : "pm4_any");
-	static const char *const chains[] = { "prerouting", "output" };
-	int r;
-
-	if (!ip_set || !any_set || batch_begin_if_needed(b) < 0)
-		goto oom;
-	if ((r = add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, ip_set), ip_set)) <
-		    0 ||
-	    (r = add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, any_set),
-			       any_set)) < 0)
-		goto oom;
-	for (size_t k = 0; k < ARRAY_SIZE(chains); k++) {
-		/* inserted at the head, "any" first so that the hostIP rule ends up in front */
-		struct nftnl_rule *rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_conds(rl, c);
-		e_fib_daddr_local(rl);
-		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00);
-		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
-		e_lookup(rl, NFPROTO_INET, any_set, NFT_REG32_00, NFT_REG32_00, false);
-		e_counter(rl);
-		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
-		if ((r = add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
-			goto oom;
-		rl = nftnl_rule_alloc();
-		e_nfproto(rl, nfp);
-		e_conds(rl, c);
-		e_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, v6 ? IP6_DADDR : IP4_DADDR, alen,
-			  NFT_REG32_00);
-		e_meta(rl, NFT_META_L4PROTO, NFT_REG32_00 + aregs);
-		e_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs + 1);
-		e_lookup(rl, NFPROTO_INET, ip_set, NFT_REG32_00, NFT_REG32_00, false);
-		e_counter(rl);
-		e_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
-		if ((r = add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
-			goto oom;
-	}
-	return 0;
-oom:
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "nft: building condition rules");
-}
-
-int berth_nft_set_exists(int family, const char *name, berth_error *err)
-{
-	static char buf[4096];
-	struct nftnl_set *s = nftnl_set_alloc();
-	if (!s)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, berth_nft_table());
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, family);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, family, NLM_F_ACK,
-						     (uint32_t)time(NULL));
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	int r = berth_nft_request(nlh, NULL, NULL, err);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: looking up set %s: %s",
-				       name, strerror(-r));
-	return 1;
-}
-
-int berth_nft_batch_setup(struct berth_nft_batch *b, int family, berth_error *err)
-{
-	const struct set_def *defs;
-	size_t n;
-	int r;
-
-	if ((r = batch_begin_if_needed(b)) < 0 || (r = add_table(b, family)) < 0)
-		goto oom;
-	if (family == NFPROTO_BRIDGE) {
-		if ((r = add_chain(b, family, "prerouting", "filter", NF_BR_PRE_ROUTING, -300)) < 0 ||
-		    (r = add_chain(b, family, "forward", "filter", NF_BR_FORWARD, 0)) < 0)
-			goto oom;
-	} else {
-		if ((r = add_chain(b, family, "prerouting", "nat", NF_INET_PRE_ROUTING, -100)) < 0 ||
-		    (r = add_chain(b, family, "output", "nat", NF_INET_LOCAL_OUT, -100)) < 0 ||
-		    (r = add_chain(b, family, "postrouting", "nat", NF_INET_POST_ROUTING, 100)) <
-			    0 ||
-		    (r = add_chain(b, family, "forward", "filter", NF_INET_FORWARD, 0)) < 0)
-			goto oom;
-	}
-	berth_nft_set_defs(family, &defs, &n);
-	for (size_t i = 0; i < n; i++)
-		if ((r = add_set(b, family, &defs[i])) < 0)
-			goto oom;
-	if (family == NFPROTO_BRIDGE)
-		r = add_bridge_rules(b);
-	else if ((r = add_dnat_rules(b, "prerouting")) == 0 &&
-		 (r = add_dnat_rules(b, "output")) == 0 && (r = add_postrouting_rules(b)) == 0)
-		r = add_forward_rules(b);
-	if (r < 0)
-		goto oom;
-	return 0;
-oom:
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "nft: building the setup batch");
-}
-
-int berth_nft_batch_del_table(struct berth_nft_batch *b, int family, berth_error *err)
-{
-	char desc[128];
-	snprintf(desc, sizeof(desc), "delete table %s %s", family_name(family), berth_nft_table());
-	struct nlmsghdr *nlh;
-	struct nftnl_table *t = nftnl_table_alloc();
-	if (!t || batch_begin_if_needed(b) < 0 || !(nlh = msg_begin(b, desc))) {
-		nftnl_table_free(t);
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "nft: out of memory");
-	}
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, berth_nft_table());
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, family);
-	nlh = nftnl_nlmsg_build_hdr((char *)nlh, NFT_MSG_DESTROYTABLE, family, NLM_F_ACK, b->seq);
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	b->deletes = true;
-	msg_end(b, nlh);
-	return 0;
 }
 
 /* ---- elements ---- */
@@ -986,9 +193,9 @@ static int elems_msg(struct berth_nft_batch *b, bool add, const struct berth_nft
 {
 	char desc[256];
 	snprintf(desc, sizeof(desc), "%s %zu element%s %s set %s %s %s", add ? "add" : "delete", n,
-		 n == 1 ? "" : "s", add ? "to" : "from", family_name(e[0].family),
+		 n == 1 ? "" : "s", add ? "to" : "from", berth_nft_family_name(e[0].family),
 		 berth_nft_table(), e[0].set);
-	struct nlmsghdr *nlh = msg_begin(b, desc);
+	struct nlmsghdr *nlh = berth_nft_msg_begin(b, desc);
 	struct nftnl_set *s = nftnl_set_alloc();
 	if (!nlh || !s) {
 		nftnl_set_free(s);
@@ -1012,14 +219,14 @@ static int elems_msg(struct berth_nft_batch *b, bool add, const struct berth_nft
 	nftnl_set_free(s);
 	if (!add)
 		b->has_destroy = b->deletes = true;
-	msg_end(b, nlh);
+	berth_nft_msg_end(b, nlh);
 	return 0;
 }
 
 int berth_nft_batch_elems(struct berth_nft_batch *b, bool add, const struct berth_nft_elem *e,
 			  size_t n, const char *comment, berth_error *err)
 {
-	if (batch_begin_if_needed(b) < 0)
+	if (berth_nft_batch_begin(b) < 0)
 		goto oom;
 	/* one message per run of elements of the same set (callers group them) */
 	for (size_t i = 0; i < n;) {
@@ -1042,7 +249,7 @@ int berth_nft_batch_elems_c(struct berth_nft_batch *b, const struct berth_nft_el
 	_cleanup_free_ struct berth_nft_elem *grp = malloc((n + 1) * sizeof(*grp));
 	_cleanup_free_ const char **gc = malloc((n + 1) * sizeof(*gc));
 	_cleanup_free_ bool *done = calloc(n + 1, sizeof(*done));
-	if (!grp || !gc || !done || batch_begin_if_needed(b) < 0)
+	if (!grp || !gc || !done || berth_nft_batch_begin(b) < 0)
 		goto oom;
 	/* group by set so that even thousands of elements make a handful of messages */
 	for (size_t first = 0; first < n; first++) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/rule.h>
 #include <jansson.h>
 
 #include "berth/cleanup.h"
@@ -213,4 +215,82 @@ int berth_nft_conds_ensure(const struct berth_nft_conds *c, berth_error *err)
 	if ((r = berth_nft_batch_conds(b, c, err)) < 0)
 		return r;
 	return berth_nft_batch_send(b, err);
+}
+
+static void e_conds(struct nftnl_rule *r, const struct berth_nft_conds *c)
+{
+	bool v6 = c->family == 6;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct berth_nft_cond *x = &c->c[i];
+		uint32_t op = x->neg ? NFT_CMP_NEQ : NFT_CMP_EQ;
+		switch (x->kind) {
+		case 1:
+		case 2:
+			berth_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+				  x->kind == 1 ? (v6 ? IP6_SADDR : IP4_SADDR)
+					       : (v6 ? IP6_DADDR : IP4_DADDR),
+				  x->len, NFT_REG32_00);
+			berth_nft_expr_bitwise(r, NFT_REG32_00, x->mask, x->len);
+			berth_nft_expr_cmp(r, NFT_REG32_00, op, x->val, x->len);
+			break;
+		case 3:
+			berth_nft_expr_meta(r, NFT_META_IIFNAME, NFT_REG32_00);
+			berth_nft_expr_cmp(r, NFT_REG32_00, op, x->val, x->len);
+			break;
+		case 4:
+			berth_nft_expr_meta(r, NFT_META_MARK, NFT_REG32_00);
+			berth_nft_expr_cmp(r, NFT_REG32_00, op, x->val, 4);
+			break;
+		}
+	}
+}
+
+/* Two maps and, at the head of prerouting and output, two DNAT rules guarded by c. */
+int berth_nft_batch_conds(struct berth_nft_batch *b, const struct berth_nft_conds *c,
+			  berth_error *err)
+{
+	bool v6 = c->family == 6;
+	uint8_t nfp = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+	uint32_t alen = v6 ? 16 : 4, aregs = alen / 4;
+	const char *ip_set = berth_nft_conds_set(c, v6 ? "pm6_ip" : "pm4_ip");
+	const char *any_set = berth_nft_conds_set(c, v6 ? "pm6_any" : "pm4_any");
+	static const char *const chains[] = { "prerouting", "output" };
+	int r;
+
+	if (!ip_set || !any_set || berth_nft_batch_begin(b) < 0)
+		goto oom;
+	if ((r = berth_nft_add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, ip_set), ip_set)) <
+		    0 ||
+	    (r = berth_nft_add_set_named(b, NFPROTO_INET, berth_nft_set_def(NFPROTO_INET, any_set),
+			       any_set)) < 0)
+		goto oom;
+	for (size_t k = 0; k < ARRAY_SIZE(chains); k++) {
+		/* inserted at the head, "any" first so that the hostIP rule ends up in front */
+		struct nftnl_rule *rl = nftnl_rule_alloc();
+		berth_nft_expr_nfproto(rl, nfp);
+		e_conds(rl, c);
+		berth_nft_expr_fib_daddr_local(rl);
+		berth_nft_expr_meta(rl, NFT_META_L4PROTO, NFT_REG32_00);
+		berth_nft_expr_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+		berth_nft_expr_lookup(rl, NFPROTO_INET, any_set, NFT_REG32_00, NFT_REG32_00, false);
+		berth_nft_expr_counter(rl);
+		berth_nft_expr_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
+		if ((r = berth_nft_add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
+			goto oom;
+		rl = nftnl_rule_alloc();
+		berth_nft_expr_nfproto(rl, nfp);
+		e_conds(rl, c);
+		berth_nft_expr_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, v6 ? IP6_DADDR : IP4_DADDR, alen,
+			  NFT_REG32_00);
+		berth_nft_expr_meta(rl, NFT_META_L4PROTO, NFT_REG32_00 + aregs);
+		berth_nft_expr_payload(rl, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs + 1);
+		berth_nft_expr_lookup(rl, NFPROTO_INET, ip_set, NFT_REG32_00, NFT_REG32_00, false);
+		berth_nft_expr_counter(rl);
+		berth_nft_expr_dnat(rl, nfp, NFT_REG32_00, NFT_REG32_00 + aregs);
+		if ((r = berth_nft_add_rule_at(b, rl, NFPROTO_INET, chains[k], c->text, false)) < 0)
+			goto oom;
+	}
+	return 0;
+oom:
+	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "nft: building condition rules");
 }
