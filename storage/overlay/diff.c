@@ -19,12 +19,6 @@
 
 #include "berth/archive.h"
 
-#ifdef BERTH_OVL_HAVE_ARCHIVE
-#define HAVE_ARCHIVE 1
-#else
-#define HAVE_ARCHIVE 0
-#endif
-
 static int open_diff(struct ovl *o, const char *id, int *ret, berth_error *err)
 {
 	char path[PATH_MAX];
@@ -76,7 +70,6 @@ static int open_common(const struct berth_stor_call *call, struct ovl *o, const 
 	return berth_ovl_lock_layer(o, *id, layer_lock, err);
 }
 
-#if HAVE_ARCHIVE
 /* Changes of layer id against its parent: native from the upper dir, or comparing views. */
 static int layer_changes(struct ovl *o, const char *id, const char *parent,
 			 struct berth_archive_changes *ret, int *ret_tree, berth_error *err)
@@ -104,13 +97,6 @@ static int layer_changes(struct ovl *o, const char *id, const char *parent,
 	if (r >= 0 && ret_tree)
 		*ret_tree = TAKE_FD(tree);
 	return r;
-}
-#endif
-
-static __attribute__((unused)) int no_archive(berth_error *err)
-{
-	return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
-			       "this build has no layer archive support");
 }
 
 int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth_error *err)
@@ -142,7 +128,6 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 	if (r < 0)
 		goto out;
 	BERTH_FAULT_POINT("ovl-apply-after-incomplete");
-#if HAVE_ARCHIVE
 	{
 		struct berth_archive_apply_opts ao = {
 			.whiteout = BERTH_ARCHIVE_WHITEOUT_OVERLAY,
@@ -163,9 +148,6 @@ int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth
 			}
 		}
 	}
-#else
-	r = no_archive(err);
-#endif
 	/* A layer that failed to apply is useless and maybe hostile: it goes, now.  A crash
 	 * instead of an error leaves the incomplete flag, and INIT/GC remove it. */
 	close(llock);
@@ -192,7 +174,6 @@ int berth_ovl_diff(const struct berth_stor_call *call, json_t **ret, berth_error
 	r = layer_parent(&o, call, id, &parent, err);
 	if (r < 0)
 		goto out;
-#if HAVE_ARCHIVE
 	{
 		struct berth_archive_diff_opts dopts = { .whiteout = BERTH_ARCHIVE_WHITEOUT_OVERLAY };
 		uint64_t size = 0;
@@ -220,9 +201,6 @@ int berth_ovl_diff(const struct berth_stor_call *call, json_t **ret, berth_error
 			*ret = json_pack("{s:I,s:b}", "size", (json_int_t)size, "naive",
 					 berth_ovl_naive_diff(&o));
 	}
-#else
-	r = no_archive(err);
-#endif
 out:
 	berth_ovl_close(&o);
 	return r;
@@ -247,7 +225,6 @@ int berth_ovl_changes(const struct berth_stor_call *call, json_t **ret, berth_er
 	r = layer_parent(&o, call, id, &parent, err);
 	if (r < 0)
 		goto out;
-#if HAVE_ARCHIVE
 	{
 		struct berth_archive_changes ch = { 0 };
 		json_t *a;
@@ -265,9 +242,6 @@ int berth_ovl_changes(const struct berth_stor_call *call, json_t **ret, berth_er
 		berth_archive_changes_free(&ch);
 		*ret = json_pack("{s:o}", "changes", a);
 	}
-#else
-	r = no_archive(err);
-#endif
 out:
 	berth_ovl_close(&o);
 	return r;
@@ -287,7 +261,6 @@ int berth_ovl_diff_size(const struct berth_stor_call *call, json_t **ret, berth_
 	r = layer_parent(&o, call, id, &parent, err);
 	if (r < 0)
 		goto out;
-#if HAVE_ARCHIVE
 	{
 		struct berth_archive_changes ch = { 0 };
 		_cleanup_close_ int tree = -1;
@@ -301,9 +274,6 @@ int berth_ovl_diff_size(const struct berth_stor_call *call, json_t **ret, berth_
 		if (r >= 0)
 			*ret = json_pack("{s:I}", "size", (json_int_t)size);
 	}
-#else
-	r = no_archive(err);
-#endif
 out:
 	berth_ovl_close(&o);
 	return r;

@@ -46,8 +46,14 @@ struct ovl {
 
 enum { OVL_LOCK_NONE, OVL_LOCK_SHARED, OVL_LOCK_EXCLUSIVE };
 
+/* layout (layer.c) */
 int berth_ovl_open(const struct berth_stor_call *call, struct ovl *o, int lock, berth_error *err);
 void berth_ovl_close(struct ovl *o);
+static inline void berth_ovl_closep(struct ovl *o)
+{
+	berth_ovl_close(o);
+}
+#define _cleanup_ovl_ __attribute__((cleanup(berth_ovl_closep)))
 int berth_ovl_relock(struct ovl *o, int lock, berth_error *err);
 /* 0 absent, 1 complete, 2 incomplete */
 int berth_ovl_layer_state(struct ovl *o, const char *id);
@@ -64,6 +70,25 @@ int berth_ovl_rm_rf_at(int dirfd, const char *path, berth_error *err);
 /* Remove a layer (caller holds the exclusive lock, has checked children and mounts). */
 int berth_ovl_remove_layer(struct ovl *o, const char *id, berth_error *err);
 bool berth_ovl_naive_diff(const struct ovl *o);
+/* options.size / args.size: a number of bytes or a string such as "10G" (code 7 otherwise). */
+int berth_ovl_parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *err);
+/* A new l/ link name: OVL_LINK_LEN random characters and a NUL. */
+void berth_ovl_random_link(char *buf);
+/* A small file under dirfd, written atomically. */
+int berth_ovl_write_at(int dirfd, const char *path, const char *s, berth_error *err);
+/* Children whose layer dir still exists (markers can outlive a crash). */
+int berth_ovl_count_children(struct ovl *o, const char *id, berth_error *err);
+/* Every layer (with incomplete ones too when asked), and their safe removal order: children
+ * before parents. */
+struct layer_ent {
+	char *id;
+	char *parent;
+	bool done;
+};
+int berth_ovl_collect_layers(struct ovl *o, struct layer_ent **ret, size_t *ret_n,
+			     bool incomplete, berth_error *err);
+void berth_ovl_free_layers(struct layer_ent *v, size_t n);
+json_t *berth_ovl_removal_order(struct layer_ent *v, size_t n);
 
 /* mounts (overlay-mount.c) */
 struct ovl_mount_opts {
