@@ -23,7 +23,7 @@
 
 #include "berth/error.h"
 #include "berth/fs.h"
-#include "berth/storage-proto.h"
+#include "berth/storage-skel.h"
 
 /* ---- libdevmapper wrappers (storage/dm/lib.c) ---- */
 
@@ -94,7 +94,7 @@ static inline int berth_dm_parse_size(const char *s, uint64_t *ret)
 	return berth_parse_size(s, ret);
 }
 
-/* ---- the device set (storage/dm/devset.c) ---- */
+/* ---- the device set (storage/dm/devset.c and the files beside it) ---- */
 
 enum berth_dm_fs { BERTH_DM_FS_EXT4 = 0, BERTH_DM_FS_XFS };
 
@@ -183,6 +183,11 @@ int berth_dmset_cleanup(struct berth_dmset *s, berth_error *err);
  * pools: any id below the allocation mark unknown to the metadata) and, when keep is non-NULL,
  * layers not in it.  *ret = {removed:[...], errors:[...]}. */
 int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_error *err);
+
+/* ---- the driver (storage/dm/driver.c) ---- */
+/* The option keys the driver takes and its protocol verbs (for the storage skeleton). */
+extern const char *const berth_dm_options[];
+extern const struct berth_stor_verb berth_dm_verbs[];
 
 /* Test hook: BERTH_DM_CRASH=<point> makes the driver SIGKILL itself at that point
  * ("after-message": thin device made in the pool, metadata not yet written). */
