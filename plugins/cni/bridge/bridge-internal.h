@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "berth/cni-skel.h"
 #include "berth/error.h"
 
 /* The bridge plugin's network config, same keys and defaults as the reference plugin. */
@@ -30,3 +31,11 @@ struct bridge_conf {
 int bridge_conf_parse(json_t *config, const char *cni_args, struct bridge_conf *ret,
 		      berth_error *err);
 void bridge_conf_free(struct bridge_conf *c);
+/* VLAN filtering on the bridge is needed: vlan or vlanTrunk is set. */
+bool bridge_conf_vlan_filtering(const struct bridge_conf *c);
+
+/* CHECK (check.c): the bridge, the container interface and the host veth between them
+ * validated one by one against the prevResult, then the container's addresses and routes
+ * and the nftables elements. */
+int bridge_cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		     berth_error *err);

@@ -188,3 +188,8 @@ void bridge_conf_free(struct bridge_conf *c)
 	c->trunk = NULL;
 	c->n_trunk = 0;
 }
+
+bool bridge_conf_vlan_filtering(const struct bridge_conf *c)
+{
+	return c->vlan != 0 || c->n_trunk > 0;
+}
