@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Internals of core/storage*.c. */
+/* Internals of core/store/ (store.c, import.c, sha256.c). */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,14 +6,14 @@
 /*
  * One error object travels up the call chain.  Functions return 0 (or a positive value) on
  * success and -errno on failure with *err filled in.  Only a protocol skeleton prints it.
- * `code` is the protocol's error code: the protocols this suite speaks (berth/cni.h,
- * berth/storage-proto.h) share the numbering below and add codes of their own.
+ * `code` is the protocol's error code: the protocols this suite speaks share the numbering
+ * below, and each adds codes of its own in its own header.
  */
 
 enum {
 	BERTH_ERR_INCOMPATIBLE_VERSION = 1,
 	BERTH_ERR_UNSUPPORTED_FIELD = 2,
-	BERTH_ERR_NOT_FOUND = 3, /* CNI: unknown container; storage: unknown layer */
+	BERTH_ERR_NOT_FOUND = 3, /* an unknown container, layer, ... */
 	BERTH_ERR_INVALID_ENV = 4,
 	BERTH_ERR_IO = 5,
 	BERTH_ERR_DECODE = 6,

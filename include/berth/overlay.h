@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* The overlay storage driver's verbs (plugins/storage/overlay is a thin main over these). */
+/* The overlay storage driver's verbs and options (storage/overlay/driver.c); the plugin
+ * plugins/storage/overlay is a main() over this table. */
 
 #include <jansson.h>
 

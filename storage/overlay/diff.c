@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Layer contents: APPLY_DIFF, DIFF (native from the upper dir, or naive from mounted views),
- * CHANGES, DIFF_SIZE, USAGE.  The tar work is storage/archive*.c (include/berth/archive.h). */
+ * CHANGES, DIFF_SIZE, USAGE.  The tar work is storage/archive/ (include/berth/archive.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* Internals of the overlay driver shared by storage/overlay*.c. */
+/* Internals of the overlay driver shared by the files of storage/overlay/. */
 
 #include <stdbool.h>
 #include <stdint.h>
