@@ -11,7 +11,8 @@ defer "rm -rf $W"
 
 # t NAME BODY: a test file
 t() { printf '%s\n' "$2" >"$W/$1.sh"; }
-# run NAME [ENV...]: runs it under run-test.sh with its own allowlist; sets OUT, RC and RES
+# run NAME [ENV...]: runs it under run-test.sh with its own allowlist and its own BERTH_TAP_DIR
+# (never the one of the tier running this file: its results would count there); sets OUT, RC and RES
 # (the results line: file passed failed skipped seconds)
 run() {
 	local name=$1
@@ -61,7 +62,7 @@ is "$sleep_left" "" "... and the process is killed"
 
 t pipehold $'( exec sleep 600 ) &\necho "ok 1 - a"\necho "1..1"'
 start=$(date +%s)
-out=$(cd "$W" && BERTH_TEST_GRACE=1 "$RUN" bash pipehold.sh | cat)
+out=$(cd "$W" && env -u BERTH_TAP_DIR BERTH_TEST_GRACE=1 "$RUN" bash pipehold.sh | cat)
 ok "$([ $(( $(date +%s) - start )) -lt 60 ]; echo $?)" "a process holding the file's stdout does not keep the reader of run-test.sh's output waiting"
 
 t dies $'echo "ok 1 - a"\nexit 3'
