@@ -190,3 +190,13 @@ bool berth_path_component_ok(const char *name)
 	return name && *name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
 	       !strchr(name, '/');
 }
+
+bool berth_is_mountpoint(const char *path)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
+		return false;
+	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}

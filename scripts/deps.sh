@@ -6,7 +6,7 @@
 set -euo pipefail
 
 BUILD_PKGS="gcc make pkg-config libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
-	libjansson-dev libdevmapper-dev libarchive-dev"
+	libjansson-dev libdevmapper-dev libarchive-dev libbtrfsutil-dev"
 DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
 TEST_PKGS="perl containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod

@@ -866,23 +866,13 @@ static int gc_leftovers(struct ovl *o, json_t *removed, json_t *errors)
 	return 0;
 }
 
-static bool is_mountpoint(const char *path)
-{
-	struct statx sx;
-
-	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
-		return false;
-	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
 /* Our mounts must not propagate into other namespaces (a leaked mount keeps a layer busy
  * forever: moby #27381), so root is a private mount of its own, as c/s does. */
 static int private_root(struct ovl *o, berth_error *err)
 {
 	if (o->skip_mount_home)
 		return 0;
-	if (!is_mountpoint(o->root) && mount(o->root, o->root, NULL, MS_BIND, NULL) < 0)
+	if (!berth_is_mountpoint(o->root) && mount(o->root, o->root, NULL, MS_BIND, NULL) < 0)
 		return berth_error_errno(err, BERTH_CNI_ERR_IO, "bind mount %s", o->root);
 	if (mount(NULL, o->root, NULL, MS_PRIVATE, NULL) < 0)
 		return berth_error_errno(err, BERTH_CNI_ERR_IO, "make %s private", o->root);
@@ -1076,7 +1066,7 @@ int berth_ovl_cleanup(const struct berth_stor_call *call, json_t **ret, berth_er
 		json_decref(removed);
 		json_decref(errors);
 	}
-	if (!o.skip_mount_home && is_mountpoint(o.root))
+	if (!o.skip_mount_home && berth_is_mountpoint(o.root))
 		umount2(o.root, MNT_DETACH);
 	*ret = json_pack("{s:o}", "unmounted", unmounted);
 	return 0;

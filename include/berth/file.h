@@ -34,3 +34,7 @@ int berth_write_string_file(const char *path, const char *value, berth_error *er
 
 /* true for a name usable as a single path component: non-empty, not . or .., no '/', no NUL. */
 bool berth_path_component_ok(const char *name);
+
+/* true when path (not followed if a symlink) is the root of a mount, bind mounts on the same
+ * filesystem included (statx STATX_ATTR_MOUNT_ROOT, not an st_dev comparison). */
+bool berth_is_mountpoint(const char *path);
