@@ -21,7 +21,16 @@
 #include "berth/store.h"
 #include "storage-int.h"
 
-static const char *const default_priority[] = { "overlay", "devicemapper", "btrfs", "vfs", NULL };
+/* btrfs answers INIT with 13 off btrfs, devicemapper is tried only when configured (it needs
+ * a thin pool), vfs works anywhere: the fallback. */
+static const char *const default_priority[] = { "overlay", "btrfs", "devicemapper", "vfs", NULL };
+
+/* Drivers that cannot work without per-host options (a pool to use): `auto` passes them by
+ * unless options.<name> exists. */
+static bool needs_config(const char *name)
+{
+	return STREQ(name, "devicemapper");
+}
 
 void berth_store_config_free(struct berth_store_config *c)
 {
@@ -140,9 +149,37 @@ static int try_driver(struct berth_store *s, const char *name, berth_error *err)
 	return 0;
 }
 
+/* Say why every driver of the priority list but the one taken was not: "probes" entries
+ * {driver, ok:false, skipped:true, reason} for those not tried. */
+static void note_untried(struct berth_store *s, const char *why)
+{
+	size_t i, k;
+	json_t *v, *p;
+
+	json_array_foreach(s->cfg->priority, i, v) {
+		const char *name = json_string_value(v);
+		bool seen = false;
+
+		if (!name)
+			continue;
+		json_array_foreach(s->probes, k, p)
+			seen = seen || STREQ(json_string_value(json_object_get(p, "driver")) ?: "", name);
+		if (seen)
+			continue;
+		json_array_append_new(
+			s->probes,
+			json_pack("{s:s,s:b,s:b,s:o}", "driver", name, "ok", false, "skipped", true,
+				  "reason",
+				  needs_config(name) && !json_object_get(s->cfg->options, name)
+					  ? json_sprintf("%s (and not configured: no options.%s)",
+							 why, name)
+					  : json_string(why)));
+	}
+}
+
 static int select_driver(struct berth_store *s, berth_error *err)
 {
-	_cleanup_free_ char *used = NULL;
+	_cleanup_free_ char *used = NULL, *why = NULL;
 	char path[PATH_MAX];
 	size_t i;
 	json_t *v;
@@ -154,6 +191,10 @@ static int select_driver(struct berth_store *s, berth_error *err)
 		if (r < 0)
 			return berth_error_prefix(err, "storage driver %s", s->cfg->driver);
 		s->reason = strdup("configured");
+		json_array_append_new(s->probes, json_pack("{s:s,s:b,s:s}", "driver", s->driver,
+							   "ok", true, "reason", "configured"));
+		if (asprintf(&why, "not tried: the config names the driver (%s)", s->driver) >= 0)
+			note_untried(s, why);
 		return 0;
 	}
 	/* Layers live in one driver: once one was used, auto keeps it. */
@@ -166,6 +207,11 @@ static int select_driver(struct berth_store *s, berth_error *err)
 						  s->cfg->root);
 		if (asprintf(&s->reason, "auto: already holds the layers under %s", s->cfg->root) < 0)
 			s->reason = NULL;
+		json_array_append_new(s->probes, json_pack("{s:s,s:b,s:s}", "driver", used, "ok",
+							   true, "reason", "holds the layers"));
+		if (asprintf(&why, "not tried: %s holds the layers under %s", used,
+			     s->cfg->root) >= 0)
+			note_untried(s, why);
 		return 0;
 	}
 	json_array_foreach(s->cfg->priority, i, v) {
@@ -173,6 +219,15 @@ static int select_driver(struct berth_store *s, berth_error *err)
 		const char *name = json_string_value(v);
 		if (!name)
 			continue;
+		if (needs_config(name) && !json_object_get(s->cfg->options, name)) {
+			json_array_append_new(
+				s->probes,
+				json_pack("{s:s,s:b,s:b,s:o}", "driver", name, "ok", false, "skipped",
+					  true, "reason",
+					  json_sprintf("not configured: %s needs options.%s in %s", name,
+						       name, s->cfg->source)));
+			continue;
+		}
 		r = try_driver(s, name, &e);
 		/* A driver that is installed but refuses its configuration (a misspelt option, a
 		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
@@ -183,14 +238,21 @@ static int select_driver(struct berth_store *s, berth_error *err)
 				*err = e;
 			return berth_error_prefix(err, "storage driver %s", name);
 		}
-		json_array_append_new(s->probes,
-				      r == 0 ? json_pack("{s:s,s:b}", "driver", name, "ok", true)
-					     : json_pack("{s:s,s:b,s:i,s:s}", "driver", name, "ok",
-							 false, "code", e.code, "msg", e.msg));
+		json_array_append_new(
+			s->probes,
+			r == 0 ? json_pack("{s:s,s:b,s:s}", "driver", name, "ok", true, "reason",
+					   "INIT succeeded: works here")
+			       : json_pack("{s:s,s:b,s:i,s:s,s:o}", "driver", name, "ok", false,
+					   "code", e.code, "msg", e.msg, "reason",
+					   json_sprintf("INIT failed with code %d: %s", e.code,
+							e.msg)));
 		if (r == 0) {
 			if (asprintf(&s->reason, "auto: first of the priority list that works here") <
 			    0)
 				s->reason = NULL;
+			if (asprintf(&why, "not tried: %s comes first in the priority list", name) >=
+			    0)
+				note_untried(s, why);
 			return berth_write_file_atomic(path, name, strlen(name), 0644, true, err);
 		}
 	}
