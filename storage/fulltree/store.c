@@ -800,7 +800,10 @@ static json_t *capabilities(struct berth_ft *s)
 	json_t *caps = json_pack(
 		"{s:i,s:b,s:s,s:{s:b,s:b},s:b,s:b,s:b,s:b}", "maxDepth", BERTH_FT_MAX_DEPTH,
 		"nativeDiff", s->ops->changes && !s->force_naive_diff, "whiteout", "delete",
-		"quota", "size", quota, "inodes", false, "volatile", false, "exactDiffs", true,
+		"quota", "size", quota, "inodes", false, "volatile", false,
+		/* a DIFF reproduces the content, not every byte of an applied tar: a whiteout was
+		 * a deletion, its own time and owner are not kept (they are written as 0) */
+		"exactDiffs", false,
 		"idmap", false,
 		/* MOUNT hands out the layer's own directory: nothing to unmount at 0 refs */
 		"mountIsLayerDir", true);
