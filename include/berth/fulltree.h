@@ -23,7 +23,9 @@
  *
  * MOUNT hands out the layer's own directory (root/layers/<id>/fs): a read-write MOUNT mounts
  * nothing, a read-only MOUNT of a tree that is still writable bind-mounts it read-only onto
- * itself until the last UNMOUNT.  The reference counts work as for every driver.
+ * itself until the last UNMOUNT.  The reference counts work as for every driver.  MOUNTS
+ * returns the mounts a caller (containerd) makes itself: a bind of the tree (vfs), the
+ * subvolume by id (btrfs); nothing is activated, so RELEASE has nothing to undo.
  */
 
 #include <stdbool.h>
@@ -72,6 +74,10 @@ struct berth_ft_ops {
 	/* USAGE: what the layer's own data occupies (NULL: a walk of the changed entries). */
 	int (*usage)(struct berth_ft *s, const char *id, int treefd, json_t **ret,
 		     berth_error *err);
+	/* MOUNTS: the mounts that give the layer's tree (tree is its path, sealed whether it
+	 * is read-only); NULL: a bind of the tree ("rbind", "rw" or "ro"). */
+	int (*mount_specs)(struct berth_ft *s, const char *id, const char *tree, bool ro,
+			   json_t **ret_mounts, berth_error *err);
 	/* Additions to INIT/STATUS capabilities, STATUS pairs, METADATA (all optional). */
 	void (*capabilities)(struct berth_ft *s, json_t *caps);
 	void (*status)(struct berth_ft *s, json_t *pairs);
@@ -114,6 +120,10 @@ int berth_ft_mount(const struct berth_ft_ops *ops, const struct berth_stor_call 
 		   json_t **ret, berth_error *err);
 int berth_ft_unmount(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
 		     json_t **ret, berth_error *err);
+int berth_ft_mounts(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
+		    json_t **ret, berth_error *err);
+int berth_ft_release(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
+		     json_t **ret, berth_error *err);
 int berth_ft_exists(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
 		    json_t **ret, berth_error *err);
 int berth_ft_list(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
@@ -143,6 +153,8 @@ int berth_ft_gc(const struct berth_ft_ops *ops, const struct berth_stor_call *ca
 	BERTH_FT_VERB_(prefix, ops, remove)                                                        \
 	BERTH_FT_VERB_(prefix, ops, mount)                                                         \
 	BERTH_FT_VERB_(prefix, ops, unmount)                                                       \
+	BERTH_FT_VERB_(prefix, ops, mounts)                                                        \
+	BERTH_FT_VERB_(prefix, ops, release)                                                       \
 	BERTH_FT_VERB_(prefix, ops, exists)                                                        \
 	BERTH_FT_VERB_(prefix, ops, list)                                                          \
 	BERTH_FT_VERB_(prefix, ops, metadata)                                                      \
@@ -166,6 +178,8 @@ int berth_ft_gc(const struct berth_ft_ops *ops, const struct berth_stor_call *ca
 	int prefix##_remove(const struct berth_stor_call *, json_t **, berth_error *);             \
 	int prefix##_mount(const struct berth_stor_call *, json_t **, berth_error *);              \
 	int prefix##_unmount(const struct berth_stor_call *, json_t **, berth_error *);            \
+	int prefix##_mounts(const struct berth_stor_call *, json_t **, berth_error *);             \
+	int prefix##_release(const struct berth_stor_call *, json_t **, berth_error *);            \
 	int prefix##_exists(const struct berth_stor_call *, json_t **, berth_error *);             \
 	int prefix##_list(const struct berth_stor_call *, json_t **, berth_error *);               \
 	int prefix##_metadata(const struct berth_stor_call *, json_t **, berth_error *);           \

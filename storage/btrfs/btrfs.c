@@ -344,6 +344,54 @@ static int usage(struct berth_ft *s, const char *id, int treefd, json_t **ret, b
 	return 0;
 }
 
+/* A device of the filesystem: what a caller mounts the subvolume from. */
+static int fs_device(int fd, char *buf, size_t len, berth_error *err)
+{
+	struct btrfs_ioctl_fs_info_args fi = { 0 };
+
+	if (ioctl(fd, BTRFS_IOC_FS_INFO, &fi) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "btrfs filesystem info");
+	for (uint64_t id = 1; id <= fi.max_id; id++) {
+		struct btrfs_ioctl_dev_info_args di = { .devid = id };
+
+		if (ioctl(fd, BTRFS_IOC_DEV_INFO, &di) == 0 && di.path[0]) {
+			snprintf(buf, len, "%.*s", (int)sizeof(di.path), (const char *)di.path);
+			return 0;
+		}
+	}
+	return berth_error_set(err, BERTH_CNI_ERR_IO, ENODEV, "btrfs: no device found");
+}
+
+/* MOUNTS: the subvolume by id from the filesystem's device, as containerd's own btrfs
+ * snapshotter mounts its snapshots ("subvolid=", with "subvol=" naming the same one). */
+static int mount_specs(struct berth_ft *s, const char *id, const char *tree, bool ro,
+		       json_t **ret, berth_error *err)
+{
+	_cleanup_close_ int fd = open(tree, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_free_ char *sub = NULL;
+	char dev[PATH_MAX];
+	uint64_t subvolid = 0;
+	json_t *opts;
+	int r;
+
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", tree);
+	errno = 0;
+	if (btrfs_util_subvolume_id_fd(fd, &subvolid))
+		return berth_error_errno(err, BERTH_CNI_ERR_IO, "subvolume id of %s", id);
+	r = fs_device(fd, dev, sizeof(dev), err);
+	if (r < 0)
+		return r;
+	opts = json_array();
+	json_array_append_new(opts, json_sprintf("subvolid=%llu", (unsigned long long)subvolid));
+	/* the path from the top-level subvolume, unless a ',' would split the options */
+	if (btrfs_util_subvolume_path_fd(fd, 0, &sub) == 0 && !strchr(sub, ','))
+		json_array_append_new(opts, json_sprintf("subvol=/%s", sub));
+	json_array_append_new(opts, json_string(ro ? "ro" : "rw"));
+	*ret = json_pack("[{s:s,s:s,s:o}]", "type", "btrfs", "source", dev, "options", opts);
+	return 0;
+}
+
 static void capabilities(struct berth_ft *s, json_t *caps)
 {
 	json_object_set_new(caps, "subvolumes", json_true());
@@ -389,6 +437,7 @@ static const struct berth_ft_ops btrfs_ops = {
 	.set_size = set_size,
 	.changes = changes,
 	.usage = usage,
+	.mount_specs = mount_specs,
 	.capabilities = capabilities,
 	.status = status,
 	.metadata = metadata,

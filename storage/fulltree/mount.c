@@ -184,3 +184,58 @@ int berth_ft_unmount(const struct berth_ft_ops *ops, const struct berth_stor_cal
 	*ret = json_pack("{s:i}", "refs", refs.refs);
 	return 0;
 }
+
+/* MOUNTS: what a caller mounts itself (containerd), nothing mounted, no reference taken. */
+int berth_ft_mounts(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
+		    json_t **ret, berth_error *err)
+{
+	_cleanup_ft_ struct berth_ft s = FT_INIT;
+	_cleanup_close_ int llock = -1;
+	json_t *mounts = NULL;
+	const char *id = NULL;
+	char path[PATH_MAX], fresh[PATH_MAX];
+	bool ro = false, is_sealed;
+	int r;
+
+	r = ft_open(ops, call, &s, FT_LOCK_SHARED, err);
+	if (r < 0)
+		return r;
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
+	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0 ||
+	    (r = ft_need_layer(&s, id, err)) < 0 || (r = ft_lock_layer(&s, id, &llock, err)) < 0)
+		return r;
+	ft_tree_path(&s, id, path, sizeof(path));
+	is_sealed = sealed(&s, id);
+	if (ops->mount_specs) {
+		r = ops->mount_specs(&s, id, path, ro || is_sealed, &mounts, err);
+		if (r < 0)
+			return r;
+	} else {
+		mounts = json_pack("[{s:s,s:s,s:[s,s]}]", "type", "bind", "source", path, "options",
+				   "rbind", ro || is_sealed ? "ro" : "rw");
+	}
+	if (!ro && !is_sealed) {
+		/* whoever mounts these may write: APPLY_DIFF can no longer fill the layer */
+		snprintf(fresh, sizeof(fresh), "%s/fresh", id);
+		unlinkat(s.layersfd, fresh, 0);
+	}
+	*ret = json_pack("{s:o,s:b}", "mounts", mounts, "activated", false);
+	return 0;
+}
+
+/* RELEASE: MOUNTS activates nothing here. */
+int berth_ft_release(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
+		     json_t **ret, berth_error *err)
+{
+	_cleanup_ft_ struct berth_ft s = FT_INIT;
+	const char *id = NULL;
+	int r;
+
+	r = ft_open(ops, call, &s, FT_LOCK_SHARED, err);
+	if (r < 0)
+		return r;
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0)
+		return r;
+	*ret = json_pack("{s:b,s:b}", "released", false, "deferred", false);
+	return 0;
+}

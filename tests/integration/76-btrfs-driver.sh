@@ -86,6 +86,24 @@ d UNMOUNT '{"id":"ctr"}' >/dev/null
 : >"$P/probe"; ok $? "and the layer is writable again"
 rm -f "$P/probe"
 
+# MOUNTS: the subvolume by id, for a caller (containerd) to mount itself
+out=$(d MOUNTS '{"id":"ctr"}')
+sid=$(d METADATA '{"id":"ctr"}' | j subvolumeId)
+is "$(j mounts.0.type <<<"$out"):$(j mounts.0.source <<<"$out")" "btrfs:$(awk -v m="$W/b" '$2 == m {print $1}' /proc/mounts)" \
+	"MOUNTS: a btrfs mount of the filesystem's device"
+is "$(jq -r '.mounts[0].options | join(",")' <<<"$out")" "subvolid=$sid,subvol=/root/layers/ctr/fs,rw" \
+	"MOUNTS: the layer's subvolume by id and path, read-write"
+is "$(j activated <<<"$out")" false "MOUNTS activates nothing"
+mkdir -p "$W/spec"
+mount -t btrfs -o "$(jq -r '.mounts[0].options | join(",")' <<<"$out")" "$(j mounts.0.source <<<"$out")" "$W/spec"
+ok $? "the specs mount"
+is "$("$STOR_TREE" manifest "$W/spec")" "$("$STOR_TREE" manifest "$R/layers/ctr/fs")" "they show the layer's tree"
+echo via-specs >"$W/spec/via-specs" && umount "$W/spec"
+is "$(cat "$R/layers/ctr/fs/via-specs")" via-specs "a write through them lands in the layer"
+is "$(d MOUNTS '{"id":"img"}' | jq -r '.mounts[0].options[-1]')" ro "MOUNTS of a read-only layer: ro"
+is "$(d MOUNTS '{"id":"ctr","ro":true}' | jq -r '.mounts[0].options[-1]')" ro "MOUNTS ro: ro"
+is "$(d RELEASE '{"id":"ctr"}' | j released)" false "RELEASE: nothing was activated"
+
 # subvolumes a container makes inside its rootfs go with it
 P=$(d MOUNT '{"id":"ctr"}' | j path)
 btrfs subvolume create "$P/nested" >/dev/null && btrfs subvolume create "$P/nested/deeper" >/dev/null

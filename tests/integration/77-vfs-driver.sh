@@ -107,5 +107,12 @@ grep " $P " /proc/self/mountinfo | grep -q ' ro[, ]'; ok $? "a read-only MOUNT b
 (: >"$P/probe") 2>/dev/null; ok $((! $?)) "writes fail through it"
 sdrv vfs "$C" UNMOUNT '{"id":"src"}' >/dev/null
 ! grep -q " $P " /proc/self/mountinfo; ok $? "gone at 0 references"
+# MOUNTS: a bind of the layer's directory for the caller to make
+out=$(sdrv vfs "$C" MOUNTS '{"id":"src"}')
+is "$(jq -c .mounts <<<"$out")" "[{\"type\":\"bind\",\"source\":\"$W/t/root/layers/src/fs\",\"options\":[\"rbind\",\"rw\"]}]" \
+	"MOUNTS: a read-write bind of the layer's directory"
+is "$(sdrv vfs "$C" MOUNTS '{"id":"src","ro":true}' | jq -c .mounts[0].options)" '["rbind","ro"]' "MOUNTS ro: rbind, ro"
+is "$(sdrv vfs "$C" METADATA '{"id":"src"}' | j refs)" 0 "MOUNTS took no reference"
+is "$(sdrv vfs "$C" RELEASE '{"id":"src"}' | j released)" false "RELEASE: nothing was activated"
 check "CLEANUP" -- sdrv vfs "$C" CLEANUP
 done_testing

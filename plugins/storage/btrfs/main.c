@@ -11,6 +11,8 @@ int main(int argc, char **argv)
 		{ "REMOVE", berth_btrfs_remove, BERTH_STOR_STREAM_NONE },
 		{ "MOUNT", berth_btrfs_mount, BERTH_STOR_STREAM_NONE },
 		{ "UNMOUNT", berth_btrfs_unmount, BERTH_STOR_STREAM_NONE },
+		{ "MOUNTS", berth_btrfs_mounts, BERTH_STOR_STREAM_NONE },
+		{ "RELEASE", berth_btrfs_release, BERTH_STOR_STREAM_NONE },
 		{ "EXISTS", berth_btrfs_exists, BERTH_STOR_STREAM_NONE },
 		{ "LIST", berth_btrfs_list, BERTH_STOR_STREAM_NONE },
 		{ "METADATA", berth_btrfs_metadata, BERTH_STOR_STREAM_NONE },

@@ -11,6 +11,8 @@ int main(int argc, char **argv)
 		{ "REMOVE", berth_vfs_remove, BERTH_STOR_STREAM_NONE },
 		{ "MOUNT", berth_vfs_mount, BERTH_STOR_STREAM_NONE },
 		{ "UNMOUNT", berth_vfs_unmount, BERTH_STOR_STREAM_NONE },
+		{ "MOUNTS", berth_vfs_mounts, BERTH_STOR_STREAM_NONE },
+		{ "RELEASE", berth_vfs_release, BERTH_STOR_STREAM_NONE },
 		{ "EXISTS", berth_vfs_exists, BERTH_STOR_STREAM_NONE },
 		{ "LIST", berth_vfs_list, BERTH_STOR_STREAM_NONE },
 		{ "METADATA", berth_vfs_metadata, BERTH_STOR_STREAM_NONE },
