@@ -207,8 +207,16 @@ static int copy_data(struct copier *c, int sfd, int dfd, off_t size, const char 
 			}
 			if (n == 0)
 				break; /* the file shrank under us */
-			if (pwrite(dfd, c->buf, (size_t)n, pos) != n)
-				return fail(c, errno ? errno : EIO, path, "write");
+			for (ssize_t done = 0; done < n;) {
+				/* a short write is followed by the call that says why (ENOSPC) */
+				ssize_t w = pwrite(dfd, c->buf + done, (size_t)(n - done), pos + done);
+
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					return fail(c, w < 0 ? errno : EIO, path, "write");
+				done += w;
+			}
 			pos += n;
 			c->st->bytes_copied += (uint64_t)n;
 		}
