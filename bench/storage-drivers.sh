@@ -7,7 +7,7 @@
 #
 #  1. layer apply: one tar of APPLY_MB (1 MiB and 16 KiB files in 100 directories) extracted by
 #     GNU tar -xf and applied by each driver's APPLY_DIFF (CREATE untimed), MB/s and the ratio
-#     to tar;
+#     to tar; then vfs's copy of that layer (CREATE of a child) with reflinks and plain;
 #  2. a container rootfs: CREATE (rw, on the image's top layer) + MOUNT, on a 10-layer and a
 #     100-layer image (each layer 2 files of 256 KiB and 20 of 4 KiB; every tenth deletes a
 #     file of an earlier one); vfs with reflinks and with plain copies: the same store, the
@@ -126,6 +126,7 @@ mib() { awk -v n="$1" 'BEGIN {printf "%.1f", n / 1048576}'; }
 store overlay overlay '{}'
 store btrfs btrfs '{}'
 store vfs vfs '{}'
+
 # the vfs store again, copying without reflinks
 SDRV[vfs-plain]=vfs
 SCONF[vfs-plain]=$(printf '{"protocolVersion":"1.0.0","root":"%s/vfs","runRoot":"%s/run-vfs","options":{"reflink":"never"}' "$F" "$B")
@@ -147,6 +148,18 @@ for ((r = 1; r <= RUNS; r++)); do
 	done
 done
 rm -rf "$F"/tar-*
+# vfs: a child of the applied layer, a copy of APPLY_MB, with reflinks and with plain copies
+declare -A COPY
+for ((r = 1; r <= RUNS; r++)); do
+	for s in vfs vfs-plain; do
+		sync
+		t0=$(now)
+		must store_call "$s" CREATE "{\"id\":\"copy$r\",\"parent\":\"apply$r\",\"rw\":true}"
+		t1=$(now)
+		COPY[$s]+="$((t1 - t0)) "
+		must store_call "$s" REMOVE "{\"id\":\"copy$r\"}"
+	done
+done
 for s in overlay btrfs vfs; do for ((r = 1; r <= RUNS; r++)); do must store_call "$s" REMOVE "{\"id\":\"apply$r\"}"; done; done
 
 # ---- 2. images of 10 and 100 layers ----
@@ -237,6 +250,14 @@ for s in overlay btrfs vfs; do
 	printf '| %s APPLY_DIFF | %.3f | %s | %.2f |\n' "$s" "$(awk -v n="$m" 'BEGIN {print n/1e9}')" "$(mbs "$m")" \
 		"$(awk -v a="$m" -v b="$tarm" 'BEGIN {print a/b}')"
 done
+echo
+echo "### vfs: CREATE of a child of that layer (a copy of $(mib "$APPLY_BYTES") MiB, $APPLY_ENTRIES entries)"
+echo
+echo "| copy | median ms |"
+echo "| --- | --- |"
+a=$(echo "${COPY[vfs]}" | med) b=$(echo "${COPY[vfs-plain]}" | med)
+printf '| reflinks (FICLONE) | %s |\n| plain copy | %s |\n| plain / reflinks | %.1f |\n' "$(ms "$a")" "$(ms "$b")" \
+	"$(awk -v a="$a" -v b="$b" 'BEGIN {print b/a}')"
 echo
 echo "### Container rootfs: CREATE (rw) + MOUNT on the image's top layer"
 echo

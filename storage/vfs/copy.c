@@ -49,6 +49,8 @@ struct copier {
 	struct hl_ent *hl; /* open addressing on ino */
 	size_t hl_cap, hl_n;
 	bool reflink_failed; /* auto: the first refusal means plain copies from then on */
+	uid_t uid;	     /* who we create files as */
+	gid_t gid;
 };
 
 static int fail(struct copier *c, int errnum, const char *path, const char *what)
@@ -158,8 +160,13 @@ static int copy_xattrs(struct copier *c, int sfd, int sdir, int ddir, const char
 static int set_owner(struct copier *c, int ddir, const char *name, int dfd, const struct stat *st,
 		     const char *path)
 {
-	int r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
-			 : fchownat(ddir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	int r;
+
+	/* what we create is ours already (directories get their setgid bit only at the end) */
+	if (st->st_uid == c->uid && st->st_gid == c->gid)
+		return 0;
+	r = dfd >= 0 ? fchown(dfd, st->st_uid, st->st_gid)
+		     : fchownat(ddir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
 
 	if (r < 0 && !(c->o->ignore_chown_errors && (errno == EPERM || errno == EINVAL)))
 		return fail(c, errno, path, "chown");
@@ -233,10 +240,15 @@ static int copy_file(struct copier *c, int sdir, int ddir, const char *name, con
 	_cleanup_close_ int sfd = -1, dfd = -1;
 	int r;
 
+	/* without setuid/setgid/sticky, the mode can be the final one from the start (umask 0): a
+	 * chown clears only those bits, and a copy owned by us needs no chown at all */
+	bool special = st->st_mode & (S_ISUID | S_ISGID | S_ISVTX);
+
 	sfd = openat(sdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (sfd < 0)
 		return fail(c, errno, path, "open");
-	dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     special ? 0600 : st->st_mode & 0777);
 	if (dfd < 0)
 		return fail(c, errno, path, "create");
 	if (st->st_size > 0) {
@@ -260,10 +272,16 @@ static int copy_file(struct copier *c, int sdir, int ddir, const char *name, con
 	if ((r = set_owner(c, ddir, name, dfd, st, path)) < 0 ||
 	    (r = copy_xattrs(c, sfd, sdir, ddir, name, path, dfd)) < 0)
 		return r;
-	if (fchmod(dfd, st->st_mode & 07777) < 0)
+	if (special && fchmod(dfd, st->st_mode & 07777) < 0)
 		return fail(c, errno, path, "chmod");
 	c->st->files++;
-	return set_times(c, ddir, name, st, path);
+	{
+		struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+		if (futimens(dfd, ts) < 0)
+			return fail(c, errno, path, "set times");
+	}
+	return 0;
 }
 
 /* Symlinks, devices, FIFOs, sockets. */
@@ -379,11 +397,14 @@ static int copy_dir(struct copier *c, int sdir, int ddir, const char *prefix, in
 int vfs_copy_tree(int src, int dst, const struct vfs_copy_opts *o, struct vfs_copy_stats *st,
 		  berth_error *err)
 {
-	struct copier c = { .o = o, .st = st, .err = err, .dst_root = dst };
+	struct copier c = { .o = o, .st = st, .err = err, .dst_root = dst, .uid = geteuid(),
+			    .gid = getegid() };
 	struct stat rst;
+	mode_t old_umask;
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	old_umask = umask(0);
 	c.buf = malloc(COPY_BUF);
 	if (!c.buf)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
@@ -391,8 +412,8 @@ int vfs_copy_tree(int src, int dst, const struct vfs_copy_opts *o, struct vfs_co
 	/* the root's own owner, xattrs, mode and times */
 	if (r >= 0 && fstat(src, &rst) < 0)
 		r = fail(&c, errno, "", "stat");
-	if (r >= 0 && (fchown(dst, rst.st_uid, rst.st_gid) < 0 && !o->ignore_chown_errors))
-		r = fail(&c, errno, "", "chown");
+	if (r >= 0)
+		r = set_owner(&c, -1, "", dst, &rst, "");
 	if (r >= 0)
 		r = copy_xattrs(&c, src, -1, -1, "", "", dst);
 	if (r >= 0 && fchmod(dst, rst.st_mode & 07777) < 0)
@@ -402,6 +423,7 @@ int vfs_copy_tree(int src, int dst, const struct vfs_copy_opts *o, struct vfs_co
 		if (futimens(dst, ts) < 0)
 			r = fail(&c, errno, "", "set times");
 	}
+	umask(old_umask);
 	for (size_t i = 0; i < c.hl_cap; i++)
 		free(c.hl[i].path);
 	free(c.hl);
