@@ -382,14 +382,17 @@ int btrfs_qgroup_info(int fd, uint64_t id, uint64_t *ret_rfer, uint64_t *ret_exc
 			 BTRFS_QGROUP_INFO_KEY, id, id, 0, NULL) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	r = search_next(fd, &se, &h, &data);
+	if (r > 0 && h.type == BTRFS_QGROUP_INFO_KEY && h.offset == id && h.len >= sizeof(qi))
+		memcpy(&qi, data, sizeof(qi)); /* data points into the search buffer */
+	else if (r > 0)
+		r = 0;
 	search_end(&se);
 	if (r < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "qgroup 0/%llu: %s",
 				       (unsigned long long)id, strerror(-r));
-	if (r == 0 || h.type != BTRFS_QGROUP_INFO_KEY || h.offset != id || h.len < sizeof(qi))
+	if (r == 0)
 		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, ENOENT,
 				       "no qgroup 0/%llu", (unsigned long long)id);
-	memcpy(&qi, data, sizeof(qi));
 	*ret_rfer = le64toh(qi.rfer);
 	*ret_excl = le64toh(qi.excl);
 	return 0;
