@@ -217,7 +217,7 @@ static int record_refs(struct btrfs_scan *s, const struct btrfs_ioctl_search_hea
 int btrfs_scan_changed(int fd, uint64_t tree, uint64_t since, struct btrfs_scan *ret,
 		       berth_error *err)
 {
-	struct btrfs_ioctl_search_header h;
+	struct btrfs_ioctl_search_header h = { 0 };
 	struct search se;
 	const void *data;
 	int r;
@@ -261,7 +261,7 @@ static int parents_of(int fd, uint64_t tree, struct btrfs_scan *s, uint64_t ino,
 		if (s->refs[i] == ino)
 			n++;
 	if (n == 0) {
-		struct btrfs_ioctl_search_header h;
+		struct btrfs_ioctl_search_header h = { 0 };
 		struct search se;
 		const void *data;
 		int r;
@@ -348,7 +348,7 @@ int btrfs_scan_ancestors(int fd, uint64_t tree, struct btrfs_scan *s, struct btr
 
 int btrfs_quota_enabled(int fd)
 {
-	struct btrfs_ioctl_search_header h;
+	struct btrfs_ioctl_search_header h = { 0 };
 	struct btrfs_qgroup_status_item st;
 	struct search se;
 	const void *data;
@@ -372,7 +372,7 @@ int btrfs_quota_enabled(int fd)
 int btrfs_qgroup_info(int fd, uint64_t id, uint64_t *ret_rfer, uint64_t *ret_excl,
 		      berth_error *err)
 {
-	struct btrfs_ioctl_search_header h;
+	struct btrfs_ioctl_search_header h = { 0 };
 	struct btrfs_qgroup_info_item qi;
 	struct search se;
 	const void *data;
