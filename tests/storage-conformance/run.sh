@@ -4,16 +4,19 @@
 #   run.sh DRIVER_PATH [config.json]
 #
 # config.json is the driver's static config ({"driver","root","runRoot","options"}); without
-# it the suite uses a fresh root under $TMPDIR.  POSIX shell only (busybox/dash are enough:
-# the devicemapper driver runs this inside a VM); the helper stor-tree (tests/helpers) stands
-# in for jq, setfattr and GNU tar.  Needs root.
+# it the suite uses a fresh root under $TMPDIR (for btrfs, on a btrfs it makes on a loop file
+# when $TMPDIR is not on btrfs: mkfs.btrfs from btrfs-progs).  POSIX shell only (busybox/dash
+# are enough: the devicemapper driver runs this inside a VM); the helper stor-tree
+# (tests/helpers) stands in for jq, setfattr and GNU tar.  Needs root.
 #
 # Environment:
 #   STOR_TREE                path of the stor-tree helper (default $BERTH_BUILD/tests/helpers/)
 #   STOR_CONF_SMALL_CONFIG   a config whose backing store holds less than 8 MiB (code 14);
-#                            for overlay the suite makes one on a small tmpfs itself
+#                            for overlay and vfs the suite makes one on a small tmpfs itself,
+#                            for btrfs on a small btrfs nearly filled
 #   STOR_CONF_WRONGFS_CONFIG a config on a backing store the driver must refuse (code 13);
-#                            for overlay the suite makes one on an overlay mount itself
+#                            the suite makes one itself for overlay (an overlay mount), btrfs
+#                            (a tmpfs) and vfs (a read-only filesystem)
 #   STOR_CONF_BIG_MIB        size of the file used for the kill -9 test (default 8)
 set -u
 
