@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* The btrfs storage driver's verbs (storage/btrfs; plugins/storage/btrfs holds the verb
- * table).  A subvolume per layer, a child a snapshot of its parent: docs/btrfs.md. */
+/* The btrfs storage driver's verbs and options (storage/btrfs/driver.c); the plugin
+ * plugins/storage/btrfs is a main() over this table.  A subvolume per layer, a child a snapshot of its parent: docs/btrfs.md. */
 
-#include <jansson.h>
-
-#include "berth/error.h"
-#include "berth/fulltree.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 
 extern const char *const berth_btrfs_options[];
-BERTH_FT_DECLARE_VERBS(berth_btrfs);
+extern const struct berth_stor_verb berth_btrfs_verbs[];

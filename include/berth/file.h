@@ -8,7 +8,7 @@
 #include "berth/error.h"
 
 /* Read a whole file (at most max bytes, else -EFBIG); *ret is NUL-terminated, caller frees.
- * dirfd may be AT_FDCWD. I/O errors are BERTH_CNI_ERR_IO. */
+ * dirfd may be AT_FDCWD. I/O errors are BERTH_ERR_IO. */
 int berth_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
 		       berth_error *err);
 int berth_read_file(const char *path, size_t max, char **ret, size_t *ret_len, berth_error *err);
@@ -34,7 +34,3 @@ int berth_write_string_file(const char *path, const char *value, berth_error *er
 
 /* true for a name usable as a single path component: non-empty, not . or .., no '/', no NUL. */
 bool berth_path_component_ok(const char *name);
-
-/* true when path (not followed if a symlink) is the root of a mount, bind mounts on the same
- * filesystem included (statx STATX_ATTR_MOUNT_ROOT, not an st_dev comparison). */
-bool berth_is_mountpoint(const char *path);

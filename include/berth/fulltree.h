@@ -34,7 +34,8 @@
 
 #include "berth/archive.h"
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-proto.h"
+#include "berth/storage-skel.h"
 
 /* No stacking limit in either driver (a snapshot or a copy costs the same at any depth); a
  * bound keeps a runaway client from building chains nobody can walk. */
@@ -145,7 +146,8 @@ int berth_ft_cleanup(const struct berth_ft_ops *ops, const struct berth_stor_cal
 int berth_ft_gc(const struct berth_ft_ops *ops, const struct berth_stor_call *call, json_t **ret,
 		berth_error *err);
 
-/* Define NAME_VERB(call, ret, err) for every verb, each calling berth_ft_VERB(&OPS, ...). */
+/* Define static NAME_VERB(call, ret, err) for every verb, each calling berth_ft_VERB(&OPS, ...):
+ * a driver's driver.c puts them in its verb table. */
 #define BERTH_FT_DEFINE_VERBS(prefix, ops)                                                         \
 	BERTH_FT_VERB_(prefix, ops, init)                                                          \
 	BERTH_FT_VERB_(prefix, ops, status)                                                        \
@@ -166,30 +168,34 @@ int berth_ft_gc(const struct berth_ft_ops *ops, const struct berth_stor_call *ca
 	BERTH_FT_VERB_(prefix, ops, cleanup)                                                       \
 	BERTH_FT_VERB_(prefix, ops, gc)
 #define BERTH_FT_VERB_(prefix, ops, verb)                                                          \
-	int prefix##_##verb(const struct berth_stor_call *call, json_t **ret, berth_error *err)    \
+	static int prefix##_##verb(const struct berth_stor_call *call, json_t **ret,               \
+				   berth_error *err)                                               \
 	{                                                                                          \
 		return berth_ft_##verb(&(ops), call, ret, err);                                    \
 	}
-/* The matching declarations, for the driver's header. */
-#define BERTH_FT_DECLARE_VERBS(prefix)                                                             \
-	int prefix##_init(const struct berth_stor_call *, json_t **, berth_error *);               \
-	int prefix##_status(const struct berth_stor_call *, json_t **, berth_error *);             \
-	int prefix##_create(const struct berth_stor_call *, json_t **, berth_error *);             \
-	int prefix##_remove(const struct berth_stor_call *, json_t **, berth_error *);             \
-	int prefix##_mount(const struct berth_stor_call *, json_t **, berth_error *);              \
-	int prefix##_unmount(const struct berth_stor_call *, json_t **, berth_error *);            \
-	int prefix##_mounts(const struct berth_stor_call *, json_t **, berth_error *);             \
-	int prefix##_release(const struct berth_stor_call *, json_t **, berth_error *);            \
-	int prefix##_exists(const struct berth_stor_call *, json_t **, berth_error *);             \
-	int prefix##_list(const struct berth_stor_call *, json_t **, berth_error *);               \
-	int prefix##_metadata(const struct berth_stor_call *, json_t **, berth_error *);           \
-	int prefix##_diff(const struct berth_stor_call *, json_t **, berth_error *);               \
-	int prefix##_changes(const struct berth_stor_call *, json_t **, berth_error *);            \
-	int prefix##_apply_diff(const struct berth_stor_call *, json_t **, berth_error *);         \
-	int prefix##_diff_size(const struct berth_stor_call *, json_t **, berth_error *);          \
-	int prefix##_usage(const struct berth_stor_call *, json_t **, berth_error *);              \
-	int prefix##_cleanup(const struct berth_stor_call *, json_t **, berth_error *);            \
-	int prefix##_gc(const struct berth_stor_call *, json_t **, berth_error *)
+/* The verb table over those functions (terminated). */
+#define BERTH_FT_VERB_TABLE(prefix)                                                                \
+	{                                                                                          \
+		{ "INIT", prefix##_init, BERTH_STOR_STREAM_NONE },                                 \
+		{ "STATUS", prefix##_status, BERTH_STOR_STREAM_NONE },                             \
+		{ "CREATE", prefix##_create, BERTH_STOR_STREAM_NONE },                             \
+		{ "REMOVE", prefix##_remove, BERTH_STOR_STREAM_NONE },                             \
+		{ "MOUNT", prefix##_mount, BERTH_STOR_STREAM_NONE },                               \
+		{ "UNMOUNT", prefix##_unmount, BERTH_STOR_STREAM_NONE },                           \
+		{ "MOUNTS", prefix##_mounts, BERTH_STOR_STREAM_NONE },                             \
+		{ "RELEASE", prefix##_release, BERTH_STOR_STREAM_NONE },                           \
+		{ "EXISTS", prefix##_exists, BERTH_STOR_STREAM_NONE },                             \
+		{ "LIST", prefix##_list, BERTH_STOR_STREAM_NONE },                                 \
+		{ "METADATA", prefix##_metadata, BERTH_STOR_STREAM_NONE },                         \
+		{ "DIFF", prefix##_diff, BERTH_STOR_STREAM_OUT },                                  \
+		{ "CHANGES", prefix##_changes, BERTH_STOR_STREAM_NONE },                           \
+		{ "APPLY_DIFF", prefix##_apply_diff, BERTH_STOR_STREAM_IN },                       \
+		{ "DIFF_SIZE", prefix##_diff_size, BERTH_STOR_STREAM_NONE },                       \
+		{ "USAGE", prefix##_usage, BERTH_STOR_STREAM_NONE },                               \
+		{ "CLEANUP", prefix##_cleanup, BERTH_STOR_STREAM_NONE },                           \
+		{ "GC", prefix##_gc, BERTH_STOR_STREAM_NONE },                                     \
+		{ NULL, NULL, 0 },                                                                 \
+	}
 
 /* Open a layer's tree (root/layers/<id>/fs) for reading. */
 int berth_ft_open_tree(struct berth_ft *s, const char *id, int *ret_fd, berth_error *err);

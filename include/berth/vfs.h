@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* The vfs storage driver's verbs (storage/vfs; plugins/storage/vfs holds the verb table).
- * A full copy per layer, reflinked where the filesystem can: docs/vfs.md. */
+/* The vfs storage driver's verbs and options (storage/vfs/driver.c); the plugin
+ * plugins/storage/vfs is a main() over this table.  A full copy per layer, reflinked where the filesystem can: docs/vfs.md. */
 
-#include <jansson.h>
-
-#include "berth/error.h"
-#include "berth/fulltree.h"
-#include "berth/storage.h"
+#include "berth/storage-skel.h"
 
 extern const char *const berth_vfs_options[];
-BERTH_FT_DECLARE_VERBS(berth_vfs);
+extern const struct berth_stor_verb berth_vfs_verbs[];

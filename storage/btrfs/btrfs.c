@@ -26,9 +26,10 @@
 #include <btrfsutil.h>
 
 #include "berth/btrfs.h"
+#include "berth/fulltree.h"
 #include "berth/cleanup.h"
 #include "berth/json.h"
-#include "btrfs-int.h"
+#include "btrfs-internal.h"
 
 const char *const berth_btrfs_options[] = { BERTH_FT_COMMON_OPTIONS, NULL };
 
@@ -73,7 +74,7 @@ static int check_backing(struct berth_ft *s, const char *existing, berth_error *
 	struct statfs sfs;
 
 	if (statfs(existing, &sfs) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "statfs %s", existing);
+		return berth_error_errno(err, BERTH_ERR_IO, "statfs %s", existing);
 	if ((unsigned long)sfs.f_type != BTRFS_SUPER_MAGIC)
 		return berth_error_set(err, BERTH_STOR_ERR_WRONG_FS, EXDEV,
 				       "%s is on %s (magic 0x%lx), not btrfs: the btrfs driver keeps "
@@ -91,7 +92,7 @@ static int probe(struct berth_ft *s, berth_error *err)
 	char name[64];
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/staging", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s/staging", s->root);
 	snprintf(name, sizeof(name), "probe-%d", getpid());
 	btrfs_util_delete_subvolume_fd(fd, name, 0);
 	errno = 0;
@@ -119,7 +120,7 @@ static int make_base(struct berth_ft *s, int dirfd, const char *name, berth_erro
 		return util_fail(err, e, "create subvolume", name);
 	/* the layer's "/": 0755 whatever the umask */
 	if (fchmodat(dirfd, name, 0755, 0) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "chmod %s", name);
+		return berth_error_errno(err, BERTH_ERR_IO, "chmod %s", name);
 	return 0;
 }
 
@@ -131,7 +132,7 @@ static int make_child(struct berth_ft *s, int pdirfd, const char *pname, int dir
 
 	pfd = openat(pdirfd, pname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", pname);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", pname);
 	/* not recursive: subvolumes a container made inside its tree are not the layer's */
 	errno = 0;
 	e = btrfs_util_create_snapshot_fd2(pfd, dirfd, name, 0, NULL, NULL);
@@ -168,7 +169,7 @@ static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_er
 	struct stat st;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_CNI_ERR_IO, "stat %s", name);
+		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_ERR_IO, "stat %s", name);
 	if (s->reclaim_space) {
 		_cleanup_close_ int fd =
 			openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -179,7 +180,7 @@ static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_er
 	/* with the subvolumes a container may have made inside it */
 	e = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
 	if (e == BTRFS_UTIL_ERROR_NOT_SUBVOLUME) /* a crash between mkdir and snapshot? */
-		return berth_archive_remove_tree_at(dirfd, name, err);
+		return berth_rm_rf_at(dirfd, name, err);
 	if (e)
 		return util_fail(err, e, "delete subvolume", name);
 	if (id)
@@ -193,7 +194,7 @@ static int seal(struct berth_ft *s, int dirfd, const char *name, berth_error *er
 	enum btrfs_util_error e;
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", name);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", name);
 	errno = 0;
 	e = btrfs_util_set_subvolume_read_only_fd(fd, true);
 	if (e)
@@ -229,13 +230,13 @@ static int set_size(struct berth_ft *s, int dirfd, const char *name, uint64_t si
 	struct btrfs_ioctl_qgroup_limit_args args = { 0 };
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", name);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", name);
 	args.qgroupid = 0; /* the subvolume of fd */
 	args.lim.flags = BTRFS_QGROUP_LIMIT_MAX_EXCL;
 	args.lim.max_excl = size;
 	if (ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0)
 		return berth_error_errno(err, errno == ENOTCONN ? BERTH_STOR_ERR_NOT_SUPPORTED
-								: BERTH_CNI_ERR_IO,
+								: BERTH_ERR_IO,
 					 "btrfs qgroup limit on %s", name);
 	return 0;
 }
@@ -287,7 +288,7 @@ static int changes(struct berth_ft *s, const char *id, int treefd, const char *p
 	 * tree, and root items' transids are written at commit too: commit first, as `btrfs
 	 * subvolume find-new` does. */
 	if (btrfs_util_sync_fd(treefd))
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "btrfs sync %s", id);
+		return berth_error_errno(err, BERTH_ERR_IO, "btrfs sync %s", id);
 	if ((r = tree_info(treefd, &ti, id, err)) < 0 || (r = tree_info(parentfd, &pi, parent, err)) < 0)
 		return r;
 	/* The shortcut holds for a snapshot of this parent that the parent has not changed
@@ -296,7 +297,7 @@ static int changes(struct berth_ft *s, const char *id, int treefd, const char *p
 	    pi.ctransid > ti.otransid)
 		return -EOPNOTSUPP;
 	if (fstat(treefd, &tst) < 0 || fstat(parentfd, &pst) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "stat layer trees");
+		return berth_error_errno(err, BERTH_ERR_IO, "stat layer trees");
 	r = btrfs_scan_changed(treefd, ti.id, ti.otransid, &scan, err);
 	if (r < 0)
 		return r;
@@ -323,7 +324,7 @@ static int usage(struct berth_ft *s, const char *id, int treefd, json_t **ret, b
 	int r;
 
 	if (btrfs_util_sync_fd(treefd)) /* see changes() */
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "btrfs sync %s", id);
+		return berth_error_errno(err, BERTH_ERR_IO, "btrfs sync %s", id);
 	r = tree_info(treefd, &ti, id, err);
 	if (r < 0)
 		return r;
@@ -350,7 +351,7 @@ static int fs_device(int fd, char *buf, size_t len, berth_error *err)
 	struct btrfs_ioctl_fs_info_args fi = { 0 };
 
 	if (ioctl(fd, BTRFS_IOC_FS_INFO, &fi) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "btrfs filesystem info");
+		return berth_error_errno(err, BERTH_ERR_IO, "btrfs filesystem info");
 	for (uint64_t id = 1; id <= fi.max_id; id++) {
 		struct btrfs_ioctl_dev_info_args di = { .devid = id };
 
@@ -359,7 +360,7 @@ static int fs_device(int fd, char *buf, size_t len, berth_error *err)
 			return 0;
 		}
 	}
-	return berth_error_set(err, BERTH_CNI_ERR_IO, ENODEV, "btrfs: no device found");
+	return berth_error_set(err, BERTH_ERR_IO, ENODEV, "btrfs: no device found");
 }
 
 /* MOUNTS: the subvolume by id from the filesystem's device, as containerd's own btrfs
@@ -375,10 +376,10 @@ static int mount_specs(struct berth_ft *s, const char *id, const char *tree, boo
 	int r;
 
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", tree);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", tree);
 	errno = 0;
 	if (btrfs_util_subvolume_id_fd(fd, &subvolid))
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "subvolume id of %s", id);
+		return berth_error_errno(err, BERTH_ERR_IO, "subvolume id of %s", id);
 	r = fs_device(fd, dev, sizeof(dev), err);
 	if (r < 0)
 		return r;
@@ -424,7 +425,7 @@ static void metadata(struct berth_ft *s, const char *id, json_t *meta)
 							      (json_int_t)excl));
 }
 
-static const struct berth_ft_ops btrfs_ops = {
+const struct berth_ft_ops berth_btrfs_ops = {
 	.name = "btrfs",
 	.check_backing = check_backing,
 	.probe = probe,
@@ -443,4 +444,3 @@ static const struct berth_ft_ops btrfs_ops = {
 	.metadata = metadata,
 };
 
-BERTH_FT_DEFINE_VERBS(berth_btrfs, btrfs_ops)

@@ -20,7 +20,7 @@
 #include <linux/btrfs_tree.h>
 
 #include "berth/cleanup.h"
-#include "btrfs-int.h"
+#include "btrfs-internal.h"
 
 static size_t ino_hash(uint64_t v, size_t cap)
 {
@@ -226,7 +226,7 @@ int btrfs_scan_changed(int fd, uint64_t tree, uint64_t since, struct btrfs_scan 
 	r = search_start(&se, tree, BTRFS_FIRST_FREE_OBJECTID, BTRFS_LAST_FREE_OBJECTID, 0, 255, 0,
 			 (uint64_t)-1, since + 1, &ret->searches);
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	while ((r = search_next(fd, &se, &h, &data)) > 0) {
 		if (h.type == BTRFS_INODE_ITEM_KEY && h.len >= sizeof(struct btrfs_inode_item)) {
 			struct btrfs_inode_item it;
@@ -245,7 +245,7 @@ int btrfs_scan_changed(int fd, uint64_t tree, uint64_t since, struct btrfs_scan 
 	search_end(&se);
 	if (r < 0) {
 		btrfs_scan_free(ret);
-		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "btrfs tree search (tree %llu): %s",
+		return berth_error_set(err, BERTH_ERR_IO, -r, "btrfs tree search (tree %llu): %s",
 				       (unsigned long long)tree, strerror(-r));
 	}
 	return 0;
@@ -341,7 +341,7 @@ int btrfs_scan_ancestors(int fd, uint64_t tree, struct btrfs_scan *s, struct btr
 		}
 	}
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "btrfs tree search: %s",
+		return berth_error_set(err, BERTH_ERR_IO, -r, "btrfs tree search: %s",
 				       strerror(-r));
 	return 0;
 }
@@ -380,7 +380,7 @@ int btrfs_qgroup_info(int fd, uint64_t id, uint64_t *ret_rfer, uint64_t *ret_exc
 
 	if (search_start(&se, BTRFS_QUOTA_TREE_OBJECTID, 0, 0, BTRFS_QGROUP_INFO_KEY,
 			 BTRFS_QGROUP_INFO_KEY, id, id, 0, NULL) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	r = search_next(fd, &se, &h, &data);
 	if (r > 0 && h.type == BTRFS_QGROUP_INFO_KEY && h.offset == id && h.len >= sizeof(qi))
 		memcpy(&qi, data, sizeof(qi)); /* data points into the search buffer */
@@ -388,7 +388,7 @@ int btrfs_qgroup_info(int fd, uint64_t id, uint64_t *ret_rfer, uint64_t *ret_exc
 		r = 0;
 	search_end(&se);
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "qgroup 0/%llu: %s",
+		return berth_error_set(err, BERTH_ERR_IO, -r, "qgroup 0/%llu: %s",
 				       (unsigned long long)id, strerror(-r));
 	if (r == 0)
 		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, ENOENT,

@@ -17,7 +17,7 @@
 #include "berth/cleanup.h"
 #include "berth/file.h"
 #include "berth/json.h"
-#include "fulltree-int.h"
+#include "fulltree-internal.h"
 
 /* Store lock shared, the layer locked, the layer complete. */
 static int open_common(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
@@ -78,13 +78,13 @@ int berth_ft_apply_diff(const struct berth_ft_ops *ops, const struct berth_stor_
 		snprintf(fresh, sizeof(fresh), "%s/fresh", id);
 		snprintf(tpath, sizeof(tpath), "%s/fs", id);
 		if (unlinkat(s.layersfd, fresh, 0) < 0)
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink layers/%s", fresh);
+			r = berth_error_errno(err, BERTH_ERR_IO, "unlink layers/%s", fresh);
 		/* an image layer is final once filled: read-only from now on */
 		else if (ops->seal && !ft_has(&s, id, "rw") &&
 			 (r = ops->seal(&s, s.layersfd, tpath, err)) < 0)
 			;
 		else if (unlinkat(s.layersfd, path, 0) < 0)
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink layers/%s", path);
+			r = berth_error_errno(err, BERTH_ERR_IO, "unlink layers/%s", path);
 		if (r >= 0) {
 			*ret = json_pack("{s:I,s:I}", "size", (json_int_t)st.size, "entries",
 					 (json_int_t)st.entries);

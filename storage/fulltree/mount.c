@@ -15,8 +15,9 @@
 
 #include "berth/cleanup.h"
 #include "berth/file.h"
+#include "berth/fs.h"
 #include "berth/json.h"
-#include "fulltree-int.h"
+#include "fulltree-internal.h"
 
 void ft_refs_get(struct berth_ft *s, const char *id, struct ft_refs *ret)
 {
@@ -42,7 +43,7 @@ int ft_refs_set(struct berth_ft *s, const char *id, const struct ft_refs *r, ber
 	snprintf(path, sizeof(path), "%s/mounts/%s", s->run_root, id);
 	if (r->refs <= 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "unlink %s", path);
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%d %s\n", r->refs, r->ro ? "ro" : "rw");
@@ -84,7 +85,7 @@ static int bind_ro(const char *path, berth_error *err)
 	if (mount(path, path, NULL, MS_BIND, NULL) < 0)
 		return berth_error_errno(err, berth_stor_errno_code(errno), "bind mount %s", path);
 	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-		int r = berth_error_errno(err, BERTH_CNI_ERR_IO, "remount %s read-only", path);
+		int r = berth_error_errno(err, BERTH_ERR_IO, "remount %s read-only", path);
 		umount2(path, MNT_DETACH);
 		return r;
 	}

@@ -17,12 +17,12 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
-#include "berth/dm.h"
 #include "berth/fault.h"
 #include "berth/file.h"
+#include "berth/fs.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "fulltree-int.h"
+#include "fulltree-internal.h"
 
 void berth_ft_fault(const struct berth_ft *s, const char *what)
 {
@@ -43,10 +43,10 @@ int ft_parse_size(json_t *v, const char *what, uint64_t *ret, berth_error *err)
 		*ret = (uint64_t)json_integer_value(v);
 		return 0;
 	}
-	/* one size syntax for every driver (devicemapper's: K/M/G/T, binary, overflow refused) */
-	if (json_is_string(v) && berth_dm_parse_size(json_string_value(v), ret) == 0)
+	/* one size syntax for every driver (K/M/G/T, binary, overflow refused) */
+	if (json_is_string(v) && berth_parse_size(json_string_value(v), ret) == 0)
 		return 0;
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 			       "%s: \"%.50s\" is not a size (bytes, or e.g. \"16M\", \"10G\")", what,
 			       json_is_string(v) ? json_string_value(v) : "(not a string)");
 }
@@ -124,10 +124,10 @@ int ft_open(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
 	}
 	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->rootfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", s->root);
 	s->layersfd = openat(s->rootfd, "layers", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->layersfd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/layers", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s/layers", s->root);
 	return ft_relock(s, lock, err);
 }
 
@@ -138,15 +138,15 @@ int ft_relock(struct berth_ft *s, int lock, berth_error *err)
 	if (s->lockfd < 0) {
 		s->lockfd = openat(s->rootfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (s->lockfd < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/.lock", s->root);
+			return berth_error_errno(err, BERTH_ERR_IO, "open %s/.lock", s->root);
 	}
 	while (flock(s->lockfd, (lock == FT_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) |
 					(s->no_wait ? LOCK_NB : 0)) < 0) {
 		if (errno == EWOULDBLOCK)
-			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+			return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EAGAIN,
 					       "%s is busy with another call (args.noWait)", s->root);
 		if (errno != EINTR)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s/.lock", s->root);
+			return berth_error_errno(err, BERTH_ERR_IO, "lock %s/.lock", s->root);
 	}
 	return 0;
 }
@@ -170,17 +170,17 @@ int ft_lock_layer(struct berth_ft *s, const char *id, int *ret_fd, berth_error *
 	snprintf(path, sizeof(path), "%s/locks/%s", s->run_root, id);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	while (flock(fd, LOCK_EX | (s->no_wait ? LOCK_NB : 0)) < 0) {
 		if (errno == EWOULDBLOCK) {
 			close(fd);
-			return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EAGAIN,
+			return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EAGAIN,
 					       "layer \"%s\" is busy with another call (args.noWait)",
 					       id);
 		}
 		if (errno != EINTR) {
 			close(fd);
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "lock %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "lock %s", path);
 		}
 	}
 	*ret_fd = fd;
@@ -207,7 +207,7 @@ int ft_layer_state(struct berth_ft *s, const char *id)
 int ft_need_layer(struct berth_ft *s, const char *id, berth_error *err)
 {
 	if (ft_layer_state(s, id) != 1)
-		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
 				       "layer \"%s\" does not exist", id);
 	return 0;
 }
@@ -262,7 +262,7 @@ int berth_ft_open_tree(struct berth_ft *s, const char *id, int *ret_fd, berth_er
 	snprintf(path, sizeof(path), "%s/fs", id);
 	fd = openat(s->layersfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/layers/%s", s->root, path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s/layers/%s", s->root, path);
 	*ret_fd = fd;
 	return 0;
 }
@@ -286,7 +286,7 @@ static int remove_layer_dir(struct berth_ft *s, int dirfd, const char *name, ber
 		if (r < 0)
 			return berth_error_prefix(err, "%s", name);
 	}
-	return berth_archive_remove_tree_at(dirfd, name, err);
+	return berth_rm_rf_at(dirfd, name, err);
 }
 
 /* Children whose layer dir still exists (markers can outlive a crash). */
@@ -300,11 +300,11 @@ static int count_children(struct berth_ft *s, const char *id, berth_error *err)
 	snprintf(path, sizeof(path), "%s/children", id);
 	fd = openat(s->layersfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s", path);
 	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -365,7 +365,7 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 			return berth_error_prefix(err, "parent");
 		depth = layer_depth(&s, parent) + 1;
 		if (depth > BERTH_FT_MAX_DEPTH)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, E2BIG,
 					       "layer chain too deep: %d layers, %s allows %d", depth,
 					       ops->name, BERTH_FT_MAX_DEPTH);
 	}
@@ -387,7 +387,7 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 					 stage);
 	stagefd = openat(s.rootfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (stagefd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s/%s", s.root, stage);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s/%s", s.root, stage);
 	if ((r = write_at(stagefd, "incomplete", "", err)) < 0)
 		goto undo;
 	berth_ft_fault(&s, "create-after-incomplete");
@@ -435,7 +435,7 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	}
 	berth_ft_fault(&s, "create-before-rename");
 	if (renameat(s.rootfd, stage, s.layersfd, id) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "rename %s to layers/%s", stage, id);
+		r = berth_error_errno(err, BERTH_ERR_IO, "rename %s to layers/%s", stage, id);
 		goto undo;
 	}
 	berth_ft_fault(&s, "create-after-rename");
@@ -449,7 +449,7 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	berth_ft_fault(&s, "create-before-complete");
 	snprintf(path, sizeof(path), "%s/incomplete", id);
 	if (unlinkat(s.layersfd, path, 0) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "unlink layers/%s", path);
+		r = berth_error_errno(err, BERTH_ERR_IO, "unlink layers/%s", path);
 		ft_remove_layer(&s, id, NULL);
 		return r;
 	}
@@ -477,7 +477,7 @@ int ft_remove_layer(struct berth_ft *s, const char *id, berth_error *err)
 		if (errno == ENOENT)
 			return 0;
 		if (errno != ENOSPC && errno != EDQUOT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "rename layers/%s", id);
+			return berth_error_errno(err, BERTH_ERR_IO, "rename layers/%s", id);
 		/* A full filesystem (btrfs needs metadata space for a rename): the tree goes in
 		 * place first, which frees space; without its tree the layer counts as a
 		 * leftover (ft_layer_state), whatever happens next. */
@@ -485,13 +485,13 @@ int ft_remove_layer(struct berth_ft *s, const char *id, berth_error *err)
 		_cleanup_close_ int lfd =
 			openat(s->layersfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (lfd < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "open layers/%s", id);
+			return berth_error_errno(err, BERTH_ERR_IO, "open layers/%s", id);
 		s->reclaim_space = true;
 		r = s->ops->remove_tree(s, lfd, "fs", err);
 		if (r < 0)
 			return r;
 		if (renameat(s->layersfd, id, s->rootfd, grave) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "rename layers/%s", id);
+			return berth_error_errno(err, BERTH_ERR_IO, "rename layers/%s", id);
 	}
 	berth_ft_fault(s, "remove-after-rename");
 	r = remove_layer_dir(s, s->rootfd, grave, err);
@@ -591,7 +591,7 @@ static int collect_layers(struct berth_ft *s, struct layer_ent **ret, size_t *re
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "opendir %s/layers", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "opendir %s/layers", s->root);
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
@@ -609,7 +609,7 @@ static int collect_layers(struct berth_ft *s, struct layer_ent **ret, size_t *re
 			nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
 				free_layers(v, n);
-				return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM,
+				return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM,
 						       "out of memory");
 			}
 			v = nv;
@@ -775,9 +775,9 @@ static int private_root(struct berth_ft *s, berth_error *err)
 	if (s->skip_mount_home)
 		return 0;
 	if (!berth_is_mountpoint(s->root) && mount(s->root, s->root, NULL, MS_BIND, NULL) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "bind mount %s", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "bind mount %s", s->root);
 	if (mount(NULL, s->root, NULL, MS_PRIVATE, NULL) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "make %s private", s->root);
+		return berth_error_errno(err, BERTH_ERR_IO, "make %s private", s->root);
 	return 0;
 }
 
@@ -825,7 +825,7 @@ int berth_ft_init(const struct berth_ft_ops *ops, const struct berth_stor_call *
 	if (r < 0)
 		goto out;
 	if (fstatfs(s.rootfd, &sfs) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "statfs %s", s.root);
+		r = berth_error_errno(err, BERTH_ERR_IO, "statfs %s", s.root);
 		goto out;
 	}
 	/* leftovers first: on a filesystem a crash left full, they are what frees space */
@@ -855,7 +855,7 @@ int berth_ft_status(const struct berth_ft_ops *ops, const struct berth_stor_call
 	if (r < 0)
 		return r;
 	if (fstatfs(s.rootfd, &sfs) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "statfs %s", s.root);
+		return berth_error_errno(err, BERTH_ERR_IO, "statfs %s", s.root);
 	if (collect_layers(&s, &v, &n, false, NULL) == 0)
 		free_layers(v, n);
 	snprintf(buf, sizeof(buf), "%zu", n);

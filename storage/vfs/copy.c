@@ -28,8 +28,8 @@
 
 #include "berth/cleanup.h"
 #include "berth/file.h"
-#include "berth/storage.h"
-#include "vfs-int.h"
+#include "berth/storage-proto.h"
+#include "vfs-internal.h"
 
 #define COPY_BUF (1 << 20)
 #define MAX_DEPTH 4096
@@ -407,7 +407,7 @@ int vfs_copy_tree(int src, int dst, const struct vfs_copy_opts *o, struct vfs_co
 	old_umask = umask(0);
 	c.buf = malloc(COPY_BUF);
 	if (!c.buf)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	r = copy_dir(&c, src, dst, "", 0);
 	/* the root's own owner, xattrs, mode and times */
 	if (r >= 0 && fstat(src, &rst) < 0)

@@ -23,7 +23,8 @@
 #include "berth/cleanup.h"
 #include "berth/json.h"
 #include "berth/vfs.h"
-#include "vfs-int.h"
+#include "berth/fulltree.h"
+#include "vfs-internal.h"
 
 const char *const berth_vfs_options[] = { BERTH_FT_COMMON_OPTIONS, "reflink", NULL };
 
@@ -56,7 +57,7 @@ static int parse_options(struct berth_ft *s, json_t *opts, berth_error *err)
 	else if (STREQ(v, "always"))
 		st->reflink = VFS_REFLINK_ALWAYS;
 	else
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.reflink: \"%.50s\" is not auto, never or always", v);
 	return 0;
 }
@@ -67,7 +68,7 @@ static int check_backing(struct berth_ft *s, const char *existing, berth_error *
 	struct statvfs sv;
 
 	if (statvfs(existing, &sv) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "statvfs %s", existing);
+		return berth_error_errno(err, BERTH_ERR_IO, "statvfs %s", existing);
 	if (sv.f_flag & ST_RDONLY)
 		return berth_error_set(err, BERTH_STOR_ERR_WRONG_FS, EROFS,
 				       "%s is on a read-only filesystem: no layer can be written "
@@ -108,7 +109,7 @@ static int probe(struct berth_ft *s, berth_error *err)
 	int r = 0;
 
 	snprintf(dir, sizeof(dir), "staging/probe-%d", getpid());
-	berth_archive_remove_tree_at(s->rootfd, dir, NULL);
+	berth_rm_rf_at(s->rootfd, dir, NULL);
 	if (mkdirat(s->rootfd, dir, 0700) < 0)
 		return berth_error_errno(err, berth_stor_errno_code(errno), "mkdir %s/%s", s->root,
 					 dir);
@@ -136,7 +137,7 @@ static int probe(struct berth_ft *s, berth_error *err)
 				    "options.reflink is \"always\" but the filesystem under %s "
 				    "cannot share extents (FICLONE)",
 				    s->root);
-	berth_archive_remove_tree_at(s->rootfd, dir, NULL);
+	berth_rm_rf_at(s->rootfd, dir, NULL);
 	return r;
 }
 
@@ -146,7 +147,7 @@ static int make_base(struct berth_ft *s, int dirfd, const char *name, berth_erro
 		return berth_error_errno(err, berth_stor_errno_code(errno), "mkdir %s", name);
 	/* the layer's "/": 0755 whatever the umask */
 	if (fchmodat(dirfd, name, 0755, 0) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "chmod %s", name);
+		return berth_error_errno(err, BERTH_ERR_IO, "chmod %s", name);
 	return 0;
 }
 
@@ -170,18 +171,18 @@ static int make_child(struct berth_ft *s, int pdirfd, const char *pname, int dir
 
 	src = openat(pdirfd, pname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", pname);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", pname);
 	if (mkdirat(dirfd, name, 0700) < 0)
 		return berth_error_errno(err, berth_stor_errno_code(errno), "mkdir %s", name);
 	dst = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dst < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", name);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", name);
 	return vfs_copy_tree(src, dst, &o, &cs, err);
 }
 
 static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_error *err)
 {
-	return berth_archive_remove_tree_at(dirfd, name, err);
+	return berth_rm_rf_at(dirfd, name, err);
 }
 
 static bool reflinks(struct berth_ft *s)
@@ -203,7 +204,7 @@ static void status(struct berth_ft *s, json_t *pairs)
 									  : "plain copies"));
 }
 
-static const struct berth_ft_ops vfs_ops = {
+const struct berth_ft_ops berth_vfs_ops = {
 	.name = "vfs",
 	.parse_options = parse_options,
 	.check_backing = check_backing,
@@ -215,4 +216,3 @@ static const struct berth_ft_ops vfs_ops = {
 	.status = status,
 };
 
-BERTH_FT_DEFINE_VERBS(berth_vfs, vfs_ops)
