@@ -114,6 +114,8 @@ mnt() { # mnt ID [extra args]: MOUNT, path in MP
 
 cleanup() {
 	call CLEANUP
+	# a kill9 watcher still blocked opening the FIFO gets a writer, sees EOF and exits
+	if [ -p "$WORK/fifo" ]; then exec 5<>"$WORK/fifo"; exec 5>&-; fi
 	# whatever the driver left mounted under our work dir
 	grep " $WORK" /proc/self/mountinfo 2>/dev/null | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -362,7 +364,7 @@ kill9() {
 	# open for writing would block forever: a watcher opens the read end once the driver is
 	# gone and drains what we write (until we close it), so the suite fails instead of
 	# hanging.  Once our open returned the watcher is not needed any more.
-	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; exec cat "$WORK/fifo" >/dev/null ) &
+	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; exec cat "$WORK/fifo" >/dev/null 2>&1 ) &
 	_watch=$!
 	exec 4>"$WORK/fifo"
 	kill "$_watch" 2>/dev/null
@@ -376,6 +378,9 @@ kill9() {
 	kill -9 "$_pid"
 	wait "$_pid" 2>/dev/null
 	exec 4>&-
+	# the watcher may have got past its loop (and become a cat on the FIFO) before our kill
+	kill "$_watch" 2>/dev/null
+	wait "$_watch" 2>/dev/null
 	call EXISTS "{\"id\":\"$1\"}"
 	is "$(get exists)" false "killed mid-APPLY_DIFF: the layer is not visible"
 	call "$2"
