@@ -1899,6 +1899,13 @@ static int unmount_ref(struct berth_dmset *s, const struct layer *l, berth_error
 {
 	int refs = get_refs(s, l->id), r;
 
+	if (refs == 0) {
+		/* not mounted by us: leave the device alone (MOUNTS may have activated it for a
+		 * caller that mounted it itself; RELEASE, REMOVE and CLEANUP deactivate it) */
+		_cleanup_free_ char *mnt = pathf("%s/mnt/%s", s->root, l->id);
+		if (!is_mountpoint(mnt))
+			return 0;
+	}
 	if (refs > 1) {
 		r = set_refs(s, l->id, refs - 1, err);
 		return r < 0 ? r : refs - 1;
