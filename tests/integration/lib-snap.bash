@@ -33,8 +33,9 @@ snap_start() {
 	BERTH_STORAGE_PATH=$STOR_BIN BERTH_LOG_LEVEL=${BERTH_LOG_LEVEL:-info} "$SNAP_BIN" \
 		--address "$SOCK" --storage-config "$W/storage.json" "$@" >>"$W/daemon.log" 2>&1 &
 	SNAP_PID=$!
+	# serving, not just a socket file (a killed daemon leaves its socket behind)
 	for _i in $(seq 1 100); do
-		[ -S "$SOCK" ] && return 0
+		[ -S "$SOCK" ] && SNAP_CLIENT_TIMEOUT=2 "$SC" "$SOCK" list >/dev/null 2>&1 && return 0
 		kill -0 "$SNAP_PID" 2>/dev/null || break
 		sleep 0.1
 	done
