@@ -30,7 +30,7 @@ DROOT=$W/storage/containerd/$SNAP_DRIVER
 SNAP_PID=
 
 snap_start() {
-	BERTH_STORAGE_PATH=$STOR_BIN BERTH_LOG_LEVEL=${BERTH_LOG_LEVEL:-info} "$SNAP_BIN" \
+	BERTH_STORAGE_PATH=${SNAP_DRIVER_PATH:-$STOR_BIN} BERTH_LOG_LEVEL=${BERTH_LOG_LEVEL:-info} "$SNAP_BIN" \
 		--address "$SOCK" --storage-config "$W/storage.json" "$@" >>"$W/daemon.log" 2>&1 &
 	SNAP_PID=$!
 	# serving, not just a socket file (a killed daemon leaves its socket behind)
