@@ -58,7 +58,7 @@ static void usage(FILE *f)
 	      "                         (default <storage root>/containerd)\n"
 	      "  --storage-config FILE  the host's storage config (default /etc/berth/storage.json)\n"
 	      "  --log-level LEVEL      error, warn (default), info, debug; logs go to stderr\n"
-	      "  --workers N            calls served at once (default 16)\n"
+	      "  --workers N            calls served at once (default 8)\n"
 	      "See docs/containerd.md.\n",
 	      f);
 }
@@ -391,7 +391,7 @@ int main(int argc, char **argv)
 	if (!o.address && set_str(&o.address, DEFAULT_ADDRESS) < 0)
 		return 1;
 	if (o.workers <= 0)
-		o.workers = 16;
+		o.workers = 8;
 	if (o.drain < 0)
 		o.drain = 30;
 	if (check_address(&o.address, &err) < 0)

@@ -620,6 +620,11 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_ENABLE_CHANNELZ,
 		  .value.integer = 0 },
+		/* as many streams per connection as there are workers to serve them: the rest wait
+		 * in the client (HTTP/2 flow control) instead of in our memory */
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
+		  .value.integer = (int)o->workers },
 	};
 	grpc_channel_args cargs = { .num_args = ARRAY_SIZE(args), .args = args };
 	grpc_server_credentials *creds;
