@@ -41,7 +41,7 @@ printf '{"driver":"overlay","root":"%s/storage","runRoot":"%s/run"}\n' "$W" "$W"
 BERTH_STORAGE_PATH=$BUILD/storage "$BUILD/bin/berth-snapshotter" --address "$SOCK" \
 	--storage-config "$W/storage.json" ${WORKERS:+--workers "$WORKERS"} 2>"$W/log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; umount -R "$W/storage/containerd/overlay" 2>/dev/null; rm -rf "$W"' EXIT
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; umount -R "$W/storage/containerd/overlay" 2>/dev/null || true; rm -rf "$W"' EXIT
 for _ in $(seq 1 100); do $SC list >/dev/null 2>&1 && break; sleep 0.1; done
 
 st() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$PID/status"; }
