@@ -347,6 +347,31 @@ int berth_qdisc_list(struct berth_nl *nl, int ifindex, struct berth_qdisc **ret,
 	return 0;
 }
 
+int berth_qdisc_get(struct berth_nl *nl, int ifindex, uint32_t parent, struct berth_qdisc *ret,
+		    berth_error *err)
+{
+	/* Kernels since 6.x answer a qdisc GET only to listeners of RTNLGRP_TC or, with
+	 * NLM_F_ECHO, to the asker; older ones always answer the asker. */
+	_cleanup_nlmsg_ struct nl_msg *msg = nlmsg_alloc_simple(RTM_GETQDISC, NLM_F_ECHO);
+	struct tcmsg t = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex, .tcm_parent = parent };
+	struct qlist c = { .ifindex = ifindex };
+	char what[96];
+	int r;
+
+	if (!msg || nlmsg_append(msg, &t, sizeof(t), NLMSG_ALIGNTO) < 0)
+		return nomem(err);
+	snprintf(what, sizeof(what), "failed to get the %s qdisc of link %d",
+		 parent == TC_H_INGRESS ? "ingress" : "root", ifindex);
+	r = berth_nl_talk(nl, msg, qlist_cb, &c, err, what);
+	if (r == 0 && c.n == 0)
+		r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT, "%s: %s", what,
+				    strerror(ENOENT));
+	if (r == 0)
+		*ret = c.v[0];
+	free(c.v);
+	return r;
+}
+
 struct flist {
 	struct berth_tc_redirect *v;
 	size_t n, cap;

@@ -46,6 +46,10 @@ struct berth_qdisc {
 /* Qdiscs of ifindex (0 = every link); caller frees *ret. */
 int berth_qdisc_list(struct berth_nl *nl, int ifindex, struct berth_qdisc **ret, size_t *ret_n,
 		     berth_error *err);
+/* The qdisc of ifindex at parent (TC_H_ROOT: the root, the kernel's default included, whose
+ * handle is 0; TC_H_INGRESS): one request, not a dump of every link's.  -ENOENT when none. */
+int berth_qdisc_get(struct berth_nl *nl, int ifindex, uint32_t parent, struct berth_qdisc *ret,
+		    berth_error *err);
 /* The root qdisc of ifindex as a tbf with handle 1:; -EEXIST when the link already has a root
  * qdisc of its own (not the kernel's default). */
 int berth_qdisc_add_tbf(struct berth_nl *nl, int ifindex, const struct berth_tbf *t,

@@ -257,22 +257,22 @@ undo:
 static int del_ingress(struct berth_nl *host, int ifindex, int ifb_ifindex, berth_error *err)
 {
 	_cleanup_free_ struct berth_tc_redirect *f = NULL;
-	_cleanup_free_ struct berth_qdisc *q = NULL;
-	size_t nf = 0, nq = 0;
-	bool have = false;
+	struct berth_qdisc q;
+	berth_error e = { 0 };
+	size_t nf = 0;
 	int r;
 
-	if ((r = berth_qdisc_list(host, ifindex, &q, &nq, err)) < 0)
-		return r;
-	for (size_t i = 0; i < nq; i++)
-		have |= q[i].parent == TC_H_INGRESS && STREQ(q[i].kind, "ingress");
-	if (!have)
+	r = berth_qdisc_get(host, ifindex, TC_H_INGRESS, &q, &e);
+	if (r == -ENOENT || r == -EINVAL || (r == 0 && !STREQ(q.kind, "ingress")))
 		return 0;
+	if (r < 0) {
+		*err = e;
+		return r;
+	}
 	if ((r = berth_qdisc_list_redirects(host, ifindex, &f, &nf, err)) < 0)
 		return r;
 	for (size_t i = 0; i < nf; i++) {
 		struct berth_link l;
-		berth_error e = { 0 };
 
 		if (!STREQ(f[i].kind, "u32") || !f[i].has_mirred || f[i].other_actions)
 			return 0;
@@ -286,19 +286,20 @@ static int del_ingress(struct berth_nl *host, int ifindex, int ifb_ifindex, bert
 
 static int del_root_tbf(struct berth_nl *host, int ifindex, berth_error *err)
 {
-	_cleanup_free_ struct berth_qdisc *q = NULL;
-	size_t nq = 0;
-	int r;
+	struct berth_qdisc q;
+	berth_error e = { 0 };
+	int r = berth_qdisc_get(host, ifindex, TC_H_ROOT, &q, &e);
 
-	if ((r = berth_qdisc_list(host, ifindex, &q, &nq, err)) < 0)
+	if (r == -ENOENT || r == -EINVAL)
+		return 0;
+	if (r < 0) {
+		*err = e;
 		return r;
-	for (size_t i = 0; i < nq; i++)
-		if (q[i].parent == TC_H_ROOT && STREQ(q[i].kind, "tbf") &&
-		    q[i].handle == BERTH_TC_ROOT_HANDLE) {
-			r = berth_qdisc_del(host, ifindex, TC_H_ROOT, err);
-			return r == -ENOENT || r == -EINVAL ? 0 : r;
-		}
-	return 0;
+	}
+	if (!STREQ(q.kind, "tbf") || q.handle != BERTH_TC_ROOT_HANDLE)
+		return 0;
+	r = berth_qdisc_del(host, ifindex, TC_H_ROOT, err);
+	return r == -ENOENT || r == -EINVAL ? 0 : r;
 }
 
 /* DEL needs only the network name and the container id (the ifb's name); the config's limits
@@ -345,38 +346,32 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 static int check_tbf(struct berth_nl *host, const struct berth_link *l,
 		     const struct berth_tbf *want, berth_error *err)
 {
-	_cleanup_free_ struct berth_qdisc *q = NULL;
-	size_t n = 0;
-	int r;
+	struct berth_qdisc q;
+	int r = berth_qdisc_get(host, l->ifindex, TC_H_ROOT, &q, err);
 
-	if ((r = berth_qdisc_list(host, l->ifindex, &q, &n, err)) < 0)
+	if (r == -ENOENT)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+				       "Failed to find qdisc: %s has no root qdisc", l->name);
+	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		if (q[i].parent != TC_H_ROOT)
-			continue;
-		if (!STREQ(q[i].kind, "tbf") || !q[i].has_tbf)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
-					       "Failed to find qdisc: the root qdisc of %s is %s, "
-					       "not tbf",
-					       l->name, q[i].kind);
-		if (q[i].tbf.rate != want->rate)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					       "Rate doesn't match: %s has %llu bytes/s, the config "
-					       "%llu",
-					       l->name, (unsigned long long)q[i].tbf.rate,
-					       (unsigned long long)want->rate);
-		if (q[i].tbf.limit != want->limit)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					       "Limit doesn't match: %s has %u bytes, the config %u",
-					       l->name, q[i].tbf.limit, want->limit);
-		if (q[i].tbf.buffer != want->buffer)
-			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					       "Buffer doesn't match: %s has %u ticks, the config %u",
-					       l->name, q[i].tbf.buffer, want->buffer);
-		return 0;
-	}
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
-			       "Failed to find qdisc: %s has no root qdisc", l->name);
+	if (!STREQ(q.kind, "tbf") || !q.has_tbf)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+				       "Failed to find qdisc: the root qdisc of %s is %s, not tbf",
+				       l->name, q.kind);
+	if (q.tbf.rate != want->rate)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
+				       "Rate doesn't match: %s has %llu bytes/s, the config %llu",
+				       l->name, (unsigned long long)q.tbf.rate,
+				       (unsigned long long)want->rate);
+	if (q.tbf.limit != want->limit)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
+				       "Limit doesn't match: %s has %u bytes, the config %u", l->name,
+				       q.tbf.limit, want->limit);
+	if (q.tbf.buffer != want->buffer)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
+				       "Buffer doesn't match: %s has %u ticks, the config %u", l->name,
+				       q.tbf.buffer, want->buffer);
+	return 0;
 }
 
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
