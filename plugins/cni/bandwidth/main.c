@@ -322,7 +322,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	r = berth_link_get_by_name(host, ifb_name, &ifb, &e);
 	if (r == 0 && STREQ(ifb.kind, "ifb")) {
 		ifb_ifindex = ifb.ifindex;
-		r = berth_link_del(host, ifb.ifindex, err);
+		/* returns once the ifb is unlisted; the kernel's RCU wait goes on in a child */
+		r = berth_link_del_unlisted(-1, ifb.ifindex, err);
 		if (r < 0 && r != -ENODEV)
 			return r;
 		BERTH_FAULT_POINT("bandwidth-del-after-ifb");
@@ -464,7 +465,7 @@ static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **r
 		    sscanf(links[i].alias + plen, "%255s %16s", id, ifname) != 2 ||
 		    berth_cni_attachment_valid(valid, n_valid, id, ifname))
 			continue;
-		if (berth_link_del(host, links[i].ifindex, &e) < 0 && e.errnum != ENODEV)
+		if (berth_link_del_unlisted(-1, links[i].ifindex, &e) < 0 && e.errnum != ENODEV)
 			berth_log_warn("gc: %s: %s", links[i].name, e.msg);
 	}
 out:
