@@ -12,10 +12,10 @@
 # Runs as root.  Each N gets its own throwaway "host" netns and one "container" netns holding
 # the container ends of its veth pairs (eth0 ... as CNI_IFNAME e<i>); N containers are shaped
 # with each implementation (N ifbs each, 2N tbfs).  Then, ROUNDS times, a new container is ADDed
-# and DELeted in every N's netns, first with berth, then (a second phase) with the reference,
+# and DELeted in every N's netns with berth and with the reference (which goes first alternates),
 # each on a veth pair of its own made beforehand (the reference's DEL leaves its qdiscs on the
 # host veth); rounds interleave the N values so that load drifting on a shared machine hits
-# every N alike.  Each call is timed around its fork+exec (nsenter + the plugin; the same
+# every N and both implementations alike.  Each call is timed around its fork+exec (nsenter + the plugin; the same
 # overhead for both).
 set -euo pipefail
 shopt -s inherit_errexit
@@ -96,25 +96,27 @@ done
 ifbs=$(for N in $NS; do ip -n "bwbh$T-$N" -o link show type ifb | wc -l; done | tr '\n' ' ')
 
 ns=($NS)
-phase() { # phase o|r
-	local j x N c
-	for ((j = 0; j < ROUNDS; j++)); do
-		for ((x = 0; x < ${#ns[@]}; x++)); do
-			N=${ns[$(( (x + j) % ${#ns[@]} ))]}
-			if [ "$1" = o ]; then
-				c=$(conf bwo "$N" "xeo$j" "xo$j")
-				timed "$WORK/oa.$N" "$N" "$BUILD/cni/bandwidth" ADD "ox$j" "xeo$j" <<<"$c"
-				timed "$WORK/od.$N" "$N" "$BUILD/cni/bandwidth" DEL "ox$j" "xeo$j" <<<"$c"
-			else
-				c=$(conf bwr "$N" "xer$j" "xr$j")
-				timed "$WORK/ra.$N" "$N" "$REF/bandwidth" ADD "rx$j" "xer$j" <<<"$c"
-				timed "$WORK/rd.$N" "$N" "$REF/bandwidth" DEL "rx$j" "xer$j" <<<"$c"
-			fi
-		done
-	done
+# Rounds interleave the N values and the two implementations (which goes first alternates), so
+# that load drifting on a shared machine and the kernel work a DEL leaves behind (RCU callbacks)
+# hit both alike.
+one() { # one o|r N J
+	local c
+	if [ "$1" = o ]; then
+		c=$(conf bwo "$2" "xeo$3" "xo$3")
+		timed "$WORK/oa.$2" "$2" "$BUILD/cni/bandwidth" ADD "ox$3" "xeo$3" <<<"$c"
+		timed "$WORK/od.$2" "$2" "$BUILD/cni/bandwidth" DEL "ox$3" "xeo$3" <<<"$c"
+	else
+		c=$(conf bwr "$2" "xer$3" "xr$3")
+		timed "$WORK/ra.$2" "$2" "$REF/bandwidth" ADD "rx$3" "xer$3" <<<"$c"
+		timed "$WORK/rd.$2" "$2" "$REF/bandwidth" DEL "rx$3" "xer$3" <<<"$c"
+	fi
 }
-phase o
-phase r
+for ((j = 0; j < ROUNDS; j++)); do
+	for ((x = 0; x < ${#ns[@]}; x++)); do
+		N=${ns[$(( (x + j) % ${#ns[@]} ))]}
+		if (( (j + x) % 2 )); then one r "$N" "$j"; one o "$N" "$j"; else one o "$N" "$j"; one r "$N" "$j"; fi
+	done
+done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -123,7 +125,8 @@ echo "## bandwidth: berth against the reference, N containers shaped"
 echo
 echo "Command: \`bench/bandwidth.sh -n \"$NS\" -r $ROUNDS\` (as root), $started, commit $commit,"
 echo "kernel $(uname -r), $(nproc) CPUs, load average $load0 before and $load1 after."
-echo "Medians over $ROUNDS rounds, in ms per call, nsenter+fork+exec included for both; \"x ref\""
+echo "Medians over $ROUNDS rounds (berth and reference interleaved call by call), in ms per call,"
+echo "nsenter+fork+exec included for both; \"x ref\""
 echo "divides by the reference's median at the same N.  Each call shapes both directions (a tbf on"
 echo "the host veth; an ingress qdisc, a u32+mirred redirect and an ifb with its tbf).  Before the"
 echo "timed calls each N's host netns holds N containers shaped by each implementation (ifbs per"
