@@ -166,6 +166,7 @@ static int parse_conf(const struct berth_cni_call *call, bool need_prev, struct 
 	for (int v = 4; v <= 6; v += 2) {
 		char key[16];
 		snprintf(key, sizeof(key), "conditionsV%d", v);
+		cond = NULL; /* the getter leaves it alone when the key is absent */
 		if ((r = berth_json_get_array(call->config, NULL, key, false, &cond, err)) < 0)
 			return r;
 		if (!cond || !json_array_size(cond))
