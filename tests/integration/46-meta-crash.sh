@@ -59,7 +59,7 @@ sreset
 scfg='{"cniVersion":"1.0.0","name":"sk","type":"sbr","prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"address":"10.31.0.5/24","gateway":"10.31.0.1","interface":0},{"address":"10.31.1.5/24","gateway":"10.31.1.1","interface":0}]}}'
 sb() { (env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID=k CNI_NETNS="/run/netns/$s" \
 	CNI_IFNAME=eth0 CNI_PATH=/x ${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} \
-	${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} "$SBR" <<<"$scfg" >/dev/null 2>&1) 2>/dev/null; }
+	${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} "$SBR" <<<"$scfg" >/dev/null 2>&1; r=$?; exit $r) 2>/dev/null; }
 srules() { ip -n "$s" rule | grep -c 'from 10.31'; }
 BERTH_FAULT='*' BERTH_FAULT_LOG=$BWTMP/spoints sb ADD; ok $? "sbr: ADD with fault points recorded"
 is "$(srules)" 2 "sbr: two rules"
