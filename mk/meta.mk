@@ -12,3 +12,4 @@ endif
 else
 $(BUILD)/cni/bandwidth: LIBS += -lnettle -lm
 endif
+$(BUILD)/tests/unit/test-qdisc: LIBS += -lnettle -lm
