@@ -49,9 +49,10 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
 	done_testing; exit
 fi
 FAULT_DIR=-; [ "${SANITIZE:-}" != 1 ] && [ -x "$FB/cni/vrf" ] && FAULT_DIR=$FB/cni
+[ "${SANITIZE:-}" = 1 ] && FAULT_DIR=sanitize
 [ "${SANITIZE:-}" != 1 ] && [ "$FAULT_DIR" = - ] && ok 1 "$FB/cni/vrf missing: make FAULT=1"
 REF=-; [ -x "$REF_CNI/vrf" ] && REF=$REF_CNI/vrf
-files=(-f "$CNI_BIN"); [ "$FAULT_DIR" != - ] && files+=(-f "$FAULT_DIR"); [ "$REF" != - ] && files+=(-f "$REF")
+files=(-f "$CNI_BIN"); [ "$FAULT_DIR" != - ] && [ "$FAULT_DIR" != sanitize ] && files+=(-f "$FAULT_DIR"); [ "$REF" != - ] && files+=(-f "$REF")
 log=$(mktemp); defer "rm -f $log"
 DM_VM_QUIET=1 DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-900} "$VM" -m veth -m vrf -t ip -t bash -t ping -t sort "${files[@]}" \
 	-- "$INNER" "$CNI_BIN" "$FAULT_DIR" "$REF" >"$log" 2>&1
@@ -59,6 +60,7 @@ rc=$?
 n=0
 while IFS= read -r line; do
 	case $line in
+	"ok "*"# SKIP "*) n=$((n + 1)); skip "vm: ${line#*# SKIP }" ;;
 	"ok "*) n=$((n + 1)); ok 0 "vm: ${line#ok * - }" ;;
 	"not ok "*) n=$((n + 1)); ok 1 "vm: ${line#not ok * - }" ;;
 	"#"*) echo "$line" ;;

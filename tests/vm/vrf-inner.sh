@@ -130,6 +130,8 @@ if [ "$FP" != - ] && [ -x "$FP/vrf" ]; then
 	done
 	is "$(sort -u /tmp/vrfpoints | tr '\n' ' ')" "vrf:vrf-after-create vrf:vrf-after-enslave vrf:vrf-after-routes " "the ADD path passes every point"
 	rmctr "$ns"
+elif [ "$FP" = sanitize ]; then
+	n=$((n + 1)); echo "ok $n # SKIP crash injection runs in the plain tier (FAULT=1 build)"
 else
 	ok 1 "the FAULT=1 build's vrf is missing"
 fi
