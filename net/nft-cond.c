@@ -60,7 +60,7 @@ static int from_iptables(char **tok, size_t nt, int family, const char *key, cha
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL, __VA_ARGS__);    \
 	} while (0)
 	for (size_t i = 0; i < nt; i++) {
-		const char *t = tok[i], *what;
+		const char *t = tok[i], *what = NULL;
 		char v[128];
 
 		if (STREQ(t, "!")) {
@@ -91,9 +91,9 @@ static int from_iptables(char **tok, size_t nt, int family, const char *key, cha
 				while (i + 1 < nt && (strlen(tok[i]) < 2 || tok[i][strlen(tok[i]) - 1] != '"'))
 					i++;
 			continue;
-		} else {
-			FAIL("%s: cannot translate the iptables condition '%s' (%s)", key, t, SUPPORTED_IPT);
 		}
+		if (!what)
+			FAIL("%s: cannot translate the iptables condition '%s' (%s)", key, t, SUPPORTED_IPT);
 		if (i + 1 < nt && STREQ(tok[i + 1], "!")) {
 			neg = !neg;
 			i++;

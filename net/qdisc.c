@@ -416,7 +416,7 @@ static int flist_cb(struct nlmsghdr *nlh, void *arg)
 {
 	struct flist *c = arg;
 	struct tcmsg *t = nlmsg_data(nlh);
-	struct nlattr *tb[TCA_MAX + 1], *u[TCA_U32_MAX + 1];
+	struct nlattr *tb[TCA_MAX + 1], *u[TCA_U32_MAX + 1] = { 0 };
 	struct berth_tc_redirect *f;
 	char kind[16] = "";
 
@@ -445,7 +445,7 @@ static int flist_cb(struct nlmsghdr *nlh, void *arg)
 	f->prio = TC_H_MAJ(t->tcm_info) >> 16;
 	f->protocol = ntohs((uint16_t)TC_H_MIN(t->tcm_info));
 	snprintf(f->kind, sizeof(f->kind), "%s", kind);
-	if (!STREQ(kind, "u32"))
+	if (!STREQ(kind, "u32") || !u[TCA_U32_SEL])
 		return 0;
 	if (nla_len(u[TCA_U32_SEL]) >= (int)sizeof(struct tc_u32_sel)) {
 		const struct tc_u32_sel *s = nla_data(u[TCA_U32_SEL]);
