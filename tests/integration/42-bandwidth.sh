@@ -202,17 +202,27 @@ iperf() { # iperf [-R]: achieved bit/s, container -> host (egress) or host -> co
 	jq -r '.end.sum_received.bits_per_second // 0 | floor' <<<"$out"
 }
 diag "unshaped: egress $(iperf) bit/s, ingress $(iperf -R) bit/s"
-within10() { # ACHIEVED CONFIGURED DESC
-	local a=$1 want=$2
-	[ "$a" -ge $((want * 9 / 10)) ] && [ "$a" -le $((want * 11 / 10)) ]
-	ok $? "$3: $a bit/s for $want configured (within 10%)"
+# within10 CONFIGURED DESC [-R]: up to three iperf3 runs; passes when one achieves the configured
+# rate within 10% (TCP payload is ~95% of what tbf counts: a sender starved of CPU on a loaded
+# machine can fall under that, a missing or wrong limit misses in every run)
+within10() {
+	local want=$1 desc=$2 a runs="" i
+	for i in 1 2 3; do
+		a=$(iperf ${3:-})
+		runs+="$a "
+		if [ "$a" -ge $((want * 9 / 10)) ] && [ "$a" -le $((want * 11 / 10)) ]; then
+			ok 0 "$desc: $a bit/s for $want configured (within 10%; runs: $runs)"
+			return
+		fi
+	done
+	ok 1 "$desc: within 10% of $want bit/s (runs: $runs)"
 }
 for rate in 10000000 50000000 200000000; do
 	burst=$((rate / 10))
 	cfg=$(bwconf 1.0.0 "$c" "$hv" "{\"ingressRate\":$rate,\"ingressBurst\":$burst,\"egressRate\":$((rate / 2)),\"egressBurst\":$((burst / 2))}")
 	bwcall "$BW" ADD tr "$c" <<<"$cfg" >/dev/null; ok $? "traffic at $rate: ADD"
-	within10 "$(iperf -R)" "$rate" "ingress (host -> container) at $((rate / 1000000)) Mbit/s"
-	within10 "$(iperf)" "$((rate / 2))" "egress (container -> host) at $((rate / 2000000)) Mbit/s"
+	within10 "$rate" "ingress (host -> container) at $((rate / 1000000)) Mbit/s" -R
+	within10 "$((rate / 2))" "egress (container -> host) at $((rate / 2000000)) Mbit/s"
 	bwcall "$BW" DEL tr "$c" <<<"$cfg" >/dev/null; ok $? "traffic at $rate: DEL"
 done
 is "$(kstate "$hv")" "## $hv
