@@ -7,16 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
 
-#include <libnftnl/table.h>
 #include <systemd/sd-bus.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/firewalld.h"
-#include "nft-internal.h"
+#include "berth/nft.h"
 
 #define FWD_NAME "org.fedoraproject.FirewallD1"
 #define FWD_PATH "/org/fedoraproject/FirewallD1"
@@ -24,25 +22,7 @@
 
 int berth_firewalld_table_present(berth_error *err)
 {
-	char buf[1024];
-	struct nftnl_table *t = nftnl_table_alloc();
-	struct nlmsghdr *nlh;
-	int r;
-
-	if (!t)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, "firewalld");
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK,
-				    (uint32_t)time(NULL));
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	r = berth_nft_request(nlh, NULL, NULL, err);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r,
-				       "nft: looking up table inet firewalld: %s", strerror(-r));
-	return 1;
+	return berth_nft_table_exists(NFPROTO_INET, "firewalld", err);
 }
 
 /* The sd-bus calls we make, resolved from libsystemd.so.0. */

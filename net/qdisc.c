@@ -38,6 +38,7 @@
 #include <nettle/sha2.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/link.h"
 #include "berth/qdisc.h"
 #include "nl-internal.h"

@@ -12,6 +12,7 @@
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/rule.h"
 #include "nl-internal.h"
 

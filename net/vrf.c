@@ -17,6 +17,7 @@
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/vrf.h"
 #include "nl-internal.h"
 

@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
 
 #define BERTH_STORE_DEFAULT_ROOT "/var/lib/berth/storage"
 #define BERTH_STORE_DEFAULT_RUNROOT "/run/berth/storage"

@@ -29,7 +29,7 @@
 #include "berth/log.h"
 #include "berth/netns.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/qdisc.h"
 
 #define OWNER_PREFIX "berth bandwidth "

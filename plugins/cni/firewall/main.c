@@ -27,8 +27,8 @@
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/nft.h"
-#include "berth/plugin.h"
-#include "zone.h"
+#include "berth/cni-skel.h"
+#include "firewall-internal.h"
 
 enum policy { POLICY_OPEN, POLICY_SAME_BRIDGE, POLICY_ISOLATED };
 enum fwd { FWD_NO, FWD_YES, FWD_AUTO };

@@ -18,7 +18,7 @@
 #include "berth/firewalld.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "zone.h"
+#include "firewall-internal.h"
 
 static const char *state_dir(void)
 {

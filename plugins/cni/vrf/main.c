@@ -28,7 +28,7 @@
 #include "berth/log.h"
 #include "berth/netns.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/route.h"
 #include "berth/vrf.h"
 
