@@ -50,9 +50,8 @@ for p in snap-create-after-row snap-create-after-layer snap-create-before-ready;
 		crash_start $p
 		sc $kind "c-$kind-$p" base
 		is "$RC" 14 "$kind, killed at $p: the call fails (Unavailable)"
-		kill -0 "$SNAP_PID" 2>/dev/null
-		[ $? -ne 0 ]
-		ok $? "$kind at $p: the daemon is gone"
+		wait "$SNAP_PID" 2>/dev/null
+		is "$?" 137 "$kind at $p: the daemon died of SIGKILL there"
 		restart "$kind at $p"
 		sc stat "c-$kind-$p"
 		expect_code 5 "$kind at $p: the snapshot that was never answered does not exist"
