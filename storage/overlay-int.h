@@ -104,3 +104,5 @@ int berth_ovl_changes(const struct berth_stor_call *call, json_t **ret, berth_er
 int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth_error *err);
 int berth_ovl_diff_size(const struct berth_stor_call *call, json_t **ret, berth_error *err);
 int berth_ovl_usage(const struct berth_stor_call *call, json_t **ret, berth_error *err);
+int berth_ovl_mounts(const struct berth_stor_call *call, json_t **ret, berth_error *err);
+int berth_ovl_release(const struct berth_stor_call *call, json_t **ret, berth_error *err);

@@ -36,6 +36,8 @@ const struct berth_stor_verb berth_ovl_verbs[] = {
 	{ "REMOVE", berth_ovl_remove, BERTH_STOR_STREAM_NONE },
 	{ "MOUNT", berth_ovl_mount, BERTH_STOR_STREAM_NONE },
 	{ "UNMOUNT", berth_ovl_unmount, BERTH_STOR_STREAM_NONE },
+	{ "MOUNTS", berth_ovl_mounts, BERTH_STOR_STREAM_NONE },
+	{ "RELEASE", berth_ovl_release, BERTH_STOR_STREAM_NONE },
 	{ "EXISTS", berth_ovl_exists, BERTH_STOR_STREAM_NONE },
 	{ "LIST", berth_ovl_list, BERTH_STOR_STREAM_NONE },
 	{ "METADATA", berth_ovl_metadata, BERTH_STOR_STREAM_NONE },

@@ -22,7 +22,7 @@ const char *const berth_stor_versions[] = { "1.0.0", NULL };
 static const char *const protocol_verbs[] = {
 	"VERSION", "INIT",  "STATUS",	  "CREATE",  "REMOVE",	   "MOUNT",	 "UNMOUNT",
 	"EXISTS",  "LIST",  "METADATA",	  "DIFF",    "CHANGES",	   "APPLY_DIFF", "DIFF_SIZE",
-	"USAGE",   "CLEANUP", "GC",	  NULL,
+	"USAGE",   "CLEANUP", "GC",	  "MOUNTS",  "RELEASE",   NULL,
 };
 
 #define STDIN_MAX (16u << 20)

@@ -172,6 +172,41 @@ static int v_unmount(const struct berth_stor_call *call, json_t **ret, berth_err
 	return 0;
 }
 
+static int v_mounts(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	const char *id = NULL;
+	bool ro = false;
+	int r;
+
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
+	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0)
+		return r;
+	r = open_set(call, &s, err);
+	if (r < 0)
+		return r;
+	return berth_dmset_mounts(s, id, ro, ret, err);
+}
+
+static int v_release(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	const char *id = NULL;
+	bool released = false;
+	int r;
+
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0)
+		return r;
+	r = open_set(call, &s, err);
+	if (r < 0)
+		return r;
+	r = berth_dmset_release(s, id, &released, err);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:b,s:b}", "released", released, "deferred", r > 0);
+	return 0;
+}
+
 static int v_exists(const struct berth_stor_call *call, json_t **ret, berth_error *err)
 {
 	_cleanup_dmset_ struct berth_dmset *s = NULL;
@@ -336,6 +371,8 @@ static const struct berth_stor_verb dm_verbs[] = {
 	{ "REMOVE", v_remove, BERTH_STOR_STREAM_NONE },
 	{ "MOUNT", v_mount, BERTH_STOR_STREAM_NONE },
 	{ "UNMOUNT", v_unmount, BERTH_STOR_STREAM_NONE },
+	{ "MOUNTS", v_mounts, BERTH_STOR_STREAM_NONE },
+	{ "RELEASE", v_release, BERTH_STOR_STREAM_NONE },
 	{ "EXISTS", v_exists, BERTH_STOR_STREAM_NONE },
 	{ "LIST", v_list, BERTH_STOR_STREAM_NONE },
 	{ "METADATA", v_metadata, BERTH_STOR_STREAM_NONE },
