@@ -89,7 +89,8 @@ ctrd_start() {
 	local i
 	[ -n "${HOLDER:-}" ] || ctrd_holder
 	ctrd_config "${1:-}"
-	in_ns containerd --config "$CT/config.toml" </dev/null >>"$CT/containerd.log" 2>&1 &
+	# nsenter, not in_ns: $! must be containerd's pid, not a subshell's
+	nsenter -t "$HOLDER" -m -n containerd --config "$CT/config.toml" </dev/null >>"$CT/containerd.log" 2>&1 &
 	CTRD_PID=$!
 	defer "ctrd_stop"
 	for ((i = 0; i < 200; i++)); do
@@ -108,7 +109,7 @@ ctrd_pids() {
 	local p
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" != "$BASHPID" ] || continue
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qE -- "$CT/(config.toml|containerd.sock)" && echo "${p#/proc/}"
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qE -- "$CT/(config.toml|containerd.sock)" && echo "${p#/proc/}"
 	done
 }
 
@@ -129,12 +130,13 @@ ctrd_stop() {
 }
 
 # ctr_run_bg NAME SNAPSHOTTER IMAGE [CTR-RUN-OPTIONS...]: `ctr run --cni --rm` in the background
+# (CTR_RM= leaves out --rm)
 # (not detached: only a foreground ctr run tears the network down, at the task's exit) of a
 # container that waits for SIGTERM; returns when its task runs (the CNI ADD came before).
 ctr_run_bg() {
 	local name=$1 snap=$2 image=$3 i; shift 3
-	ctr run --cni --rm --snapshotter "$snap" "$@" "$image" "$name" \
-		sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done' </dev/null >"$D/$name.out" 2>&1 &
+	ctr run --cni ${CTR_RM---rm} --snapshotter "$snap" "$@" "$image" "$name" \
+		/bin/sh -c 'trap "exit 0" TERM; while :; do sleep 0.2; done' </dev/null >"$D/$name.out" 2>&1 &
 	eval "RUNPID_$name=$!"
 	for ((i = 0; i < 300; i++)); do
 		[ "$(ctr task ls 2>/dev/null | awk -v n="$name" '$1 == n {print $3}')" = RUNNING ] && return 0
@@ -159,7 +161,12 @@ ctr_stop_bg() {
 }
 
 # ctr_ip NAME: eth0's IPv4 address inside the container
-ctr_ip() { ctr task exec --exec-id ip$RANDOM "$1" ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1; }
+ctr_ip() { cexec "$1" ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1; }
 
-# cexec NAME CMD...: run in the container
-cexec() { local n=$1; shift; ctr task exec --exec-id x$RANDOM "$n" "$@"; }
+# cexec NAME CMD...: run in the container (CMD without a / is taken from /bin: a spec made
+# without an image config has no PATH)
+cexec() {
+	local n=$1 c=$2; shift 2
+	case $c in /*) ;; *) c=/bin/$c ;; esac
+	ctr task exec --exec-id x$RANDOM "$n" "$c" "$@"
+}
