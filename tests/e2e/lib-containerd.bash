@@ -39,11 +39,13 @@ ctrd_holder() {
 		mount --make-rprivate /sys/fs/cgroup 2>/dev/null
 		umount /sys/fs/cgroup/unified 2>/dev/null
 		mount --bind "$CT/net.d" /etc/cni/net.d || exit 1
-		mount --bind "$BIN" /usr/lib/cni 2>/dev/null || { mkdir -p /usr/lib/cni && mount --bind "$BIN" /usr/lib/cni; } || exit 1
-		[ ! -d /opt/cni/bin ] || mount --bind "$BIN" /opt/cni/bin || exit 1
+		if [ -d "$BIN" ]; then # (no plugins: a test without CNI, the dm VM)
+			mount --bind "$BIN" /usr/lib/cni 2>/dev/null || { mkdir -p /usr/lib/cni && mount --bind "$BIN" /usr/lib/cni; } || exit 1
+			[ ! -d /opt/cni/bin ] || mount --bind "$BIN" /opt/cni/bin || exit 1
+		fi
 		mount -t tmpfs -o mode=0711 tmpfs /run/containerd || exit 1
 		echo ready >"$CT/holder-ready"
-		exec sleep infinity' "$CT" "${CTRD_CNI_BIN:-$CNI_BIN}" </dev/null >/dev/null 2>&1 &
+		exec sleep infinity' "$CT" "${CTRD_CNI_BIN:-$CNI_BIN}" </dev/null >/dev/null 2>"$CT/holder.err" &
 	HOLDER=$!
 	defer "kill $HOLDER"
 	for ((i = 0; i < 200; i++)); do
@@ -51,7 +53,7 @@ ctrd_holder() {
 		kill -0 "$HOLDER" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "Bail out! the containerd holder namespace did not come up"
+	echo "Bail out! the containerd holder namespace did not come up: $(tr '\n' ' ' <"$CT/holder.err")"
 	exit 1
 }
 
