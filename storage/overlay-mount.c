@@ -503,6 +503,23 @@ static int mounts_spec(struct ovl *o, const char *id, bool ro, json_t **ret, ber
 	r = berth_ovl_lowers(o, id, &anc, &n, err);
 	if (r < 0)
 		return r;
+	/* Each lower by the shorter of its two names, R/l/<link> or R/<id>/diff: containerd
+	 * mounts a lowerdir list longer than a page relative to the lowers' common directory
+	 * (R), so the shorter names let more layers fit. */
+	for (size_t i = 0; i < n; i++) {
+		char target[PATH_MAX], *alt = NULL;
+		const char *link = anc[i] + strlen(o->root) + 1; /* l/<link> */
+		ssize_t tl = readlinkat(o->rootfd, link, target, sizeof(target) - 1);
+
+		if (tl <= 3 || strncmp(target, "../", 3) != 0)
+			continue;
+		target[tl] = '\0';
+		if ((size_t)tl - 3 < strlen(link) &&
+		    asprintf(&alt, "%s/%s", o->root, target + 3) >= 0) {
+			free(anc[i]);
+			anc[i] = alt;
+		}
+	}
 	snprintf(own, sizeof(own), "%s/%s/diff", o->root, id);
 	snprintf(rel, sizeof(rel), "%s/diff", id);
 	if (!ro && n == 0) {

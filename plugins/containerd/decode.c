@@ -312,6 +312,9 @@ static int validate(enum snap_method m, ProtobufCMessage *msg, struct snap_statu
 			return -1;
 		if (!r->info)
 			return snap_fail(st, SNAP_INVALID_ARGUMENT, "info is required");
+		if ((int)r->info->kind < 0 || (int)r->info->kind > 3)
+			return snap_fail(st, SNAP_INVALID_ARGUMENT,
+					 "info.kind %d is not a snapshot kind", (int)r->info->kind);
 		if (check_key("info.name", r->info->name, true, st) < 0 ||
 		    check_key("info.parent", r->info->parent, false, st) < 0 ||
 		    check_labels(r->info->n_labels, (void **)r->info->labels, st) < 0)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -57,7 +58,7 @@ static void usage(FILE *f)
 	      "                         (default <storage root>/containerd)\n"
 	      "  --storage-config FILE  the host's storage config (default /etc/berth/storage.json)\n"
 	      "  --log-level LEVEL      error, warn (default), info, debug; logs go to stderr\n"
-	      "  --workers N            calls served at once (default 32)\n"
+	      "  --workers N            calls served at once (default 8)\n"
 	      "See docs/containerd.md.\n",
 	      f);
 }
@@ -246,6 +247,48 @@ static int drop_capabilities(berth_error *err)
 	return 0;
 }
 
+/*
+ * Give back the pages of shared libraries that only start-up needed.  gRPC's C core is a large
+ * C++ library: the dynamic linker reads its relocation and symbol tables and runs its
+ * initialisers, and the kernel's fault-around maps 64 KiB around every page touched, so right
+ * after start most of libgrpc, libcrypto and libstdc++ count in the daemon's RSS although a
+ * call uses a small part of them.  Read-only file mappings that hold no private (copied on
+ * write) page are dropped (MADV_DONTNEED: the page cache keeps them, a later access maps the
+ * page again) and marked MADV_RANDOM (no fault-around).  Mappings with private pages (RELRO,
+ * data) are left alone: dropping those would lose their relocations.
+ */
+void snap_trim_memory(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[600], perms[8] = "";
+	unsigned long a = 0, b = 0, anon = 0, pdirty = 0;
+	bool have = false, file = false;
+
+	if (!f)
+		return;
+	for (;;) {
+		char *l = fgets(line, sizeof(line), f);
+		unsigned long x, y;
+		char p[8];
+
+		if (!l || sscanf(line, "%lx-%lx %7s", &x, &y, p) == 3) {
+			if (have && file && perms[1] != 'w' && anon == 0 && pdirty == 0) {
+				madvise((void *)a, b - a, MADV_RANDOM);
+				madvise((void *)a, b - a, MADV_DONTNEED);
+			}
+			if (!l)
+				break;
+			a = x, b = y, anon = 0, pdirty = 0, have = true;
+			memcpy(perms, p, sizeof(perms));
+			file = strchr(line, '/') != NULL;
+			continue;
+		}
+		sscanf(line, "Anonymous: %lu", &anon);
+		sscanf(line, "Private_Dirty: %lu", &pdirty);
+	}
+	fclose(f);
+}
+
 static int fail(const berth_error *err)
 {
 	berth_log_error("%s%s%s", err->msg, err->details[0] ? ": " : "", err->details);
@@ -278,6 +321,19 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	bool svc_up = false;
 	int c, r, rc = 1;
+
+	/* Resolve every symbol at load (LD_BIND_NOW), before snap_trim_memory() gives back the
+	 * loader's pages: lazy binding would read the symbol tables of gRPC and its libraries
+	 * again at each first call of a function, and map them back in.  Once, by re-executing
+	 * ourselves; the drivers we start do not inherit it. */
+	if (!getenv("BERTH_SNAPSHOTTER_BOUND")) {
+		setenv("LD_BIND_NOW", "1", 1);
+		setenv("BERTH_SNAPSHOTTER_BOUND", "1", 1);
+		execv("/proc/self/exe", argv);
+		/* no /proc: run lazily bound */
+	}
+	unsetenv("LD_BIND_NOW");
+	unsetenv("BERTH_SNAPSHOTTER_BOUND");
 
 	while ((c = getopt_long(argc, argv, "a:c:r:s:l:w:Kh", lo, NULL)) != -1) {
 		switch (c) {
@@ -335,7 +391,7 @@ int main(int argc, char **argv)
 	if (!o.address && set_str(&o.address, DEFAULT_ADDRESS) < 0)
 		return 1;
 	if (o.workers <= 0)
-		o.workers = 32;
+		o.workers = 8;
 	if (o.drain < 0)
 		o.drain = 30;
 	if (check_address(&o.address, &err) < 0)

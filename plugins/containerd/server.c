@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -552,6 +553,10 @@ fail:
 	finish(w, call, false, NULL, &st);
 }
 
+/* Calls running now: when the last one ends, free memory goes back to the kernel, so that
+ * a burst of calls does not leave the heap at its peak. */
+static int active_calls;
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -582,10 +587,13 @@ static void *worker_main(void *arg)
 			grpc_metadata_array_destroy(&md);
 			break;
 		}
+		__atomic_add_fetch(&active_calls, 1, __ATOMIC_SEQ_CST);
 		handle(w, call, &details);
 		grpc_call_unref(call);
 		grpc_call_details_destroy(&details);
 		grpc_metadata_array_destroy(&md);
+		if (__atomic_sub_fetch(&active_calls, 1, __ATOMIC_SEQ_CST) == 0)
+			malloc_trim(0);
 	}
 	return NULL;
 }
@@ -612,6 +620,11 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 		{ .type = GRPC_ARG_INTEGER,
 		  .key = (char *)GRPC_ARG_ENABLE_CHANNELZ,
 		  .value.integer = 0 },
+		/* as many streams per connection as there are workers to serve them: the rest wait
+		 * in the client (HTTP/2 flow control) instead of in our memory */
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS,
+		  .value.integer = (int)o->workers },
 	};
 	grpc_channel_args cargs = { .num_args = ARRAY_SIZE(args), .args = args };
 	grpc_server_credentials *creds;
@@ -669,6 +682,7 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 	pthread_attr_destroy(&attr);
 	berth_log_info("serving %s on %s (%u workers, driver %s)", SNAP_SERVICE, o->address,
 		       o->workers, svc->driver);
+	snap_trim_memory();
 
 	while (!*stop) {
 		struct pollfd p = { .fd = wake_fd, .events = POLLIN };

@@ -209,6 +209,9 @@ int snap_svc_usage(struct snap_svc *s, const char *key, int64_t *ret_size, int64
 		   struct snap_status *st);
 int snap_svc_cleanup(struct snap_svc *s, struct snap_status *st);
 
+/* Drop the library pages only start-up needed from the RSS (main.c). */
+void snap_trim_memory(void);
+
 /* ---- the server (server.c) ---- */
 
 struct snap_server_opts {

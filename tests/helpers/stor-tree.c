@@ -379,6 +379,53 @@ static void evil_tar(const char *path, const char *name)
 	fclose(f);
 }
 
+/* containerd's compactLowerdirOption: chdir to the common directory of the lowerdirs (the
+ * dirname of their longest common prefix) and make them relative.  *ret_cwd gets the old cwd. */
+static int compact_lowerdir(char *data, char *ret_cwd)
+{
+	char *lo = strstr(data, "lowerdir="), *end, *dirs[1024], common[4096], out[8192];
+	size_t n = 0, cl, o = 0;
+
+	if (!lo || (lo != data && lo[-1] != ','))
+		return 0;
+	lo += 9;
+	end = strchr(lo, ',');
+	{
+		char list[8192];
+		snprintf(list, sizeof(list), "%.*s", end ? (int)(end - lo) : (int)strlen(lo), lo);
+		for (char *save = NULL, *t = strtok_r(list, ":", &save); t && n < 1024;
+		     t = strtok_r(NULL, ":", &save))
+			dirs[n++] = strdup(t);
+	}
+	if (n < 2)
+		goto keep;
+	snprintf(common, sizeof(common), "%s", dirs[0]);
+	for (size_t i = 1; i < n; i++) {
+		size_t k = 0;
+		while (common[k] && common[k] == dirs[i][k])
+			k++;
+		common[k] = '\0';
+	}
+	if (!strrchr(common, '/'))
+		goto keep;
+	*strrchr(common, '/') = '\0'; /* path.Dir */
+	if (!common[0])
+		goto keep;
+	cl = strlen(common) + 1;
+	if (!getcwd(ret_cwd, 4096) || chdir(common) < 0)
+		goto keep;
+	o = (size_t)snprintf(out, sizeof(out), "%.*slowerdir=", (int)(lo - 9 - data), data);
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? ":" : "", dirs[i] + cl);
+	if (end)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", end);
+	snprintf(data, 8192, "%s", out);
+keep:
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	return 0;
+}
+
 static int mount_specs(const char *target)
 {
 	json_error_t je;
@@ -419,7 +466,16 @@ static int mount_specs(const char *target)
 		}
 		if (dl >= sizeof(data))
 			return 2;
-		if (mount(src, target, !strcmp(type, "bind") ? NULL : type, flags, dl ? data : NULL) < 0)
+		/* containerd (mount/mount_linux.go): overlay options near a page long are mounted
+		 * from the lowerdirs' common directory with relative names */
+		char cwd[4096] = "";
+		if (!strcmp(type, "overlay") && dl >= 4096 - 512 && compact_lowerdir(data, cwd) < 0)
+			return 2;
+		int mr = mount(src, target, !strcmp(type, "bind") ? NULL : type, flags,
+			       dl ? data : NULL);
+		if (cwd[0] && chdir(cwd) < 0)
+			DIE("chdir back");
+		if (mr < 0)
 			DIE("mount %s (%s) on %s", src, type, target);
 		if ((flags & (MS_BIND | MS_RDONLY)) == (MS_BIND | MS_RDONLY) &&
 		    mount("", target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
