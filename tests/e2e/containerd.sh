@@ -25,6 +25,9 @@ DRV=${E2E_DRIVER:-overlay}
 [ -x "$STOR_BIN/$DRV" ] || { echo "Bail out! $STOR_BIN/$DRV not built"; exit 1; }
 CNI=1
 [ -n "${E2E_NO_CNI:-}" ] && CNI=
+# E2E_LITE=1 (the dm VM, where every process start costs ~1 s under TCG): one container instead
+# of two, no label round trip, the agreement checks after unpack, after the commit and at the end
+LITE=${E2E_LITE:-}
 core_setup
 export BERTH_NFT_STATE_DIR=$D/nft
 IMG=${E2E_IMAGE_NAME:-localhost/bb$T:1}
@@ -179,6 +182,7 @@ info=$(ctr snapshots --snapshotter berth info "$top")
 is "$(jq -r '.Kind + " " + (.Parent != "" | tostring)' <<<"$info" 2>/dev/null)" "Committed true" "ctr snapshots info of the top layer: committed, with a parent"
 # labels: containerd hands a snapshotter only those under containerd.io/snapshot/ (Update with
 # the field path labels.<name>); they come back through Stat
+if [ -z "$LITE" ]; then
 lbl=containerd.io/snapshot/berth.e2e
 check "ctr snapshots label (Update)" -- ctr snapshots --snapshotter berth label "$top" "$lbl=t$T"
 is "$(sqlite3 -readonly "file:$DB?mode=ro" "SELECT value FROM labels WHERE name = '$lbl'" 2>/dev/null)" "t$T" \
@@ -187,6 +191,7 @@ is "$(ctr snapshots --snapshotter berth info "$top" | jq -r --arg l "$lbl" '.Lab
 check "ctr snapshots label (remove it)" -- ctr snapshots --snapshotter berth label "$top" "$lbl="
 is "$(sqlite3 -readonly "file:$DB?mode=ro" "SELECT count(*) FROM labels WHERE name = '$lbl'" 2>/dev/null)" 0 \
 	"the daemon dropped it"
+fi
 
 # --- network
 if [ -n "$CNI" ]; then
@@ -224,10 +229,14 @@ ctr_run_bg_nocni() { # as ctr_run_bg, without --cni
 
 # a without --rm: its snapshot is committed below, after its task is gone
 CTR_RM= run_bg "$A"; ok $? "ctr run --snapshotter berth${CNI:+ --cni} a"
-run_bg "$B"; ok $? "ctr run --snapshotter berth${CNI:+ --cni} b"
+CTRS="$A"
+if [ -z "$LITE" ]; then
+	run_bg "$B"; ok $? "ctr run --snapshotter berth${CNI:+ --cni} b"
+	CTRS="$A $B"
+fi
 is "$(sls | awk -v a="$A" '$1 == a {print $3}')" Active "a's rootfs is an active berth snapshot"
 
-for n in "$A" "$B"; do
+for n in $CTRS; do
 	is "$(cexec "$n" sh -c 'test -e /etc/berth-gone; echo $?')" 1 "[$n] /etc/berth-gone (whited out by layer 2) is absent"
 	is "$(cexec "$n" cat /etc/berth-layer2)" "from layer 2" "[$n] layer 2's file is there"
 	is "$(cexec "$n" ls /srv/opq | tr '\n' ' ')" "c " "[$n] /srv/opq is opaque: only layer 2's c"
@@ -256,12 +265,16 @@ landed() { # NAME: the content of /written in NAME's active snapshot, not throug
 	esac
 }
 is "$(landed "$A")" "written-by-$A" "a's write landed in its active snapshot's layer (read through the driver)"
-is "$(landed "$B")" "written-by-$B" "b's write landed in its own"
-is "$(cexec "$B" cat /written)" "written-by-$B" "b does not see a's write"
+if [ -z "$LITE" ]; then
+	is "$(landed "$B")" "written-by-$B" "b's write landed in its own"
+	is "$(cexec "$B" cat /written)" "written-by-$B" "b does not see a's write"
+fi
 c1=$(ctr snapshots --snapshotter berth usage -b "$A" | tail -1 | awk '{print $3}')
 ok "$([ "${c1:-0}" -ge 3 ]; echo $?)" "ctr snapshots usage counts a's new inodes ($c1)"
-check "ctr snapshots ls == daemon == driver LIST with two active snapshots" -- agree
-check "ctr snapshots usage -b == driver USAGE with two active snapshots" -- usage_agree
+if [ -z "$LITE" ]; then
+	check "ctr snapshots ls == daemon == driver LIST with two active snapshots" -- agree
+	check "ctr snapshots usage -b == driver USAGE with two active snapshots" -- usage_agree
+fi
 
 if [ -n "$CNI" ]; then
 	ipa=$(ctr_ip "$A"); ipb=$(ctr_ip "$B")
@@ -273,7 +286,7 @@ if [ -n "$CNI" ]; then
 fi
 
 # --- commit a's changes and run them again
-ctr_stop_bg "$B"; ok $? "b stops; ctr run --rm removes its container and snapshot"
+[ -n "$LITE" ] || { ctr_stop_bg "$B"; ok $? "b stops; ctr run --rm removes its container and snapshot"; }
 ctr_stop_bg "$A"; ok $? "a stops (no --rm: its container and snapshot stay)"
 is "$(sls | awk -v n="$A" '$1 == n {print $3}')" Active "a's snapshot is still active"
 check "ctr snapshots commit img-a a (a's changes)" -- ctr snapshots --snapshotter berth commit "img-$A" "$A"

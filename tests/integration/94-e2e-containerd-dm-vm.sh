@@ -23,7 +23,7 @@ export DM_VM_RAMDISKS=${DM_VM_RAMDISKS:-2} DM_VM_RAMDISK_MB=${DM_VM_RAMDISK_MB:-
 export DM_VM_QUIET=${DM_VM_QUIET:-1} DM_VM_MEM=${DM_VM_MEM:-2048} DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-900}
 trap - EXIT
 "$BERTH_SRC/tests/vm/dm-vm.sh" -t containerd -t ctr -t runc -t containerd-shim-runc-v2 \
-	-t sqlite3 -t jq -t ip -t nsenter -t unshare -t mountpoint -t thin_dump -t tar \
+	-t sqlite3 -t jq -t ip -t nsenter -t unshare -t mountpoint -t thin_dump -t tar -t mount -t umount \
 	-f "$BERTH_BUILD/bin/berth-snapshotter" -f "$BERTH_BUILD/bin/berth" \
 	-f "$BERTH_BUILD/storage/devicemapper" -f "$BERTH_SRC/tests" -f "$W" \
 	-e BERTH_SRC -e BERTH_BUILD -e E2E_IMAGE -e E2E_IMAGE_NAME \

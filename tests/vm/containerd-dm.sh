@@ -11,6 +11,6 @@ mkdir -p /run/netns /var/lib/cni /etc/cni/net.d
 # runc bind-mounts the host's /etc/hosts and /etc/resolv.conf into a --net-host container
 [ -e /etc/hosts ] || printf '127.0.0.1 localhost\n' >/etc/hosts
 [ -e /etc/resolv.conf ] || : >/etc/resolv.conf
-export E2E_DRIVER=devicemapper E2E_NO_CNI=1
+export E2E_DRIVER=devicemapper E2E_NO_CNI=1 E2E_LITE=1
 export E2E_DM_OPTIONS='{"data_device":"/dev/ram1","metadata_device":"/dev/ram0","base_size":"64M","require_udev_sync":false}'
 exec bash "$BERTH_SRC/tests/e2e/containerd.sh"
