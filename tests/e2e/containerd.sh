@@ -93,7 +93,7 @@ thin_ids() { # the thin ids in the pool, read from a metadata snapshot of the ke
 	local pool meta
 	pool=$(dmsetup table 2>/dev/null | awk -F: '$2 ~ / thin-pool / {print $1; exit}')
 	[ -n "$pool" ] || return 0
-	meta=$(dmsetup table "$pool" | awk '{print $5}')
+	meta=$(dmsetup table "$pool" | awk '{print $4}') # start length thin-pool METADATA DATA ...
 	# (a major:minor in the table; no udev in the VM: the name comes from sysfs)
 	case $meta in [0-9]*:[0-9]*) meta=/dev/$(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$meta/uevent") ;; esac
 	dmsetup message "$pool" 0 reserve_metadata_snap >/dev/null || return 1
@@ -141,6 +141,10 @@ chain=$(snaps)
 is "$(wc -l <<<"$chain")" 2 "two committed snapshots (one per layer)"
 is "$(sls | awk '{print $3}' | sort -u)" Committed "both are Committed"
 is "$(drv LIST | jq -r '.ids | length')" 2 "the driver lists two layers"
+if [ "$DRV" = devicemapper ]; then
+	dm_ids1=$(thin_ids)
+	ok "$([ "$(wc -w <<<"$dm_ids1")" -ge 2 ]; echo $?)" "the pool holds thin devices for them (read from its metadata: $dm_ids1)"
+fi
 
 # agree: ctr ls (names, parents, kinds) == daemon rows == driver LIST (ids, parents)
 agree() {
@@ -208,6 +212,8 @@ JSON
 else
 	RUNOPT=(--net-host)
 fi
+# E2E_NO_PIVOT=1: runc cannot pivot_root out of an initramfs (the dm VM's root): --no-pivot
+[ -z "${E2E_NO_PIVOT:-}" ] || RUNOPT+=(--no-pivot)
 run_bg() { # NAME [OPTIONS]: ctr run --snapshotter berth [--cni] --rm ...
 	local n=$1; shift
 	if [ -n "$CNI" ]; then ctr_run_bg "$n" berth "$IMG" "$@"
@@ -296,7 +302,8 @@ check "ctr snapshots ls == daemon == driver LIST after the commit" -- agree
 check "ctr snapshots usage -b == driver USAGE after the commit" -- usage_agree
 check "ctr snapshots prepare c on img-a" -- ctr snapshots --snapshotter berth prepare "$C-root" "img-$A"
 mkdir -p "$D/c-root"
-ctr snapshots --snapshotter berth mounts "$D/c-root" "$C-root" >"$D/c-mount.sh"
+# (ctr prints "mount -t T SRC DIR -o OPTIONS"; with no options, a dangling "-o" that mount refuses)
+ctr snapshots --snapshotter berth mounts "$D/c-root" "$C-root" | sed 's/ -o $//' >"$D/c-mount.sh"
 check "mount c's rootfs from the specs berth returned (ctr snapshots mounts)" -- in_ns sh "$D/c-mount.sh"
 if [ -n "${E2E_DEBUG:-}" ]; then in_ns ls -la "$D/c-root" "$D/c-root/bin/sh"; in_ns grep c-root /proc/self/mountinfo; fi
 # (ctr run --rootfs PATH: the rootfs is that directory, here c's snapshot mounted as berth said;

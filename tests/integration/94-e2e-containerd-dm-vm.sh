@@ -15,13 +15,12 @@ done
 BERTH_SRC=$(cd "$BERTH_SRC" && pwd)
 BERTH_BUILD=$(cd "$BERTH_BUILD" && pwd)
 W=$(mktemp -d /tmp/berth-ctrd-vm.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap 'rm -rf "$W"' EXIT # (also on a kill: trap 'exit 130' TERM from lib.sh)
 bash "$BERTH_SRC/tests/e2e/mk-oci-image.sh" -n localhost/bbvm:1 "$W/image.tar" ||
 	{ echo "Bail out! cannot build the image"; exit 1; }
 export BERTH_SRC BERTH_BUILD E2E_IMAGE=$W/image.tar E2E_IMAGE_NAME=localhost/bbvm:1
 export DM_VM_RAMDISKS=${DM_VM_RAMDISKS:-2} DM_VM_RAMDISK_MB=${DM_VM_RAMDISK_MB:-256}
 export DM_VM_QUIET=${DM_VM_QUIET:-1} DM_VM_MEM=${DM_VM_MEM:-2048} DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-900}
-trap - EXIT
 "$BERTH_SRC/tests/vm/dm-vm.sh" -t containerd -t ctr -t runc -t containerd-shim-runc-v2 \
 	-t sqlite3 -t jq -t ip -t nsenter -t unshare -t mountpoint -t thin_dump -t tar -t mount -t umount \
 	-f "$BERTH_BUILD/bin/berth-snapshotter" -f "$BERTH_BUILD/bin/berth" \
@@ -29,6 +28,4 @@ trap - EXIT
 	-e BERTH_SRC -e BERTH_BUILD -e E2E_IMAGE -e E2E_IMAGE_NAME \
 	-e BERTH_LOG_LEVEL="${BERTH_LOG_LEVEL:-error}" \
 	-- "$BERTH_SRC/tests/vm/containerd-dm.sh"
-rc=$?
-rm -rf "$W"
-exit $rc
+exit $?
