@@ -81,10 +81,16 @@ top_of() { # the committed snapshot no other names as parent
 	ctr snapshots --snapshotter "$1" ls | tail -n +2 | awk 'NF == 2 {k[$1] = 1} NF == 3 {k[$1] = 1; p[$2] = 1} END {for (x in k) if (!(x in p)) print x}'
 }
 chain_rm() { # remove every snapshot of S, children first
-	local s=$1 t
+	local s=$1 t x out
 	while t=$(top_of "$s") && [ -n "$t" ]; do
-		for x in $t; do ctr snapshots --snapshotter "$s" rm "$x" || { ctr snapshots --snapshotter "$s" ls >&2; return 1; }; done
+		for x in $t; do
+			# containerd's garbage collector, woken by each removal, may remove the now
+			# unreferenced parents first: NotFound is fine here
+			out=$(ctr snapshots --snapshotter "$s" rm "$x" 2>&1) || grep -q 'not found' <<<"$out" ||
+				{ echo "$out" >&2; return 1; }
+		done
 	done
+	sleep 2 # let that collection finish before anything is timed
 }
 declare -A UNPACK PM
 unpack_once() { # S: unpack the image into S, print ns
