@@ -490,7 +490,7 @@ static json_t *bind_spec(const char *source, bool ro)
 /* MOUNTS: what MOUNT would mount, as specs for a caller that mounts them itself (containerd).
  * Mounts nothing, takes no reference.  The shapes are containerd's overlayfs snapshotter's: a
  * bind mount where a single directory is the whole tree, else overlay. */
-static int mounts_spec(struct ovl *o, const char *id, bool ro, json_t **ret, berth_error *err)
+int berth_ovl_mounts_spec(struct ovl *o, const char *id, bool ro, json_t **ret, berth_error *err)
 {
 	_cleanup_strv_ char **anc = NULL;
 	_cleanup_free_ char *lower = NULL;
@@ -577,7 +577,7 @@ int berth_ovl_mounts(const struct berth_stor_call *call, json_t **ret, berth_err
 	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
 	    (r = berth_ovl_need_layer(&o, id, err)) < 0 ||
 	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0 ||
-	    (r = mounts_spec(&o, id, ro, &m, err)) < 0)
+	    (r = berth_ovl_mounts_spec(&o, id, ro, &m, err)) < 0)
 		goto out;
 	*ret = m ? json_pack("{s:[o],s:b}", "mounts", m, "activated", false) : NULL;
 	if (!*ret)

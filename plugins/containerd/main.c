@@ -472,6 +472,14 @@ int main(int argc, char **argv)
 		if (r < 0)
 			goto out;
 	}
+	/* Nothing of ours stays mounted: the driver's CLEANUP undoes what INIT set up (overlay:
+	 * the private bind of its root, detached).  Not while the driver keeps devices active for
+	 * mounts containerd may still hold (devicemapper): those stay for the next start. */
+	if (snap_meta_count_activated(meta) == 0) {
+		berth_error e = { 0 };
+		if (berth_stor_client_call(sel.client, "CLEANUP", NULL, -1, NULL, &e) < 0)
+			berth_log_warn("cleanup at exit: %s", e.msg);
+	}
 	berth_log_info("stopped");
 	rc = 0;
 out:

@@ -37,7 +37,9 @@ static const char schema[] =
 	" parent INTEGER REFERENCES snapshots(id),"
 	" state TEXT NOT NULL,"
 	" created INTEGER NOT NULL, updated INTEGER NOT NULL,"
-	" usage_size INTEGER NOT NULL DEFAULT 0, usage_inodes INTEGER NOT NULL DEFAULT 0);"
+	" usage_size INTEGER NOT NULL DEFAULT 0, usage_inodes INTEGER NOT NULL DEFAULT 0,"
+	" usage_known INTEGER NOT NULL DEFAULT 0,"
+	" mounts TEXT, activated INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent);"
 	"CREATE TABLE IF NOT EXISTS labels ("
 	" snap INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,"
@@ -53,6 +55,7 @@ void snap_row_clear(struct snap_row *r)
 {
 	free(r->key);
 	free(r->parent);
+	free(r->mounts);
 	for (size_t i = 0; i < r->n_labels; i++) {
 		free(r->label_keys[i]);
 		free(r->label_values[i]);
@@ -137,10 +140,17 @@ static int exec(struct snap_meta *m, const char *sql)
 	return sqlite3_exec(m->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-static int begin(struct snap_meta *m, struct snap_status *st)
+/* A transaction.  durable: its COMMIT syncs the WAL (and with it every transaction before).
+ * Durable are the states an answer or an irreversible driver call depends on: a snapshot
+ * made or committed (before the reply), "removing" (before the driver REMOVE).  The others
+ * need not be: a power cut that rolls back a "creating" row leaves a layer no row names
+ * (Cleanup removes it), one that rolls back a row's deletion leaves it "removing" (the next
+ * start removes it again).  A SIGKILL loses no committed transaction either way (WAL). */
+static int begin(struct snap_meta *m, struct snap_status *st, bool durable)
 {
 	pthread_mutex_lock(&m->lock);
-	if (exec(m, "BEGIN IMMEDIATE") < 0) {
+	if (exec(m, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
+	    exec(m, "BEGIN IMMEDIATE") < 0) {
 		db_fail(m, st, "begin");
 		pthread_mutex_unlock(&m->lock);
 		return -1;
@@ -170,7 +180,8 @@ static char *col_str(sqlite3_stmt *s, int i)
 
 #define ROW_COLS                                                                                  \
 	"s.id, s.key, COALESCE(p.key, ''), COALESCE(s.parent, 0), s.kind, s.state, s.created, "  \
-	"s.updated, s.usage_size, s.usage_inodes FROM snapshots s LEFT JOIN snapshots p ON "     \
+	"s.updated, s.usage_size, s.usage_inodes, s.usage_known, s.mounts, s.activated "         \
+	"FROM snapshots s LEFT JOIN snapshots p ON "                                               \
 	"p.id = s.parent "
 
 static int read_labels(struct snap_meta *m, struct snap_row *r, struct snap_status *st)
@@ -218,6 +229,9 @@ static void fill_row(sqlite3_stmt *s, struct snap_row *r)
 	r->updated = sqlite3_column_int64(s, 7);
 	r->usage_size = sqlite3_column_int64(s, 8);
 	r->usage_inodes = sqlite3_column_int64(s, 9);
+	r->usage_known = sqlite3_column_int(s, 10) != 0;
+	r->mounts = sqlite3_column_type(s, 11) == SQLITE_NULL ? NULL : col_str(s, 11);
+	r->activated = sqlite3_column_int(s, 12) != 0;
 }
 
 /* Any row by key (whatever its state): 1 found, 0 not, -1 error. */
@@ -321,7 +335,7 @@ int snap_meta_begin_create(struct snap_meta *m, int kind, const char *key, const
 	char q[200];
 	int rc = 0;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, false) < 0)
 		return -1;
 	rc = find(m, key, &r, false, st);
 	if (rc > 0) {
@@ -375,9 +389,95 @@ out:
 	return end(m, rc < 0 ? -1 : 0, st);
 }
 
-int snap_meta_finish_create(struct snap_meta *m, int64_t id, struct snap_status *st)
+int snap_meta_finish_create(struct snap_meta *m, int64_t id, const char *mounts, bool activated,
+			    struct snap_status *st)
 {
-	return snap_meta_set_state(m, id, "ready", st);
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (begin(m, st, true) < 0)
+		return -1;
+	s = prep(m, "UPDATE snapshots SET state = 'ready', mounts = ?, activated = ? WHERE id = ?");
+	if (!s) {
+		rc = db_fail(m, st, "update");
+	} else {
+		if (mounts)
+			sqlite3_bind_text(s, 1, mounts, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 1);
+		sqlite3_bind_int(s, 2, activated);
+		sqlite3_bind_int64(s, 3, id);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(m, st, "update");
+	}
+	return end(m, rc, st);
+}
+
+int snap_meta_set_mounts(struct snap_meta *m, int64_t id, const char *mounts, bool activated,
+			 struct snap_status *st)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (begin(m, st, false) < 0)
+		return -1;
+	s = prep(m, "UPDATE snapshots SET mounts = ?, activated = ? WHERE id = ?");
+	if (!s) {
+		rc = db_fail(m, st, "update");
+	} else {
+		if (mounts)
+			sqlite3_bind_text(s, 1, mounts, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 1);
+		sqlite3_bind_int(s, 2, activated);
+		sqlite3_bind_int64(s, 3, id);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(m, st, "update");
+	}
+	return end(m, rc, st);
+}
+
+int snap_meta_set_usage(struct snap_meta *m, int64_t id, int64_t size, int64_t inodes,
+			struct snap_status *st)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (begin(m, st, false) < 0)
+		return -1;
+	s = prep(m, "UPDATE snapshots SET usage_size = ?, usage_inodes = ?, usage_known = 1 "
+		    "WHERE id = ? AND kind = 3");
+	if (!s) {
+		rc = db_fail(m, st, "usage");
+	} else {
+		sqlite3_bind_int64(s, 1, size);
+		sqlite3_bind_int64(s, 2, inodes);
+		sqlite3_bind_int64(s, 3, id);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(m, st, "usage");
+	}
+	return end(m, rc, st);
+}
+
+int snap_meta_startup(struct snap_meta *m, struct snap_status *st)
+{
+	int rc;
+
+	/* cached mount specs were made with the driver options of the last run */
+	if (begin(m, st, true) < 0)
+		return -1;
+	rc = exec(m, "UPDATE snapshots SET mounts = NULL") < 0 ? db_fail(m, st, "startup") : 0;
+	return end(m, rc, st);
+}
+
+int snap_meta_count_activated(struct snap_meta *m)
+{
+	_cleanup_stmt_ sqlite3_stmt *s = NULL;
+	int n = -1;
+
+	pthread_mutex_lock(&m->lock);
+	s = prep(m, "SELECT count(*) FROM snapshots WHERE activated != 0");
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 int snap_meta_set_state(struct snap_meta *m, int64_t id, const char *state,
@@ -385,7 +485,7 @@ int snap_meta_set_state(struct snap_meta *m, int64_t id, const char *state,
 {
 	int r;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, true) < 0)
 		return -1;
 	r = run1(m, "UPDATE snapshots SET state = ?2 WHERE id = ?1", id, state, 0, st);
 	return end(m, r < 0 ? -1 : 0, st);
@@ -395,7 +495,7 @@ int snap_meta_delete(struct snap_meta *m, int64_t id, struct snap_status *st)
 {
 	int r;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, false) < 0) /* a "removing" row lost to a power cut is removed again */
 		return -1;
 	r = run1(m, "DELETE FROM labels WHERE snap = ?1", id, NULL, 0, st);
 	if (r >= 0)
@@ -427,7 +527,7 @@ int snap_meta_begin_commit(struct snap_meta *m, const char *key, const char *nam
 	char q[200];
 	int rc;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, false) < 0)
 		return -1;
 	rc = find(m, key, ret, false, st);
 	if (rc == 0 || (rc > 0 && !visible(ret) && !STREQ(ret->state, "removing"))) {
@@ -471,10 +571,11 @@ int snap_meta_finish_commit(struct snap_meta *m, int64_t id, const char *name,
 	char q[200];
 	int rc = -1;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, true) < 0)
 		return -1;
 	s = prep(m, "UPDATE snapshots SET key = ?, kind = 3, state = 'ready', created = ?, "
-		    "updated = ?, usage_size = ?, usage_inodes = ? WHERE id = ?");
+		    "updated = ?, usage_size = ?, usage_inodes = ?, usage_known = ?, mounts = NULL "
+		    "WHERE id = ?");
 	if (!s) {
 		db_fail(m, st, "commit");
 		goto out;
@@ -482,9 +583,10 @@ int snap_meta_finish_commit(struct snap_meta *m, int64_t id, const char *name,
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, now);
 	sqlite3_bind_int64(s, 3, now);
-	sqlite3_bind_int64(s, 4, size);
-	sqlite3_bind_int64(s, 5, inodes);
-	sqlite3_bind_int64(s, 6, id);
+	sqlite3_bind_int64(s, 4, size < 0 ? 0 : size);
+	sqlite3_bind_int64(s, 5, inodes < 0 ? 0 : inodes);
+	sqlite3_bind_int(s, 6, size >= 0);
+	sqlite3_bind_int64(s, 7, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT) {
 		rc = snap_fail(st, SNAP_ALREADY_EXISTS, "snapshot %s already exists",
@@ -510,7 +612,7 @@ int snap_meta_begin_remove(struct snap_meta *m, const char *key, struct snap_row
 	char q[200];
 	int rc;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, true) < 0) /* before the irreversible driver REMOVE */
 		return -1;
 	rc = find(m, key, ret, false, st);
 	if (rc == 0 || (rc > 0 && STREQ(ret->state, "creating"))) {
@@ -558,7 +660,7 @@ int snap_meta_update(struct snap_meta *m, const char *name, const struct snap_la
 	char q[200], q2[200];
 	int rc;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, true) < 0)
 		return -1;
 	rc = find(m, name, ret, false, st);
 	if (rc == 0 || (rc > 0 && !visible(ret))) {
@@ -766,7 +868,7 @@ int snap_meta_set_kv(struct snap_meta *m, const char *k, const char *v, struct s
 	_cleanup_stmt_ sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (begin(m, st) < 0)
+	if (begin(m, st, true) < 0)
 		return -1;
 	s = prep(m, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)");
 	if (!s) {

@@ -40,6 +40,8 @@ struct worker {
 	grpc_server *server;
 	struct snap_svc *svc;
 	bool started;
+	int method;      /* the call being served, for the debug log */
+	const char *key; /* its key or name, "" when it has none */
 };
 
 static gpr_timespec forever(void)
@@ -82,6 +84,13 @@ static void finish(struct worker *w, grpc_call *call, bool sent_md, const Protob
 {
 	grpc_op ops[4];
 	grpc_byte_buffer *bb = msg && st->code == SNAP_OK ? pack(msg) : NULL;
+
+	if (berth_log_enabled(BERTH_LOG_DEBUG)) {
+		char q[200];
+		berth_log_debug("%s %s -> %d%s%s", w->method >= 0 ? snap_method_names[w->method] : "?",
+				snap_quote(w->key ? w->key : "", 128, q, sizeof(q)), st->code,
+				st->code ? " " : "", st->code ? st->msg : "");
+	}
 	grpc_slice details = grpc_slice_from_copied_string(st->code == SNAP_OK ? "" : st->msg);
 	int cancelled = 0;
 	size_t n = 0;
@@ -466,6 +475,30 @@ static void do_list(struct worker *w, grpc_call *call, ProtobufCMessage *req)
 
 /* ---- calls ---- */
 
+static const char *request_key(enum snap_method m, ProtobufCMessage *req)
+{
+	switch (m) {
+	case SNAP_M_PREPARE:
+		return ((Containerd__Services__Snapshots__V1__PrepareSnapshotRequest *)req)->key;
+	case SNAP_M_VIEW:
+		return ((Containerd__Services__Snapshots__V1__ViewSnapshotRequest *)req)->key;
+	case SNAP_M_MOUNTS:
+		return ((Containerd__Services__Snapshots__V1__MountsRequest *)req)->key;
+	case SNAP_M_COMMIT:
+		return ((Containerd__Services__Snapshots__V1__CommitSnapshotRequest *)req)->key;
+	case SNAP_M_REMOVE:
+		return ((Containerd__Services__Snapshots__V1__RemoveSnapshotRequest *)req)->key;
+	case SNAP_M_STAT:
+		return ((Containerd__Services__Snapshots__V1__StatSnapshotRequest *)req)->key;
+	case SNAP_M_USAGE:
+		return ((Containerd__Services__Snapshots__V1__UsageRequest *)req)->key;
+	case SNAP_M_UPDATE:
+		return ((Containerd__Services__Snapshots__V1__UpdateSnapshotRequest *)req)->info->name;
+	default:
+		return "";
+	}
+}
+
 static void handle(struct worker *w, grpc_call *call, const grpc_call_details *d)
 {
 	struct snap_status st = { 0 };
@@ -476,6 +509,8 @@ static void handle(struct worker *w, grpc_call *call, const grpc_call_details *d
 
 	m = snap_method_lookup((const char *)GRPC_SLICE_START_PTR(d->method),
 			       GRPC_SLICE_LENGTH(d->method));
+	w->method = m;
+	w->key = "";
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &bb;
@@ -510,7 +545,7 @@ static void handle(struct worker *w, grpc_call *call, const grpc_call_details *d
 	}
 	if (!req)
 		goto fail;
-	berth_log_debug("%s", snap_method_names[m]);
+	w->key = request_key((enum snap_method)m, req);
 	switch (m) {
 	case SNAP_M_PREPARE:
 		do_create(w, call, req, SNAP_KIND_ACTIVE);
@@ -544,6 +579,7 @@ static void handle(struct worker *w, grpc_call *call, const grpc_call_details *d
 		break;
 	}
 	snap_request_free(req);
+	w->key = "";
 	return;
 fail:
 	if (bb)

@@ -6,9 +6,12 @@
  *
  * Order, so that a SIGKILL at any point leaves nothing half-made that a restart does not
  * finish or undo (snap_svc_recover):
- *   create: row "creating" -> driver CREATE -> driver MOUNTS -> row "ready"
- *   commit: row "committing" -> driver USAGE -> row renamed, committed, "ready" -> RELEASE
+ *   create: row "creating" -> driver CREATE (with args.mounts: the specs too) -> row "ready"
+ *   commit: row "committing" -> row renamed, committed, "ready" -> RELEASE (activated only)
  *   remove: row "removing" -> driver REMOVE -> row deleted
+ * A Prepare runs the driver once, a Commit not at all (overlay), Mounts answers cached specs
+ * unless the driver activates something for them (devicemapper), the usage of a committed
+ * snapshot is measured once, by the first Usage.
  * A failure on the way undoes the steps before it and answers the error.
  */
 #include <errno.h>
@@ -63,12 +66,12 @@ static int drv_call(struct snap_svc *s, const char *verb, int64_t id, json_t *ex
 	return berth_stor_client_call(s->drv, verb, args, -1, ret, err);
 }
 
-/* Best effort: undo a layer (release what MOUNTS activated, remove). */
+/* Best effort: undo a layer. */
 static void drop_layer(struct snap_svc *s, int64_t id)
 {
 	berth_error e = { 0 };
 
-	drv_call(s, "RELEASE", id, NULL, NULL, &(berth_error){ 0 });
+	/* REMOVE deactivates what MOUNTS activated */
 	if (drv_call(s, "REMOVE", id, NULL, NULL, &e) < 0)
 		berth_log_warn("undo: remove layer snap-%" PRId64 ": %s", id, e.msg);
 }
@@ -86,10 +89,12 @@ static int take_mounts(json_t *res, json_t **ret, struct snap_status *st)
 int snap_svc_create(struct snap_svc *s, int kind, const char *key, const char *parent,
 		    const struct snap_labels *labels, json_t **ret_mounts, struct snap_status *st)
 {
-	_cleanup_json_ json_t *cargs = NULL, *margs = NULL, *res = NULL;
+	_cleanup_json_ json_t *cargs = NULL, *margs = NULL, *res = NULL, *mres = NULL;
+	_cleanup_free_ char *cache = NULL;
 	int64_t id = 0, pid = 0;
 	berth_error e = { 0 };
 	char player[32];
+	bool activated;
 	int r;
 
 	pthread_rwlock_rdlock(&s->gc_lock);
@@ -97,36 +102,50 @@ int snap_svc_create(struct snap_svc *s, int kind, const char *key, const char *p
 	if (r < 0)
 		goto out;
 	BERTH_FAULT_POINT("snap-create-after-row");
-	cargs = json_pack("{s:b}", "rw", kind == SNAP_KIND_ACTIVE);
+	/* one driver call: CREATE with args.mounts answers MOUNTS' specs too */
+	cargs = json_pack("{s:b,s:{s:b}}", "rw", kind == SNAP_KIND_ACTIVE, "mounts", "ro",
+			  kind == SNAP_KIND_VIEW);
 	if (pid) {
 		snap_layer_id(pid, player, sizeof(player));
 		json_object_set_new(cargs, "parent", json_string(player));
 	}
-	r = drv_call(s, "CREATE", id, cargs, NULL, &e);
+	r = drv_call(s, "CREATE", id, cargs, &res, &e);
 	if (r < 0) {
 		snap_fail_driver(st, "create", &e);
 		snap_meta_delete(s->meta, id, &(struct snap_status){ 0 });
 		goto out;
 	}
 	BERTH_FAULT_POINT("snap-create-after-layer");
-	margs = json_pack("{s:b}", "ro", kind == SNAP_KIND_VIEW);
-	r = drv_call(s, "MOUNTS", id, margs, &res, &e);
-	if (r < 0 || take_mounts(res, ret_mounts, st) < 0) {
-		if (r < 0)
+	if (!json_is_array(json_object_get(res, "mounts"))) {
+		/* a driver without CREATE's args.mounts: ask MOUNTS */
+		margs = json_pack("{s:b}", "ro", kind == SNAP_KIND_VIEW);
+		r = drv_call(s, "MOUNTS", id, margs, &mres, &e);
+		if (r < 0) {
 			snap_fail_driver(st, "mounts", &e);
-		r = -1;
-		drop_layer(s, id);
-		snap_meta_delete(s->meta, id, &(struct snap_status){ 0 });
-		goto out;
+			goto undo;
+		}
+		json_decref(res);
+		res = TAKE_PTR(mres);
 	}
+	if ((r = take_mounts(res, ret_mounts, st)) < 0)
+		goto undo;
+	activated = json_is_true(json_object_get(res, "activated"));
+	/* specs that activated nothing depend only on the layer chain: Mounts answers them
+	 * from the metadata without running the driver */
+	if (!activated)
+		cache = json_dumps(*ret_mounts, JSON_COMPACT);
 	BERTH_FAULT_POINT("snap-create-before-ready");
-	r = snap_meta_finish_create(s->meta, id, st);
+	r = snap_meta_finish_create(s->meta, id, cache, activated, st);
 	if (r < 0) {
 		json_decref(*ret_mounts);
 		*ret_mounts = NULL;
-		drop_layer(s, id);
-		snap_meta_delete(s->meta, id, &(struct snap_status){ 0 });
+		goto undo;
 	}
+	goto out;
+undo:
+	r = -1;
+	drop_layer(s, id);
+	snap_meta_delete(s->meta, id, &(struct snap_status){ 0 });
 out:
 	pthread_rwlock_unlock(&s->gc_lock);
 	return r < 0 ? -1 : 0;
@@ -150,37 +169,49 @@ int snap_svc_mounts(struct snap_svc *s, const char *key, json_t **ret_mounts,
 				 "mounts",
 				 snap_quote(key, 128, q, sizeof(q)));
 	}
+	if (row.mounts && !row.activated) {
+		*ret_mounts = json_loads(row.mounts, 0, NULL);
+		if (json_is_array(*ret_mounts)) {
+			snap_row_clear(&row);
+			return 0;
+		}
+		if (*ret_mounts)
+			json_decref(*ret_mounts);
+		*ret_mounts = NULL;
+	}
 	margs = json_pack("{s:b}", "ro", row.kind == SNAP_KIND_VIEW);
 	r = drv_call(s, "MOUNTS", row.id, margs, &res, &e);
-	snap_row_clear(&row);
-	if (r < 0)
+	if (r < 0) {
+		snap_row_clear(&row);
 		return snap_fail_driver(st, "mounts", &e);
-	return take_mounts(res, ret_mounts, st);
+	}
+	r = take_mounts(res, ret_mounts, st);
+	if (r == 0 && !json_is_true(json_object_get(res, "activated"))) {
+		_cleanup_free_ char *cache = json_dumps(*ret_mounts, JSON_COMPACT);
+		snap_meta_set_mounts(s->meta, row.id, cache, false, &(struct snap_status){ 0 });
+	}
+	snap_row_clear(&row);
+	return r;
 }
 
 int snap_svc_commit(struct snap_svc *s, const char *name, const char *key,
 		    const struct snap_labels *labels, struct snap_status *st)
 {
-	_cleanup_json_ json_t *res = NULL;
 	struct snap_row row = { 0 };
 	berth_error e = { 0 };
-	int64_t size, inodes, id;
+	bool activated;
+	int64_t id;
 	int r;
 
 	if (snap_meta_begin_commit(s->meta, key, name, &row, st) < 0)
 		return -1;
 	id = row.id;
+	activated = row.activated;
 	snap_row_clear(&row);
 	BERTH_FAULT_POINT("snap-commit-after-mark");
-	r = drv_call(s, "USAGE", id, NULL, &res, &e);
-	if (r < 0) {
-		snap_fail_driver(st, "commit: usage", &e);
-		snap_meta_set_state(s->meta, id, "ready", &(struct snap_status){ 0 });
-		return -1;
-	}
-	size = json_integer_value(json_object_get(res, "size"));
-	inodes = json_integer_value(json_object_get(res, "inodes"));
-	r = snap_meta_finish_commit(s->meta, id, name, labels, size, inodes, now_ns(), st);
+	/* the usage is measured by the first Usage of the committed snapshot (its content can
+	 * no longer change): Commit itself runs no driver */
+	r = snap_meta_finish_commit(s->meta, id, name, labels, -1, -1, now_ns(), st);
 	if (r < 0) {
 		snap_meta_set_state(s->meta, id, "ready", &(struct snap_status){ 0 });
 		return -1;
@@ -188,8 +219,11 @@ int snap_svc_commit(struct snap_svc *s, const char *name, const char *key,
 	BERTH_FAULT_POINT("snap-commit-after-meta");
 	/* committed: nobody mounts it read-write any more; devicemapper deactivates it (as
 	 * containerd's own devmapper snapshotter does on commit) */
-	if (drv_call(s, "RELEASE", id, NULL, NULL, &e) < 0)
-		berth_log_warn("commit %s: release: %s", name, e.msg);
+	if (activated) {
+		if (drv_call(s, "RELEASE", id, NULL, NULL, &e) < 0)
+			berth_log_warn("commit %s: release: %s", name, e.msg);
+		snap_meta_set_mounts(s->meta, id, NULL, false, &(struct snap_status){ 0 });
+	}
 	return 0;
 }
 
@@ -240,8 +274,10 @@ int snap_svc_usage(struct snap_svc *s, const char *key, int64_t *ret_size, int64
 		return -1;
 	*ret_size = row.usage_size;
 	*ret_inodes = row.usage_inodes;
-	/* committed: stored at commit (the layer cannot change); active: measured now */
-	if (row.kind == SNAP_KIND_ACTIVE) {
+	/* active: measured now; committed: measured once, then stored (it cannot change); a
+	 * view holds nothing of its own (containerd reports it so too) */
+	if (row.kind == SNAP_KIND_ACTIVE ||
+	    (row.kind == SNAP_KIND_COMMITTED && !row.usage_known)) {
 		r = drv_call(s, "USAGE", row.id, NULL, &res, &e);
 		if (r < 0) {
 			snap_row_clear(&row);
@@ -249,6 +285,9 @@ int snap_svc_usage(struct snap_svc *s, const char *key, int64_t *ret_size, int64
 		}
 		*ret_size = json_integer_value(json_object_get(res, "size"));
 		*ret_inodes = json_integer_value(json_object_get(res, "inodes"));
+		if (row.kind == SNAP_KIND_COMMITTED)
+			snap_meta_set_usage(s->meta, row.id, *ret_size, *ret_inodes,
+					    &(struct snap_status){ 0 });
 	}
 	snap_row_clear(&row);
 	return 0;
@@ -294,6 +333,9 @@ int snap_svc_recover(struct snap_svc *s, berth_error *err)
 	size_t n = 0;
 	int r = 0;
 
+	if (snap_meta_startup(s->meta, &st) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "startup: %s", st.msg);
+
 	if (snap_meta_unfinished(s->meta, &rows, &n, &st) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "recovery: %s", st.msg);
 	for (size_t i = 0; i < n; i++) {
@@ -311,7 +353,6 @@ int snap_svc_recover(struct snap_svc *s, berth_error *err)
 		/* creating: never answered, so nobody uses it; removing: was being removed */
 		berth_log_info("recovery: removing %s (%s interrupted)", row->key,
 			       STREQ(row->state, "creating") ? "create" : "remove");
-		drv_call(s, "RELEASE", row->id, NULL, NULL, &(berth_error){ 0 });
 		if (drv_call(s, "REMOVE", row->id, NULL, NULL, &e) < 0) {
 			berth_log_error("recovery: remove layer of %s: %s (retried at the next start)",
 					row->key, e.msg);

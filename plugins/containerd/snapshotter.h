@@ -123,6 +123,9 @@ struct snap_row {
 	char state[16]; /* ready, creating, committing, removing */
 	int64_t created, updated;
 	int64_t usage_size, usage_inodes;
+	bool usage_known; /* committed: usage measured (lazily, by the first Usage) */
+	char *mounts;     /* cached mount specs (JSON), NULL when not cached */
+	bool activated;   /* the driver's MOUNTS activated something RELEASE undoes */
 	size_t n_labels;
 	char **label_keys, **label_values;
 };
@@ -144,7 +147,19 @@ struct snap_labels {
 int snap_meta_begin_create(struct snap_meta *m, int kind, const char *key, const char *parent,
 			   const struct snap_labels *labels, int64_t now, int64_t *ret_id,
 			   int64_t *ret_parent_id, struct snap_status *st);
-int snap_meta_finish_create(struct snap_meta *m, int64_t id, struct snap_status *st);
+/* Row "ready", with the mount specs to cache (NULL: none) and whether they activated
+ * something (then they are never cached: Mounts asks the driver each time). */
+int snap_meta_finish_create(struct snap_meta *m, int64_t id, const char *mounts, bool activated,
+			    struct snap_status *st);
+int snap_meta_set_mounts(struct snap_meta *m, int64_t id, const char *mounts, bool activated,
+			 struct snap_status *st);
+/* A committed snapshot's usage, measured by the first Usage. */
+int snap_meta_set_usage(struct snap_meta *m, int64_t id, int64_t size, int64_t inodes,
+			struct snap_status *st);
+/* At start: forget cached mounts (the driver's options may have changed). */
+int snap_meta_startup(struct snap_meta *m, struct snap_status *st);
+/* Rows whose layer the driver keeps activated (-1 on error). */
+int snap_meta_count_activated(struct snap_meta *m);
 int snap_meta_set_state(struct snap_meta *m, int64_t id, const char *state,
 			struct snap_status *st);
 int snap_meta_delete(struct snap_meta *m, int64_t id, struct snap_status *st);
@@ -155,7 +170,8 @@ int snap_meta_get(struct snap_meta *m, const char *key, struct snap_row *ret,
  * (another operation on it runs), AlreadyExists (name taken). */
 int snap_meta_begin_commit(struct snap_meta *m, const char *key, const char *name,
 			   struct snap_row *ret, struct snap_status *st);
-/* Rename to name, committed, labels replaced, usage stored, state ready. */
+/* Rename to name, committed, labels replaced, state ready; usage stored when size >= 0, else
+ * left for the first Usage to measure.  Cached mounts are dropped. */
 int snap_meta_finish_commit(struct snap_meta *m, int64_t id, const char *name,
 			    const struct snap_labels *labels, int64_t size, int64_t inodes,
 			    int64_t now, struct snap_status *st);

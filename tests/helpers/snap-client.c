@@ -12,6 +12,8 @@
  *                                         or a full "/pkg.Service/Method" path)
  *   snap-client SOCKET parallel N CMD ARGS...  N calls at once (threads); "%d" in an argument
  *                                         becomes the call's index; prints counts per code
+ *   snap-client SOCKET repeat N CMD ARGS...    N calls one after the other on one connection;
+ *                                         prints the median, min and max latency in ms
  *
  * Prints one JSON object: {"code":0,...the result...} or {"code":N,"message":"..."}; exits
  * with the gRPC status code (0 = OK).  SNAP_CLIENT_TIMEOUT: seconds (default 120).
@@ -510,7 +512,28 @@ int main(int argc, char **argv)
 	creds = grpc_insecure_credentials_create();
 	chan = grpc_channel_create(target, creds, NULL);
 	grpc_channel_credentials_release(creds);
-	if (!strcmp(argv[2], "parallel") && argc > 4) {
+	if (!strcmp(argv[2], "repeat") && argc > 4) {
+		/* N calls one after the other on one connection: latency per call */
+		int n = atoi(argv[3]), ok = 0;
+		double *ms = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+		for (int i = 0; i < n; i++) {
+			struct par p = { .argc = argc - 4, .argv = argv + 4, .idx = i };
+			par_main(&p);
+			ms[i] = p.ms;
+			ok += p.code == 0;
+		}
+		for (int i = 1; i < n; i++) /* insertion sort: n is small */
+			for (int k = i; k > 0 && ms[k - 1] > ms[k]; k--) {
+				double t = ms[k];
+				ms[k] = ms[k - 1];
+				ms[k - 1] = t;
+			}
+		o = json_pack("{s:i,s:i,s:i,s:f,s:f,s:f}", "code", ok == n ? 0 : 2, "ok", ok, "n", n,
+			      "median_ms", n ? ms[n / 2] : 0.0, "min_ms", n ? ms[0] : 0.0, "max_ms",
+			      n ? ms[n - 1] : 0.0);
+		rc = ok == n ? 0 : 2;
+		free(ms);
+	} else if (!strcmp(argv[2], "parallel") && argc > 4) {
 		int n = atoi(argv[3]), ok = 0;
 		struct par *ps = calloc((size_t)n, sizeof(*ps));
 		json_t *codes = json_object();

@@ -334,6 +334,25 @@ if [ "$SPEC_ACT" = true ]; then
 else
 	umount "$WORK/spec"
 fi
+# CREATE with args.mounts answers MOUNTS' specs in the same call (the snapshotter's Prepare)
+call CREATE '{"id":"cm","parent":"l2","mounts":{}}'
+expect 0 "CREATE with args.mounts"
+CM=$(get mounts)
+call MOUNTS '{"id":"cm"}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (read-write)"
+call CREATE '{"id":"cmro","parent":"l2","mounts":{"ro":true}}'
+CM=$(get mounts)
+call MOUNTS '{"id":"cmro","ro":true}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (ro)"
+call RELEASE '{"id":"cm"}'
+call RELEASE '{"id":"cmro"}'
+call REMOVE '{"id":"cm"}'
+expect 0 "REMOVE of a layer made with args.mounts"
+call REMOVE '{"id":"cmro"}'
+call CREATE '{"id":"cmbad","mounts":true}'
+expect 7 "CREATE with args.mounts not an object is code 7"
+call EXISTS '{"id":"cmbad"}'
+is "$(get exists)" false "and makes no layer"
 call RELEASE '{"id":"l1"}'
 expect 0 "RELEASE of a layer never activated"
 call RELEASE '{"id":"nosuch"}'

@@ -92,6 +92,7 @@ static int v_status(const struct berth_stor_call *call, json_t **ret, berth_erro
 static int v_create(const struct berth_stor_call *call, json_t **ret, berth_error *err)
 {
 	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	json_t *mounts_arg;
 	const char *id = NULL, *parent = NULL;
 	uint64_t size = 0;
 	int r;
@@ -100,10 +101,21 @@ static int v_create(const struct berth_stor_call *call, json_t **ret, berth_erro
 	    (r = berth_stor_arg_id(call, "parent", false, &parent, err)) < 0 ||
 	    (r = arg_size(call, "size", &size, err)) < 0)
 		return r;
+	mounts_arg = json_object_get(call->args, "mounts");
+	if (mounts_arg && !json_is_object(mounts_arg))
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "args.mounts: must be an object ({\"ro\":bool})");
 	r = open_set(call, &s, err);
 	if (r < 0)
 		return r;
-	return berth_dmset_create(s, id, parent, size, err);
+	r = berth_dmset_create(s, id, parent, size, err);
+	if (r < 0 || !mounts_arg)
+		return r;
+	/* args.mounts: MOUNTS' answer too, in the same call; all or nothing */
+	r = berth_dmset_mounts(s, id, json_is_true(json_object_get(mounts_arg, "ro")), ret, err);
+	if (r < 0)
+		berth_dmset_remove(s, id, &(berth_error){ 0 });
+	return r;
 }
 
 static int v_remove(const struct berth_stor_call *call, json_t **ret, berth_error *err)

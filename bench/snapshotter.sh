@@ -1,10 +1,12 @@
 #!/bin/bash
-# berth-snapshotter memory: the daemon's resident set (VmRSS, and its anonymous and file-backed
-# parts) while it serves waves of N parallel Prepares on the overlay driver, sampled every
-# 10 ms during each wave; then the same after the Removes.  The issue's target: RSS at most
-# 10 MiB under 64 parallel Prepares, and flat from wave to wave.
+# berth-snapshotter on the overlay driver, through its gRPC socket (the snap-client helper):
+#  1. latency of each RPC: RUNS calls one after the other on one connection, median/min/max;
+#  2. memory: the daemon's resident set (VmRSS, its anonymous and file-backed parts) while it
+#     serves waves of N parallel Prepares, sampled every 10 ms, and after each wave.  The
+#     issue's target: RSS at most 10 MiB under 64 parallel Prepares, flat from wave to wave.
+# The comparison with containerd's built-in overlayfs snapshotter is bench/containerd-*.sh.
 #
-#   bench/snapshotter-rss.sh [-n PARALLEL] [-w WAVES] [-j WORKERS]
+#   bench/snapshotter.sh [-n PARALLEL] [-w WAVES] [-j WORKERS] [-r RUNS]
 #
 # Runs as root in a private mount namespace; the daemon, its root and socket live in a temp
 # dir.  Prints one line per wave and a summary; figures in KiB.
@@ -14,12 +16,14 @@ BUILD=${BERTH_BUILD:-$SRC/build}
 N=64
 WAVES=5
 WORKERS=
-while getopts n:w:j:h o; do
+RUNS=30
+while getopts n:w:j:r:h o; do
 	case $o in
 	n) N=$OPTARG ;;
 	w) WAVES=$OPTARG ;;
 	j) WORKERS=$OPTARG ;;
-	*) sed -n '2,11p' "$0"; exit 2 ;;
+	r) RUNS=$OPTARG ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -53,7 +57,25 @@ sample() {
 }
 
 $SC prepare base-a >/dev/null && $SC commit base base-a >/dev/null
-echo "# berth-snapshotter RSS, $N parallel Prepares per wave, $(nproc) CPUs, $(uname -r), $(date -u +%F)"
+echo "# bench/snapshotter.sh -n $N -w $WAVES -r $RUNS${WORKERS:+ -j $WORKERS}: $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%F %H:%M') UTC, commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)"
+echo "# latency per call, ms (median min max over $RUNS calls on one connection)"
+lat() { # lat NAME CMD ARGS
+	local name=$1
+	shift
+	$SC repeat "$RUNS" "$@" | sed -n "s/.*\"median_ms\":\([0-9.]*\).*\"min_ms\":\([0-9.]*\).*\"max_ms\":\([0-9.]*\).*/\1 \2 \3/p" |
+		awk -v n="$name" '{printf "%-28s %8.2f %8.2f %8.2f\n", n, $1, $2, $3}'
+}
+lat "Prepare (on a parent)" prepare "lat-%d" base
+lat "Mounts" mounts "lat-%d"
+lat "Stat" stat "lat-%d"
+lat "Commit" commit "latc-%d" "lat-%d"
+lat "View" view "latv-%d" "latc-%d"
+lat "Usage (committed, first)" usage "latc-%d"
+lat "Usage (committed, stored)" usage "latc-%d"
+lat "Remove (view)" remove "latv-%d"
+lat "Remove (committed)" remove "latc-%d"
+$SC list >/dev/null
+echo "# memory, $N parallel Prepares per wave"
 echo "# idle after start: VmRSS $(st VmRSS) KiB (anon $(st RssAnon), file $(st RssFile))"
 peak=0
 first=
