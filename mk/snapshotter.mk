@@ -82,3 +82,8 @@ $(SNAP_FUZZ_PB) $(SNAP_FUZZ_OBJ) $(FUZZ_BUILD)/obj/tests/fuzz/fuzz-snapshotter.o
 $(SNAP_FUZZ_OBJ) $(FUZZ_BUILD)/obj/tests/fuzz/fuzz-snapshotter.o: | $(SNAP_FUZZ_GEN)/.stamp
 $(FUZZ_BUILD)/fuzz-snapshotter: $(SNAP_FUZZ_OBJ) $(SNAP_FUZZ_PB)
 $(FUZZ_BUILD)/fuzz-snapshotter: LIBS += -lprotobuf-c
+
+# make lint covers the daemon, its client and its fuzz target too (with the generated headers)
+LINT_SRC    += $(SNAP_SRC) tests/helpers/snap-client.c tests/fuzz/fuzz-snapshotter.c
+LINT_CFLAGS += -I$(SNAP_GEN) -Iplugins/containerd $(SNAP_CFLAGS)
+lint-cppcheck lint-clang-tidy: $(SNAP_GEN)/.stamp

@@ -505,8 +505,9 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return usage();
-	if (getenv("SNAP_CLIENT_TIMEOUT"))
-		timeout_s = atoi(getenv("SNAP_CLIENT_TIMEOUT"));
+	const char *tmo = getenv("SNAP_CLIENT_TIMEOUT");
+	if (tmo)
+		timeout_s = atoi(tmo);
 	grpc_init();
 	snprintf(target, sizeof(target), "unix:%s", argv[1]);
 	creds = grpc_insecure_credentials_create();
