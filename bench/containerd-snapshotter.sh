@@ -12,7 +12,9 @@
 # the snapshotters) and imported once without unpacking.  Then, in ROUNDS rounds, alternating
 # which snapshotter goes first:
 #   - unpack: `ctr snapshots --snapshotter S unpack <manifest>` (containerd applies every layer
-#     into the mounts S returns), timed as a whole; the snapshots are removed between rounds;
+#     into the mounts S returns), timed as a whole; the snapshots are removed between rounds,
+#     and the next unpack starts once containerd's garbage collection has deleted them from
+#     both stores (it runs after `ctr snapshots rm` returns) and `sync` has flushed;
 #   - Prepare+Mounts: PREPARES container snapshots on the image's top layer through
 #     containerd's snapshots service (tests/helpers/ctrd-snap-bench: one gRPC client, the
 #     path of a container start), the time from sending Prepare to receiving the Mounts reply.
@@ -90,13 +92,25 @@ chain_rm() { # remove every snapshot of S, children first
 				{ echo "$out" >&2; return 1; }
 		done
 	done
-	sleep 2 # let that collection finish before anything is timed
+	quiesce "$s"
+}
+# quiesce S: containerd removes a snapshotter's layers in its garbage collection, after `ctr
+# snapshots rm` has returned; wait until S's store holds no layer any more (berth: the overlay
+# driver's snap-* dirs; overlayfs: its snapshots/ dir), so that no deletion runs while the next
+# unpack is timed, then flush the page cache's dirty data
+quiesce() {
+	local i dir=$CT/root/io.containerd.snapshotter.v1.overlayfs/snapshots
+	[ "$1" = berth ] && dir=$SR/store/containerd/overlay
+	for ((i = 0; i < 1200; i++)); do
+		[ -z "$(ls "$dir" 2>/dev/null | grep -v '^[a-z]*$')" ] && break
+		sleep 0.1
+	done
+	sync
 }
 declare -A UNPACK PM
 unpack_once() { # S: unpack the image into S, print ns
 	local t0 t1
 	chain_rm "$1"
-	sync
 	t0=$(now)
 	# (unpack reads its own --snapshotter flag, not the one of `ctr snapshots`)
 	ctr snapshots --snapshotter "$1" unpack --snapshotter "$1" "$MANIFEST" >/dev/null
