@@ -38,16 +38,36 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN_FLAGS) $(FAULT_FL
 ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS) -Wl,--as-needed
 LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 
-LIB_SRC := $(wildcard common/*.c net/*.c storage/*.c storage/*/*.c core/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-LIB     := $(BUILD)/libberth.a
+# The libraries, one archive per layer; each depends only on those after it (a reference that
+# points up the stack fails to link):  core -> net, storage -> common.  Plugins and drivers
+# link net, storage and common, never the core.
+COMMON_SRC  := $(wildcard common/*.c)
+NET_SRC     := $(wildcard net/*.c net/*/*.c)
+STORAGE_SRC := $(wildcard storage/*.c storage/*/*.c)
+CORE_SRC    := $(wildcard core/net/*.c core/store/*.c)
+LIB_SRC     := $(COMMON_SRC) $(NET_SRC) $(STORAGE_SRC) $(CORE_SRC)
+LIB_COMMON  := $(BUILD)/libberth-common.a
+LIB_NET     := $(BUILD)/libberth-net.a
+LIB_STORAGE := $(BUILD)/libberth-storage.a
+LIB_CORE    := $(BUILD)/libberth-core.a
+PLUGIN_LIB  := $(LIB_NET) $(LIB_STORAGE) $(LIB_COMMON)
+LIB         := $(LIB_CORE) $(PLUGIN_LIB)
 
 CNI_PLUGINS     := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/cni/*/main.c))))
 STORAGE_DRIVERS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/storage/*/main.c))))
+# A plugin's code beside its main.c (config parsing, checks) is built into lib<plugin>.a,
+# which the plugin and the unit and fuzz tests link.
+cni_plugin_src  = $(filter-out plugins/cni/$(1)/main.c,$(wildcard plugins/cni/$(1)/*.c))
+cni_plugin_lib  = $(if $(call cni_plugin_src,$(1)),$(BUILD)/plugins/cni/lib$(1).a)
+CNI_PLUGIN_SRC  := $(foreach p,$(CNI_PLUGINS),$(call cni_plugin_src,$(p)))
+CNI_PLUGIN_LIBS := $(foreach p,$(CNI_PLUGINS),$(call cni_plugin_lib,$(p)))
 CNI_BINS        := $(CNI_PLUGINS:%=$(BUILD)/cni/%)
 STORAGE_BINS    := $(STORAGE_DRIVERS:%=$(BUILD)/storage/%)
 CLI_SRC         := $(wildcard core/cli/*.c)
-CLI_BIN         := $(if $(CLI_SRC),$(BUILD)/bin/berth)
+# the CLI's commands and helpers (all but main.c), linked by the berth binary and unit tests
+CLI_LIB_SRC     := $(filter-out core/cli/main.c,$(CLI_SRC))
+CLI_LIB         := $(BUILD)/libberth-cli.a
+CLI_BIN         := $(BUILD)/bin/berth
 UNIT_SRC        := $(wildcard tests/unit/test-*.c)
 UNIT_BINS       := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TEST_HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -59,22 +79,29 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJ)
+$(LIB_COMMON): $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_NET): $(NET_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_STORAGE): $(STORAGE_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB_CORE): $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+$(foreach p,$(CNI_PLUGINS),$(if $(call cni_plugin_lib,$(p)),$(eval $(call cni_plugin_lib,$(p)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call cni_plugin_src,$(p))))))
+$(CLI_LIB): $(CLI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+$(LIB) $(CLI_LIB) $(CNI_PLUGIN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
+# program TARGET,SOURCES,ARCHIVES
 define program
-$(1): $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $$(LIB)
+$(1): $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $$(LIB) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(patsubst %.c,$$(BUILD)/obj/%.o,$(2)) $(3) $$(LIBS)
 endef
 
-$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),$(wildcard plugins/cni/$(p)/*.c))))
-$(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c))))
-$(if $(CLI_SRC),$(eval $(call program,$(BUILD)/bin/berth,$(CLI_SRC))))
-$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t))))
-$(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t))))
+$(foreach p,$(CNI_PLUGINS),$(eval $(call program,$(BUILD)/cni/$(p),plugins/cni/$(p)/main.c,$(call cni_plugin_lib,$(p)) $(PLUGIN_LIB))))
+$(foreach p,$(STORAGE_DRIVERS),$(eval $(call program,$(BUILD)/storage/$(p),$(wildcard plugins/storage/$(p)/*.c),$(PLUGIN_LIB))))
+$(eval $(call program,$(BUILD)/bin/berth,core/cli/main.c,$(CLI_LIB) $(LIB)))
+$(foreach t,$(UNIT_SRC),$(eval $(call program,$(t:tests/unit/%.c=$(BUILD)/tests/unit/%),$(t),$(CLI_LIB) $(CNI_PLUGIN_LIBS) $(LIB))))
+$(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUILD)/tests/helpers/%),$(t),$(LIB))))
 
 # Test tiers.  Integration tests need root; they find the binaries through BERTH_BUILD.
 TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE) \
@@ -94,7 +121,7 @@ check-integration: all
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(STORAGE_BIN_DIR)
-	$(if $(CLI_BIN),install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/berth)
+	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/berth
 	$(if $(CNI_BINS),install -m 0755 $(CNI_BINS) $(DESTDIR)$(CNI_BIN_DIR)/)
 	$(if $(STORAGE_BINS),install -m 0755 $(STORAGE_BINS) $(DESTDIR)$(STORAGE_BIN_DIR)/)
 

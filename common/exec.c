@@ -137,7 +137,7 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
 	    (ret_errout && pipe2(errp, O_CLOEXEC) < 0)) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "pipe");
+		r = berth_error_errno(err, BERTH_ERR_IO, "pipe");
 		goto out_close;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -170,7 +170,7 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 		sigaction(SIGPIPE, &old_pipe, NULL);
 	if (r != 0) {
 		errno = r;
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "exec %s", prog);
+		r = berth_error_errno(err, BERTH_ERR_IO, "exec %s", prog);
 		goto out_close;
 	}
 	close(in[0]);
@@ -216,7 +216,7 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			r = berth_error_errno(err, BERTH_CNI_ERR_IO, "poll");
+			r = berth_error_errno(err, BERTH_ERR_IO, "poll");
 			kill(pid, SIGKILL);
 			goto out_wait;
 		}
@@ -255,7 +255,7 @@ out_wait:
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (r == 0 && timed_out)
-		r = berth_error_set(err, BERTH_CNI_ERR_IO, ETIMEDOUT,
+		r = berth_error_set(err, BERTH_ERR_IO, ETIMEDOUT,
 				    "%s did not finish within %d ms and was killed", prog,
 				    opts->timeout_ms);
 	if (r == 0) {
@@ -288,7 +288,7 @@ int berth_find_in_path(const char *name, const char *path, char **ret, berth_err
 	const char *p = path ? path : "";
 
 	if (!berth_path_component_ok(name))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid plugin name '%s'", name ? name : "");
 	while (*p) {
 		const char *end = strchrnul(p, ':');
@@ -299,7 +299,7 @@ int berth_find_in_path(const char *name, const char *path, char **ret, berth_err
 			struct stat st;
 
 			if (asprintf(&full, "%.*s/%s", (int)dlen, p, name) < 0)
-				return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+				return berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 			if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
 				*ret = full;
 				return 0;
@@ -308,7 +308,7 @@ int berth_find_in_path(const char *name, const char *path, char **ret, berth_err
 		}
 		p = *end ? end + 1 : end;
 	}
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENOENT,
 			       "failed to find plugin \"%s\" in path [%s]", name, path ? path : "");
 }
 

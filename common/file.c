@@ -27,11 +27,11 @@ int berth_read_fd(int fd, size_t max, char **ret, size_t *ret_len, berth_error *
 			if (ncap > max + 1)
 				ncap = max + 1;
 			if (ncap <= len)
-				return berth_error_set(err, BERTH_CNI_ERR_IO, EFBIG,
+				return berth_error_set(err, BERTH_ERR_IO, EFBIG,
 						       "input larger than %zu bytes", max);
 			nbuf = realloc(buf, ncap);
 			if (!nbuf)
-				return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+				return berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 			buf = nbuf;
 			cap = ncap;
 		}
@@ -39,19 +39,19 @@ int berth_read_fd(int fd, size_t max, char **ret, size_t *ret_len, berth_error *
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "read");
+			return berth_error_errno(err, BERTH_ERR_IO, "read");
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 		if (len > max)
-			return berth_error_set(err, BERTH_CNI_ERR_IO, EFBIG,
+			return berth_error_set(err, BERTH_ERR_IO, EFBIG,
 					       "input larger than %zu bytes", max);
 	}
 	if (!buf) {
 		buf = malloc(1);
 		if (!buf)
-			return berth_error_set(err, BERTH_CNI_ERR_IO, ENOMEM, "out of memory");
+			return berth_error_set(err, BERTH_ERR_IO, ENOMEM, "out of memory");
 	}
 	buf[len] = '\0';
 	*ret = TAKE_PTR(buf);
@@ -68,7 +68,7 @@ int berth_read_file_at(int dirfd, const char *path, size_t max, char **ret, size
 
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	r = berth_read_fd(fd, max, ret, ret_len, err);
 	if (r < 0)
 		return berth_error_prefix(err, "%s", path);
@@ -106,11 +106,11 @@ int berth_write_file_atomic_at(int dirfd, const char *path, const void *data, si
 
 	r = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	if (r < 0 || (size_t)r >= sizeof(tmp))
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "path too long: %s",
+		return berth_error_set(err, BERTH_ERR_IO, ENAMETOOLONG, "path too long: %s",
 				       path);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "create %s", tmp);
+		return berth_error_errno(err, BERTH_ERR_IO, "create %s", tmp);
 	r = berth_write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
@@ -121,7 +121,7 @@ int berth_write_file_atomic_at(int dirfd, const char *path, const void *data, si
 	if (r < 0) {
 		unlinkat(dirfd, tmp, 0);
 		errno = -r;
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "write %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "write %s", path);
 	}
 	return 0;
 }
@@ -138,14 +138,14 @@ int berth_mkdir_p(const char *path, mode_t mode, berth_error *err)
 	size_t len = strlen(path);
 
 	if (len == 0 || len >= sizeof(buf))
-		return berth_error_set(err, BERTH_CNI_ERR_IO, ENAMETOOLONG, "bad path '%s'", path);
+		return berth_error_set(err, BERTH_ERR_IO, ENAMETOOLONG, "bad path '%s'", path);
 	memcpy(buf, path, len + 1);
 	for (char *p = buf + 1; ; p++) {
 		if (*p == '/' || *p == '\0') {
 			char c = *p;
 			*p = '\0';
 			if (mkdir(buf, mode) < 0 && errno != EEXIST)
-				return berth_error_errno(err, BERTH_CNI_ERR_IO, "mkdir %s", buf);
+				return berth_error_errno(err, BERTH_ERR_IO, "mkdir %s", buf);
 			*p = c;
 			if (c == '\0')
 				break;
@@ -160,10 +160,10 @@ int berth_lock_path(const char *path, bool exclusive, int *ret_fd, berth_error *
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open lock %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open lock %s", path);
 	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
 		if (errno != EINTR)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "flock %s", path);
+			return berth_error_errno(err, BERTH_ERR_IO, "flock %s", path);
 	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
@@ -176,11 +176,11 @@ int berth_write_string_file(const char *path, const char *value, berth_error *er
 
 	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 	r = berth_write_all(fd, value, strlen(value));
 	if (r < 0) {
 		errno = -r;
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "write '%s' to %s", value, path);
+		return berth_error_errno(err, BERTH_ERR_IO, "write '%s' to %s", value, path);
 	}
 	return 0;
 }

@@ -16,7 +16,7 @@ int berth_json_parse(const char *buf, size_t len, json_t **ret, berth_error *err
 
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EINVAL,
+		return berth_error_set(err, BERTH_ERR_DECODE, EINVAL,
 				       "invalid JSON at line %d, column %d: %s", jerr.line,
 				       jerr.column, jerr.text);
 	*ret = j;
@@ -50,13 +50,13 @@ char *berth_json_dump_pretty(const json_t *j)
 
 static int bad_type(berth_error *err, const char *what, const char *key, const char *type)
 {
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL, "%s%s%s must be %s",
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL, "%s%s%s must be %s",
 			       what ? what : "", what ? "." : "", key, type);
 }
 
 static int missing(berth_error *err, const char *what, const char *key)
 {
-	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL, "%s%s%s is required",
+	return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL, "%s%s%s is required",
 			       what ? what : "", what ? "." : "", key);
 }
 
@@ -164,7 +164,7 @@ int berth_json_get_int(json_t *obj, const char *what, const char *key, bool requ
 		return bad_type(err, what, key, "an integer");
 	}
 	if (n < min || n > max)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ERANGE,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ERANGE,
 				       "%s%s%s=%lld is out of range [%lld, %lld]", what ? what : "",
 				       what ? "." : "", key, (long long)n, (long long)min,
 				       (long long)max);

@@ -16,7 +16,7 @@ FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-
 	$(shell $(PKG_CONFIG) --cflags $(PKGS)) -DBERTH_LIBEXECDIR='"$(LIBEXECDIR)"' \
 	-DBERTH_CNI_BIN_DIR='"$(CNI_BIN_DIR)"' -DBERTH_STORAGE_BIN_DIR='"$(STORAGE_BIN_DIR)"' \
 	-DBERTH_SYSCONFDIR='"$(SYSCONFDIR)"' -DBERTH_VERSION='"0.1.0"' -MMD -MP
-FUZZ_LIB_SRC := $(wildcard common/*.c net/*.c core/*.c storage/*.c storage/*/*.c)
+FUZZ_LIB_SRC := $(LIB_SRC) $(CNI_PLUGIN_SRC)
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)

@@ -33,9 +33,9 @@ $(SNAP_PB_OBJ): ALL_CFLAGS += -I$(SNAP_GEN) $(SNAP_CFLAGS) -Wno-missing-prototyp
 $(SNAP_OBJ): ALL_CFLAGS += -I$(SNAP_GEN) $(SNAP_CFLAGS)
 $(SNAP_OBJ): | $(SNAP_GEN)/.stamp
 
-$(SNAP_BIN): $(SNAP_OBJ) $(SNAP_PB_OBJ) $(LIB)
+$(SNAP_BIN): $(SNAP_OBJ) $(SNAP_PB_OBJ) $(PLUGIN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(SNAP_OBJ) $(SNAP_PB_OBJ) $(LIB) $(LIBS) $(SNAP_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(SNAP_OBJ) $(SNAP_PB_OBJ) $(PLUGIN_LIB) $(LIBS) $(SNAP_LIBS)
 
 # the test client: tests/helpers/snap-client.c, built by the Makefile's helper rule
 SNAP_CLIENT := $(BUILD)/tests/helpers/snap-client

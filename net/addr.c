@@ -20,6 +20,7 @@
 
 #include "berth/addr.h"
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/netns.h"
 #include "nl-internal.h"
 

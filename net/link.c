@@ -19,6 +19,7 @@
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/fault.h"
 #include "berth/link.h"
 #include "nl-internal.h"

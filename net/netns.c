@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "berth/cni.h"
 #include "berth/netns.h"
 
 #ifndef NSFS_MAGIC

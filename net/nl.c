@@ -12,6 +12,7 @@
 #include <netlink/socket.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/netns.h"
 #include "nl-internal.h"
 

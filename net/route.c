@@ -11,6 +11,7 @@
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/route.h"
 #include "nl-internal.h"
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
+#include "berth/cni.h"
 #include "berth/netns.h"
 #include "berth/sysctl.h"
 

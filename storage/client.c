@@ -11,7 +11,7 @@
 #include "berth/error.h"
 #include "berth/exec.h"
 #include "berth/json.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
 
 extern char **environ;
 
@@ -25,13 +25,13 @@ int berth_stor_client_new(const char *path, const char *driver, const char *root
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	c->path = strdup(path);
 	c->config = json_object();
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (!c->path || !c->config) {
 		berth_stor_client_free(c);
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
 	json_object_set_new(c->config, "protocolVersion", json_string(BERTH_STOR_PROTOCOL_VERSION));
 	if (driver)
@@ -92,7 +92,7 @@ static int parse_error(const struct berth_stor_client *c, const char *verb, cons
 		}
 		return berth_stor_code_errno(ic);
 	}
-	berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "%s %s: exited with status %d without an error",
+	berth_error_set(err, BERTH_ERR_IO, EIO, "%s %s: exited with status %d without an error",
 			c->path, verb, status);
 	berth_error_details(err, "%s", tail(errout, 800));
 	return -EIO;
@@ -111,19 +111,19 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 	req = json_deep_copy(c->config);
 	a = args ? json_deep_copy(args) : json_object();
 	if (!req || !a)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	if (stream_fd >= 0)
 		json_object_set_new(a, "stream", json_pack("{s:i}", "fd", 3));
 	json_object_set_new(req, "args", a);
 	input = berth_json_dump(req);
 	if (asprintf(&envcmd, "%s=%s", BERTH_STOR_ENV_COMMAND, verb) < 0) {
 		envcmd = NULL;
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
 	const char *set[] = { envcmd, NULL };
 	envp = berth_env_override(environ, set);
 	if (!input || !envp)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 
 	/* berth_exec sets up the child's 0-2 before fd 3: a stream on 0-2 (say, our stdout)
 	 * would be overwritten first, so pass a copy above them */
@@ -131,7 +131,7 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 	if (stream_fd >= 0 && stream_fd <= 2) {
 		dupfd = fcntl(stream_fd, F_DUPFD_CLOEXEC, 3);
 		if (dupfd < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "dup stream fd");
+			return berth_error_errno(err, BERTH_ERR_IO, "dup stream fd");
 		stream_fd = dupfd;
 	}
 	const char *argv[] = { c->path, NULL };
@@ -156,7 +156,7 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 	if (r < 0)
 		return berth_error_prefix(err, "storage driver %s %s: result", c->path, verb);
 	if (!json_is_object(res))
-		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EBADMSG,
+		return berth_error_set(err, BERTH_ERR_DECODE, EBADMSG,
 				       "storage driver %s %s: result is not an object", c->path,
 				       verb);
 	if (ret)
@@ -171,7 +171,7 @@ int berth_stor_find_driver(const char *name, char **ret, berth_error *err)
 	int r;
 
 	if (!name || !*name || strchr(name, '/'))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid storage driver name \"%s\"", name ? name : "");
 	if (path && *path) {
 		berth_error perr = { 0 };
@@ -188,7 +188,7 @@ int berth_stor_find_driver(const char *name, char **ret, berth_error *err)
 		r = berth_find_in_path(name, dirs ? dirs : BERTH_STORAGE_BIN_DIR, &full, err);
 	}
 	if (r < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENOENT,
 				       "storage driver \"%s\" not found in %s%s%s", name,
 				       path && *path ? path : "", path && *path ? ":" : "",
 				       BERTH_STORAGE_BIN_DIR);

@@ -12,7 +12,7 @@
 #include "berth/cleanup.h"
 #include "berth/file.h"
 #include "berth/json.h"
-#include "berth/storage.h"
+#include "berth/storage-select.h"
 
 static const char *const default_priority[] = { "overlay", "devicemapper", "btrfs", "vfs", NULL };
 
@@ -34,7 +34,7 @@ void berth_stor_config_free(struct berth_stor_config *c)
 static int abs_path(const char *what, const char *v, berth_error *err)
 {
 	if (!v || v[0] != '/')
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "%s: \"%s\" must be an absolute path", what, v ? v : "");
 	return 0;
 }
@@ -62,14 +62,14 @@ int berth_stor_config_load(const char *path, struct berth_stor_config **ret, ber
 		if (r < 0)
 			return berth_error_prefix(err, "%s", path);
 		if (!json_is_object(j))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "%s: not a JSON object", path);
 		json_object_foreach(j, key, v) {
 			bool ok = false;
 			for (size_t i = 0; known[i]; i++)
 				ok = ok || STREQ(known[i], key);
 			if (!ok)
-				return berth_error_set(err, BERTH_CNI_ERR_UNSUPPORTED_FIELD, EINVAL,
+				return berth_error_set(err, BERTH_ERR_UNSUPPORTED_FIELD, EINVAL,
 						       "%s: unknown key \"%s\"", path, key);
 		}
 		if ((r = berth_json_get_string(j, path, "driver", false, &driver, err)) < 0 ||
@@ -82,7 +82,7 @@ int berth_stor_config_load(const char *path, struct berth_stor_config **ret, ber
 	if ((r = abs_path("root", root, err)) < 0 || (r = abs_path("runRoot", run_root, err)) < 0)
 		return berth_error_prefix(err, "%s", path ? path : "storage config");
 	if (!STREQ(driver, "auto") && (!berth_path_component_ok(driver) || strchr(driver, ' ')))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "driver: invalid name \"%s\"", driver);
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -101,7 +101,7 @@ int berth_stor_config_load(const char *path, struct berth_stor_config **ret, ber
 	}
 	if (!c->source || !c->driver || !c->root || !c->run_root || !c->options || !c->priority) {
 		berth_stor_config_free(c);
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
 	*ret = c;
 	return 0;
@@ -137,7 +137,7 @@ static int try_driver(const struct berth_stor_config *cfg, const char *root, con
 	if (asprintf(&droot, "%s/%s", root, name) < 0 ||
 	    asprintf(&drun, "%s/%s", run_root, name) < 0) {
 		droot = drun = NULL;
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	}
 	r = berth_stor_client_new(path, name, droot, drun, json_object_get(cfg->options, name),
 				  &client, err);
@@ -152,7 +152,7 @@ static int try_driver(const struct berth_stor_config *cfg, const char *root, con
 	s->driver = strdup(name);
 	s->driver_path = TAKE_PTR(path);
 	s->init = res;
-	return s->driver ? 0 : berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	return s->driver ? 0 : berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
 int berth_stor_select(const struct berth_stor_config *cfg, const char *root, const char *run_root,
@@ -194,8 +194,8 @@ int berth_stor_select(const struct berth_stor_config *cfg, const char *root, con
 		/* A driver that is installed but refuses its configuration (a misspelt option, a
 		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
 		 * rather than quietly taking the next driver. */
-		if (r < 0 && (e.code == BERTH_CNI_ERR_UNSUPPORTED_FIELD ||
-			      (e.code == BERTH_CNI_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
+		if (r < 0 && (e.code == BERTH_ERR_UNSUPPORTED_FIELD ||
+			      (e.code == BERTH_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
 			if (err)
 				*err = e;
 			return berth_error_prefix(err, "storage driver %s", name);

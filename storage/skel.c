@@ -13,9 +13,7 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/storage.h"
-
-const char *const berth_stor_versions[] = { "1.0.0", NULL };
+#include "berth/storage-skel.h"
 
 /* Every verb of the protocol; a verb outside this list is a bad environment (code 4), one in
  * it that a driver does not implement is "not supported" (code 12). */
@@ -26,26 +24,6 @@ static const char *const protocol_verbs[] = {
 };
 
 #define STDIN_MAX (16u << 20)
-
-bool berth_stor_id_valid(const char *id)
-{
-	size_t n;
-
-	if (!id || !*id)
-		return false;
-	n = strlen(id);
-	if (n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (alnum)
-			continue;
-		if (i == 0 || (c != '_' && c != '.' && c != '-'))
-			return false;
-	}
-	return true;
-}
 
 int berth_stor_arg_id(const struct berth_stor_call *call, const char *key, bool required,
 		      const char **ret, berth_error *err)
@@ -61,68 +39,10 @@ int berth_stor_arg_id(const struct berth_stor_call *call, const char *key, bool 
 		return 0;
 	}
 	if (!berth_stor_id_valid(id))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "args.%s: invalid layer id \"%.200s\"", key, id);
 	*ret = id;
 	return 0;
-}
-
-int berth_stor_errno_code(int errnum)
-{
-	switch (errnum) {
-	case ENOSPC:
-	case EDQUOT:
-		return BERTH_STOR_ERR_NO_SPACE;
-	case EBUSY:
-		return BERTH_STOR_ERR_BUSY;
-	case EEXIST:
-		return BERTH_STOR_ERR_EXISTS;
-	case ENOTEMPTY:
-		return BERTH_STOR_ERR_HAS_CHILDREN;
-	case ENOENT:
-		return BERTH_CNI_ERR_UNKNOWN_CONTAINER;
-	case EOPNOTSUPP:
-	case ENOSYS:
-		return BERTH_STOR_ERR_NOT_SUPPORTED;
-	case EAGAIN:
-		return BERTH_CNI_ERR_TRY_AGAIN;
-	default:
-		return BERTH_CNI_ERR_IO;
-	}
-}
-
-int berth_stor_code_errno(int code)
-{
-	switch (code) {
-	case BERTH_CNI_ERR_INCOMPATIBLE_VERSION:
-		return -EPROTONOSUPPORT;
-	case BERTH_CNI_ERR_UNSUPPORTED_FIELD:
-	case BERTH_CNI_ERR_INVALID_ENV:
-	case BERTH_CNI_ERR_INVALID_CONFIG:
-		return -EINVAL;
-	case BERTH_CNI_ERR_UNKNOWN_CONTAINER:
-		return -ENOENT;
-	case BERTH_CNI_ERR_DECODE:
-		return -EBADMSG;
-	case BERTH_CNI_ERR_TRY_AGAIN:
-		return -EAGAIN;
-	case BERTH_STOR_ERR_EXISTS:
-		return -EEXIST;
-	case BERTH_STOR_ERR_HAS_CHILDREN:
-		return -ENOTEMPTY;
-	case BERTH_STOR_ERR_BUSY:
-		return -EBUSY;
-	case BERTH_STOR_ERR_NOT_SUPPORTED:
-		return -EOPNOTSUPP;
-	case BERTH_STOR_ERR_WRONG_FS:
-		return -EXDEV;
-	case BERTH_STOR_ERR_NO_SPACE:
-		return -ENOSPC;
-	case BERTH_STOR_ERR_UNSAFE_ARCHIVE:
-		return -EPERM;
-	default:
-		return -EIO;
-	}
 }
 
 static bool in_list(const char *const *list, const char *s)
@@ -152,7 +72,7 @@ static int print_error(const char *version, berth_error *err)
 	int code = err->code;
 
 	if (code == 0)
-		code = err->errnum ? berth_stor_errno_code(err->errnum) : BERTH_CNI_ERR_IO;
+		code = err->errnum ? berth_stor_errno_code(err->errnum) : BERTH_ERR_IO;
 	json_object_set_new(j, "protocolVersion", json_string(version));
 	json_object_set_new(j, "code", json_integer(code));
 	json_object_set_new(j, "msg", json_string(err->msg[0] ? err->msg : "unknown error"));
@@ -211,23 +131,23 @@ static int open_stream(const struct berth_stor_call *call, enum berth_stor_strea
 		return r;
 	if (fd >= 0) {
 		if (fd <= 2)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "args.stream.fd: %d is a standard stream", (int)fd);
 		if (fcntl((int)fd, F_GETFD) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_INVALID_CONFIG,
+			return berth_error_errno(err, BERTH_ERR_INVALID_CONFIG,
 						 "args.stream.fd: %d is not open", (int)fd);
 		*ret_fd = (int)fd;
 		return 0;
 	}
 	if (!path || !*path)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "args.stream: needs \"fd\" or \"path\"");
 	if (dir == BERTH_STOR_STREAM_IN)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	else
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "args.stream.path: open %s", path);
+		return berth_error_errno(err, BERTH_ERR_IO, "args.stream.path: open %s", path);
 	*ret_fd = (int)fd;
 	return 0;
 }
@@ -256,13 +176,13 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 			       drv->version ? drv->version : "", BERTH_STOR_PROTOCOL_VERSION);
 			return 0;
 		}
-		berth_error_set(&err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+		berth_error_set(&err, BERTH_ERR_INVALID_ENV, EINVAL,
 				"%s is not set; this is a berth storage driver, run by berth",
 				BERTH_STOR_ENV_COMMAND);
 		return print_error(version, &err);
 	}
 	if (!in_list(protocol_verbs, call.command)) {
-		berth_error_set(&err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
+		berth_error_set(&err, BERTH_ERR_INVALID_ENV, EINVAL,
 				"unknown %s \"%.100s\"", BERTH_STOR_ENV_COMMAND, call.command);
 		return print_error(version, &err);
 	}
@@ -278,7 +198,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 	if (r < 0)
 		return print_error(version, &err);
 	if (!json_is_object(config)) {
-		berth_error_set(&err, BERTH_CNI_ERR_DECODE, EINVAL, "stdin is not a JSON object");
+		berth_error_set(&err, BERTH_ERR_DECODE, EINVAL, "stdin is not a JSON object");
 		return print_error(version, &err);
 	}
 	call.config = config;
@@ -288,7 +208,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 		return print_error(version, &err);
 	if (s) {
 		if (!in_list(berth_stor_versions, s)) {
-			berth_error_set(&err, BERTH_CNI_ERR_INCOMPATIBLE_VERSION, EPROTONOSUPPORT,
+			berth_error_set(&err, BERTH_ERR_INCOMPATIBLE_VERSION, EPROTONOSUPPORT,
 					"incompatible protocolVersion \"%.50s\"", s);
 			berth_error_details(&err, "supported: %s", BERTH_STOR_PROTOCOL_VERSION);
 			return print_error(version, &err);
@@ -305,7 +225,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 	if (r < 0)
 		return print_error(version, &err);
 	if (*call.driver && drv->name && !STREQ(call.driver, drv->name)) {
-		berth_error_set(&err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		berth_error_set(&err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				"driver: config is for \"%.50s\", this is \"%s\"", call.driver,
 				drv->name);
 		return print_error(version, &err);
@@ -316,7 +236,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 	if (r < 0)
 		return print_error(version, &err);
 	if (s[0] != '/' || strstr(s, "/../") || (strlen(s) >= 3 && STREQ(s + strlen(s) - 3, "/.."))) {
-		berth_error_set(&err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		berth_error_set(&err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				"root: \"%.200s\" must be an absolute path without ..", s);
 		return print_error(version, &err);
 	}
@@ -327,7 +247,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 		return print_error(version, &err);
 	if (s && *s) {
 		if (s[0] != '/') {
-			berth_error_set(&err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			berth_error_set(&err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					"runRoot: \"%.200s\" must be an absolute path", s);
 			return print_error(version, &err);
 		}
@@ -336,7 +256,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 		run_root = NULL;
 	}
 	if (!root || !run_root) {
-		berth_error_set(&err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		berth_error_set(&err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 		return print_error(version, &err);
 	}
 	call.root = root;
@@ -353,7 +273,7 @@ int berth_stor_main(const struct berth_stor_driver *drv, int argc, char **argv)
 
 		json_object_foreach(call.options, key, v) {
 			if (!in_list(drv->options, key)) {
-				berth_error_set(&err, BERTH_CNI_ERR_UNSUPPORTED_FIELD, EINVAL,
+				berth_error_set(&err, BERTH_ERR_UNSUPPORTED_FIELD, EINVAL,
 						"options: unknown option \"%.100s\" for driver %s",
 						key, drv->name);
 				return print_error(version, &err);

@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 
 #include "berth/cleanup.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/netns.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 #define ANN_NETWORKS "org.berth.networks"
 #define ANN_PUBLISH "org.berth.publish"

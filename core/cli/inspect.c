@@ -5,7 +5,7 @@
  * netns), then reads both ends of each interface, the addresses, routes and the bridge
  * through rtnetlink, and the nftables elements the plugins recorded for the attachment
  * (checking each is really in the kernel).  The storage side comes from
- * berth_cli_storage_inspect() when the storage CLI is in the build.
+ * cli_storage_inspect() (storage.c).
  * Output: a tree (default), JSON (--json) or a graphviz digraph (--dot).
  */
 #include <arpa/inet.h>
@@ -21,7 +21,7 @@
 #include "berth/addr.h"
 #include "berth/cleanup.h"
 #include "berth/cniargs.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/ip.h"
 #include "berth/json.h"
 #include "berth/link.h"
@@ -29,11 +29,7 @@
 #include "berth/nft.h"
 #include "berth/nl.h"
 #include "berth/route.h"
-#include "cli.h"
-
-/* The storage side (core/cli/storage.c) may not be in this build: weak until it is. */
-int berth_cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
-	__attribute__((weak));
+#include "cli-internal.h"
 
 static const char *const oper_names[] = { "unknown", "notpresent", "down", "lowerlayerdown",
 					  "testing", "dormant", "up" };
@@ -95,81 +91,6 @@ static json_t *routes_json(struct berth_nl *nl, int ifindex)
 	return arr;
 }
 
-/* Decode an element key/data of our sets into text by the set's field layout. */
-static void decode_fields(const char *set, const uint8_t *b, size_t len, bool data, char *out,
-			  size_t outsz)
-{
-	/* field kinds: 4 = IPv4, 6 = IPv6, p = protocol, s = service (port), i = ifname, m = mac */
-	const char *layout = NULL;
-	size_t off = 0, o = 0;
-
-	if (!strncmp(set, "pm4_", 4)) /* also the per-conditions maps pm4_ip_<id> */
-		layout = data ? "4s" : !strncmp(set, "pm4_ip", 6) ? "4ps" : "ps";
-	else if (!strncmp(set, "pm6_", 4))
-		layout = data ? "6s" : !strncmp(set, "pm6_ip", 6) ? "6ps" : "ps";
-	else if (!strcmp(set, "pm_local4") || !strcmp(set, "pm_all4"))
-		layout = "4";
-	else if (!strcmp(set, "pm_all6"))
-		layout = "6";
-	else if (!strcmp(set, "pm_hairpin4"))
-		layout = "i4";
-	else if (!strcmp(set, "pm_hairpin6"))
-		layout = "i6";
-	else if (!strcmp(set, "masq4_skip"))
-		layout = "4i";
-	else if (!strcmp(set, "masq6_skip"))
-		layout = "6i";
-	else if (!strcmp(set, "masq4") || !strcmp(set, "fw4"))
-		layout = "4";
-	else if (!strcmp(set, "masq6") || !strcmp(set, "fw6"))
-		layout = "6";
-	else if (!strcmp(set, "iso4"))
-		layout = "4i";
-	else if (!strcmp(set, "iso6"))
-		layout = "6i";
-	else if (!strcmp(set, "mac_if") || !strcmp(set, "iso_ports"))
-		layout = "i";
-	else if (!strcmp(set, "mac_ok"))
-		layout = "im";
-	out[0] = '\0';
-	for (const char *f = layout; f && *f && off < len; f++) {
-		char tmp[64] = "";
-		size_t flen = 4;
-		switch (*f) {
-		case '4':
-			inet_ntop(AF_INET, b + off, tmp, sizeof(tmp));
-			break;
-		case '6':
-			if (off + 16 <= len)
-				inet_ntop(AF_INET6, b + off, tmp, sizeof(tmp));
-			flen = 16;
-			break;
-		case 'p':
-			snprintf(tmp, sizeof(tmp), "%s",
-				 b[off] == 6 ? "tcp" : b[off] == 17 ? "udp" : b[off] == 132 ? "sctp"
-											 : "?");
-			break;
-		case 's':
-			snprintf(tmp, sizeof(tmp), "%u", (unsigned)(b[off] << 8 | b[off + 1]));
-			break;
-		case 'i':
-			snprintf(tmp, sizeof(tmp), "%.16s", (const char *)b + off);
-			flen = 16;
-			break;
-		case 'm':
-			if (off + 6 <= len)
-				berth_mac_format(b + off, tmp);
-			flen = 8;
-			break;
-		}
-		o += (size_t)snprintf(out + o, outsz > o ? outsz - o : 0, "%s%s", o ? " . " : "", tmp);
-		off += flen;
-	}
-	if (!layout) /* a set this build does not know: hex */
-		for (size_t i = 0; i < len && o + 3 < outsz; i++)
-			o += (size_t)snprintf(out + o, outsz - o, "%02x", b[i]);
-}
-
 /* "a . b" to "a . c" shown as "a . b-c": a range per field of a concatenation. */
 static void merge_range(const char *lo, const char *hi, char *out, size_t outsz)
 {
@@ -192,27 +113,27 @@ static void merge_range(const char *lo, const char *hi, char *out, size_t outsz)
 
 static json_t *nft_json(const char *network, const char *id, const char *ifname)
 {
-	static const char *const kinds[] = { "masq", "portmap", "firewall", "macspoof" };
 	struct berth_nft_owner o = { network, id, ifname };
 	json_t *arr = json_array();
 
-	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+	for (const struct berth_nft_kind *k = berth_nft_kinds; k->name; k++) {
 		struct berth_nft_elem *e = NULL;
 		size_t n = 0;
-		if (berth_nft_attach_load(kinds[k], &o, &e, &n, NULL) < 0)
+		if (berth_nft_attach_load(k->name, &o, &e, &n, NULL) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			char key[256], keyend[256] = "", data[256] = "";
 			_cleanup_free_ char *comment = NULL;
 			int present = berth_nft_elem_get(&e[i], &comment, NULL);
-			decode_fields(e[i].set, e[i].key, e[i].key_len, false, key, sizeof(key));
+			berth_nft_elem_format(e[i].family, e[i].set, e[i].key, e[i].key_len, false,
+					      key, sizeof(key));
 			if (e[i].key_end_len)
-				decode_fields(e[i].set, e[i].key_end, e[i].key_end_len, false, keyend,
-					      sizeof(keyend));
+				berth_nft_elem_format(e[i].family, e[i].set, e[i].key_end,
+						      e[i].key_end_len, false, keyend, sizeof(keyend));
 			if (e[i].data_len)
-				decode_fields(e[i].set, e[i].data, e[i].data_len, true, data,
-					      sizeof(data));
-			json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "kind", kinds[k],
+				berth_nft_elem_format(e[i].family, e[i].set, e[i].data, e[i].data_len,
+						      true, data, sizeof(data));
+			json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "kind", k->name,
 					      "family",
 					      e[i].family == NFPROTO_BRIDGE ? "bridge" : "inet",
 					      "table", berth_nft_table(), "set", e[i].set, "key", key,
@@ -338,10 +259,10 @@ static int collect(struct cli *c, const char *want, json_t **ret, berth_error *e
 	}
 	json_object_set_new(out, "networks", nets);
 
-	if (berth_cli_storage_inspect) {
+	{
 		json_t *st = NULL;
 		berth_error e = { 0 };
-		if (berth_cli_storage_inspect(id ? id : want, &st, &e) == 0 && st)
+		if (cli_storage_inspect(id ? id : want, &st, &e) == 0 && st)
 			json_object_set_new(out, "storage", st);
 		else if (e.msg[0])
 			json_object_set_new(out, "storage", json_pack("{s:s}", "error", e.msg));
@@ -350,9 +271,8 @@ static int collect(struct cli *c, const char *want, json_t **ret, berth_error *e
 	if (json_array_size(nets) == 0 && !json_object_get(out, "storage")) {
 		json_decref(out);
 		return berth_error_set(err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
-				       "no container \"%s\" (no network attachment in %s/results%s)",
-				       want, berth_core_cache_dir(&c->core),
-				       berth_cli_storage_inspect ? " and no storage" : "");
+				       "no container \"%s\" (no network attachment in %s/results and no storage)",
+				       want, berth_core_cache_dir(&c->core));
 	}
 	*ret = out;
 	return 0;

@@ -7,11 +7,11 @@
 #include <sys/stat.h>
 
 #include "berth/cleanup.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/json.h"
 #include "berth/netns.h"
 #include "berth/nft.h"
-#include "cli.h"
+#include "cli-internal.h"
 
 static void print_result_human(const char *net, const char *container, const char *ifname,
 			       json_t *res)
@@ -266,7 +266,7 @@ static json_t *plugin_types(const struct berth_netconf *net)
 	return a;
 }
 
-static int net_ls(struct cli *c)
+static int net_ls(struct cli *c, const char *name)
 {
 	struct berth_netconf **v = NULL;
 	_cleanup_json_ json_t *errors = NULL, *out = json_array();
@@ -382,7 +382,7 @@ static int net_show(struct cli *c, const char *name)
 
 /* After `nft flush ruleset` or a firewall reload: our nft tables rebuilt from the plugins'
  * state files, in one transaction (the same as `portmap --reapply`). */
-static int net_reapply(struct cli *c)
+static int net_reapply(struct cli *c, const char *name)
 {
 	berth_error err = { 0 };
 	int n = berth_nft_reapply_all(&err);
@@ -397,8 +397,27 @@ static int net_reapply(struct cli *c)
 	return 0;
 }
 
+/* `berth net SUB [NETWORK]`: what each subcommand needs, and the network it defaults to. */
+enum { NEED_CONTAINER = 1, NEED_NETNS = 2, NO_NETWORK = 4, ANY_NETWORK = 8 };
+static const struct net_command {
+	const char *name;
+	int (*run)(struct cli *c, const char *name);
+	int flags; /* without NO_NETWORK or ANY_NETWORK, NETWORK defaults to the embedded one */
+} net_commands[] = {
+	{ "add", net_add, NEED_CONTAINER | NEED_NETNS },
+	{ "del", net_del, NEED_CONTAINER },
+	{ "check", net_check, NEED_CONTAINER },
+	{ "status", net_status, 0 },
+	{ "gc", net_gc, ANY_NETWORK },
+	{ "ls", net_ls, ANY_NETWORK },
+	{ "show", net_show, 0 },
+	{ "reapply", net_reapply, NO_NETWORK },
+	{ NULL, NULL, 0 },
+};
+
 int cli_net(struct cli *c, int argc, char **argv)
 {
+	const struct net_command *cmd;
 	int oi, r;
 
 	r = cli_parse(c, argc, argv, &oi);
@@ -414,34 +433,21 @@ int cli_net(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "berth net %s: unexpected argument \"%s\"\n", sub, argv[oi + 2]);
 		return 2;
 	}
-	bool needs_container = STREQ(sub, "add") || STREQ(sub, "del") || STREQ(sub, "check");
-	if (needs_container && !c->container) {
+	for (cmd = net_commands; cmd->name && !STREQ(cmd->name, sub); cmd++)
+		;
+	if (!cmd->name) {
+		fprintf(stderr, "berth net: unknown subcommand \"%s\"\n", sub);
+		return 2;
+	}
+	if ((cmd->flags & NEED_CONTAINER) && !c->container) {
 		fprintf(stderr, "berth net %s: --container is required\n", sub);
 		return 2;
 	}
-	if (STREQ(sub, "add") && !c->netns) {
-		fprintf(stderr, "berth net add: --netns is required\n");
+	if ((cmd->flags & NEED_NETNS) && !c->netns) {
+		fprintf(stderr, "berth net %s: --netns is required\n", sub);
 		return 2;
 	}
-	if (STREQ(sub, "reapply"))
-		return net_reapply(c);
-	if (!name && !STREQ(sub, "gc") && !STREQ(sub, "ls"))
+	if (!name && !(cmd->flags & (NO_NETWORK | ANY_NETWORK)))
 		name = BERTH_DEFAULT_NETWORK;
-
-	if (STREQ(sub, "add"))
-		return net_add(c, name);
-	if (STREQ(sub, "del"))
-		return net_del(c, name);
-	if (STREQ(sub, "check"))
-		return net_check(c, name);
-	if (STREQ(sub, "status"))
-		return net_status(c, name);
-	if (STREQ(sub, "gc"))
-		return net_gc(c, name);
-	if (STREQ(sub, "ls"))
-		return net_ls(c);
-	if (STREQ(sub, "show"))
-		return net_show(c, name);
-	fprintf(stderr, "berth net: unknown subcommand \"%s\"\n", sub);
-	return 2;
+	return cmd->run(c, name);
 }

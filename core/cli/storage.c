@@ -2,7 +2,6 @@
 /* `berth storage`: images and container root filesystems on the selected storage driver. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +11,10 @@
 
 #include "berth/cleanup.h"
 #include "berth/json.h"
-#include "berth/log.h"
 #include "berth/store.h"
-#include "storage.h"
+#include "cli-internal.h"
 
-static const char usage[] =
+const char cli_storage_usage[] =
 	"usage: berth storage [--config FILE] [--json] COMMAND ...\n"
 	"\n"
 	"  info                          config, the driver picked and why, its status\n"
@@ -35,20 +33,6 @@ static const char usage[] =
 	"\n"
 	"config: --config, $BERTH_STORAGE_CONFIG, " BERTH_SYSCONFDIR "/berth/storage.json, or the\n"
 	"default (driver auto, root " BERTH_STORE_DEFAULT_ROOT ").\n";
-
-static void print_json(json_t *j)
-{
-	_cleanup_free_ char *s = berth_json_dump_pretty(j);
-	if (s)
-		printf("%s\n", s);
-}
-
-static int fail(const char *what, berth_error *err)
-{
-	fprintf(stderr, "berth storage %s: %s%s%s\n", what, err->msg, err->details[0] ? ": " : "",
-		err->details);
-	return 1;
-}
 
 static const char *js(json_t *o, const char *k)
 {
@@ -93,215 +77,245 @@ static void print_ls(json_t *ls)
 	printf("\n%zu layers in the driver\n", json_array_size(json_object_get(ls, "layers")));
 }
 
-int berth_cli_storage(int argc, char **argv)
+static int s_info(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-		{ "name", required_argument, NULL, 'n' },   { "ref", required_argument, NULL, 'r' },
-		{ "ro", no_argument, NULL, 'R' },	    { "force", no_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	_cleanup_store_ struct berth_store *s = NULL;
 	_cleanup_json_ json_t *res = NULL;
-	const char *config = NULL, *name = NULL, *ref = NULL, *output = NULL, *cmd;
-	bool json = false, ro = false, force = false;
-	berth_error err = { 0 };
-	char **pos;
-	int npos, c, r;
+	int r = berth_store_info(s, &res, err);
 
-	berth_log_init("berth");
-	if (getenv("BERTH_JSON"))
-		json = true;
-	optind = 0; /* GNU getopt: reinitialise, main() may have parsed before */
-	/* options anywhere on the line (GNU getopt permutes the operands to the end) */
-	while ((c = getopt_long(argc, argv, "c:jn:r:fo:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': config = optarg; break;
-		case 'j': json = true; break;
-		case 'n': name = optarg; break;
-		case 'r': ref = optarg; break;
-		case 'R': ro = true; break;
-		case 'f': force = true; break;
-		case 'o': output = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
-		}
-	}
-	if (optind >= argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
-	cmd = argv[optind++];
-	pos = argv + optind;
-	npos = argc - optind;
-
-#define NEED(n)                                                                                    \
-	do {                                                                                       \
-		if (npos < (n)) {                                                                  \
-			fputs(usage, stderr);                                                      \
-			return 2;                                                                  \
-		}                                                                                  \
-	} while (0)
-
-	if (STREQ(cmd, "help")) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	r = berth_store_open(config, &s, &err);
 	if (r < 0)
-		return fail(cmd, &err);
-	s->progress = true;
-
-	if (STREQ(cmd, "info")) {
-		r = berth_store_info(s, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			print_info(res);
-		return 0;
-	}
-	if (STREQ(cmd, "import")) {
-		struct stat st;
-		NEED(1);
-		if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode)) {
-			r = berth_store_import_oci(s, pos[0], ref, name, &res, &err);
-		} else {
-			if (!name) {
-				fprintf(stderr, "berth storage import: tarballs need --name\n");
-				return 2;
-			}
-			r = berth_store_import_tars(s, name, pos, (size_t)npos, &res, &err);
-		}
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			printf("%s: %zu layers\n", js(res, "image"),
-			       json_array_size(json_object_get(res, "layers")));
-		return 0;
-	}
-	if (STREQ(cmd, "create")) {
-		NEED(1);
-		r = berth_store_create(s, pos[0], name, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			printf("%s\n", js(res, "id"));
-		return 0;
-	}
-	if (STREQ(cmd, "mount")) {
-		NEED(1);
-		r = berth_store_mount(s, pos[0], ro, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			printf("%s\n", js(res, "path"));
-		return 0;
-	}
-	if (STREQ(cmd, "unmount") || STREQ(cmd, "umount")) {
-		NEED(1);
-		r = berth_store_unmount(s, pos[0], force, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		return 0;
-	}
-	if (STREQ(cmd, "rm")) {
-		NEED(1);
-		for (int i = 0; i < npos; i++)
-			if (berth_store_remove(s, pos[i], force, &err) < 0)
-				return fail(cmd, &err);
-		return 0;
-	}
-	if (STREQ(cmd, "rmi")) {
-		NEED(1);
-		for (int i = 0; i < npos; i++)
-			if (berth_store_remove_image(s, pos[i], &err) < 0)
-				return fail(cmd, &err);
-		return 0;
-	}
-	if (STREQ(cmd, "gc")) {
-		size_t i;
-		json_t *v;
-		r = berth_store_gc(s, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json) {
-			print_json(res);
-		} else {
-			json_array_foreach(json_object_get(res, "removed"), i, v)
-				printf("removed %s\n", json_string_value(v));
-			json_array_foreach(json_object_get(res, "errors"), i, v)
-				fprintf(stderr, "berth storage gc: %s\n", json_string_value(v));
-		}
-		return json_array_size(json_object_get(res, "errors")) ? 1 : 0;
-	}
-	if (STREQ(cmd, "ls")) {
-		r = berth_store_list(s, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			print_ls(res);
-		return 0;
-	}
-	if (STREQ(cmd, "diff")) {
-		_cleanup_close_ int fd = -1;
-		NEED(1);
-		if (output) {
-			fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			if (fd < 0) {
-				fprintf(stderr, "berth storage diff: %s: %m\n", output);
-				return 1;
-			}
-		} else if (isatty(STDOUT_FILENO)) {
-			fprintf(stderr, "berth storage diff: not writing a tar to a terminal (-o FILE)\n");
-			return 2;
-		}
-		r = berth_store_diff(s, pos[0], output ? fd : STDOUT_FILENO, &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		return 0;
-	}
-	if (STREQ(cmd, "commit")) {
-		NEED(2);
-		r = berth_store_commit(s, pos[0], pos[1], &res, &err);
-		if (r < 0)
-			return fail(cmd, &err);
-		if (json)
-			print_json(res);
-		else
-			printf("%s: layer %s\n", js(res, "image"), js(res, "layer"));
-		return 0;
-	}
-	if (STREQ(cmd, "inspect")) {
-		NEED(1);
-		r = berth_store_inspect(s, pos[0], &res, &err);
-		if (r < 0) {
-			if (r == -ENOENT && !err.msg[0])
-				berth_error_set(&err, BERTH_CNI_ERR_UNKNOWN_CONTAINER, ENOENT,
-						"no container rootfs \"%s\"", pos[0]);
-			return fail(cmd, &err);
-		}
-		print_json(res);
-		return 0;
-	}
-	fprintf(stderr, "berth storage: unknown command \"%s\"\n", cmd);
-	fputs(usage, stderr);
-	return 2;
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		print_info(res);
+	return 0;
 }
 
-int berth_cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
+static int s_import(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	struct stat st;
+	int r;
+
+	if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode)) {
+		r = berth_store_import_oci(s, pos[0], c->ref, c->name, &res, err);
+	} else {
+		if (!c->name) {
+			fprintf(stderr, "berth storage import: tarballs need --name\n");
+			return 2;
+		}
+		r = berth_store_import_tars(s, c->name, pos, (size_t)npos, &res, err);
+	}
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		printf("%s: %zu layers\n", js(res, "image"),
+		       json_array_size(json_object_get(res, "layers")));
+	return 0;
+}
+
+static int s_create(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_create(s, pos[0], c->name, &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		printf("%s\n", js(res, "id"));
+	return 0;
+}
+
+static int s_mount(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_mount(s, pos[0], c->ro, &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		printf("%s\n", js(res, "path"));
+	return 0;
+}
+
+static int s_unmount(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_unmount(s, pos[0], c->force, &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	return 0;
+}
+
+static int s_rm(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	for (int i = 0; i < npos; i++) {
+		int r = berth_store_remove(s, pos[i], c->force, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int s_rmi(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	for (int i = 0; i < npos; i++) {
+		int r = berth_store_remove_image(s, pos[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int s_gc(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	size_t i;
+	json_t *v;
+	int r = berth_store_gc(s, &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json) {
+		cli_print_json(res);
+	} else {
+		json_array_foreach(json_object_get(res, "removed"), i, v)
+			printf("removed %s\n", json_string_value(v));
+		json_array_foreach(json_object_get(res, "errors"), i, v)
+			fprintf(stderr, "berth storage gc: %s\n", json_string_value(v));
+	}
+	return json_array_size(json_object_get(res, "errors")) ? 1 : 0;
+}
+
+static int s_ls(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_list(s, &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		print_ls(res);
+	return 0;
+}
+
+static int s_diff(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	_cleanup_close_ int fd = -1;
+
+	if (c->output) {
+		fd = open(c->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "berth storage diff: %s: %m\n", c->output);
+			return 1;
+		}
+	} else if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "berth storage diff: not writing a tar to a terminal (-o FILE)\n");
+		return 2;
+	}
+	return berth_store_diff(s, pos[0], c->output ? fd : STDOUT_FILENO, &res, err);
+}
+
+static int s_commit(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_commit(s, pos[0], pos[1], &res, err);
+
+	if (r < 0)
+		return r;
+	if (c->json)
+		cli_print_json(res);
+	else
+		printf("%s: layer %s\n", js(res, "image"), js(res, "layer"));
+	return 0;
+}
+
+static int s_inspect(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = berth_store_inspect(s, pos[0], &res, err);
+
+	if (r == -ENOENT && !err->msg[0])
+		return berth_error_set(err, BERTH_ERR_NOT_FOUND, ENOENT,
+				       "no container rootfs \"%s\"", pos[0]);
+	if (r < 0)
+		return r;
+	cli_print_json(res);
+	return 0;
+}
+
+/* A handler returns 0, a positive exit code (a usage error it printed), or -errno with *err. */
+static const struct storage_command {
+	const char *name;
+	int min_args;
+	int (*run)(struct cli *c, struct berth_store *s, char **pos, int npos, berth_error *err);
+} storage_commands[] = {
+	{ "info", 0, s_info },       { "import", 1, s_import }, { "create", 1, s_create },
+	{ "mount", 1, s_mount },     { "unmount", 1, s_unmount }, { "umount", 1, s_unmount },
+	{ "rm", 1, s_rm },           { "rmi", 1, s_rmi },       { "gc", 0, s_gc },
+	{ "ls", 0, s_ls },           { "diff", 1, s_diff },     { "commit", 2, s_commit },
+	{ "inspect", 1, s_inspect }, { NULL, 0, NULL },
+};
+
+int cli_storage(struct cli *c, int argc, char **argv)
+{
+	_cleanup_store_ struct berth_store *s = NULL;
+	const struct storage_command *cmd;
+	berth_error err = { 0 };
+	char **pos;
+	int npos, oi, r;
+
+	if (getenv("BERTH_JSON"))
+		c->json = true;
+	r = cli_parse(c, argc, argv, &oi);
+	if (r)
+		return r == CLI_HELP ? 0 : r;
+	if (oi >= argc) {
+		fputs(cli_storage_usage, stderr);
+		return 2;
+	}
+	pos = argv + oi + 1;
+	npos = argc - oi - 1;
+	if (STREQ(argv[oi], "help")) {
+		fputs(cli_storage_usage, stdout);
+		return 0;
+	}
+	for (cmd = storage_commands; cmd->name && !STREQ(cmd->name, argv[oi]); cmd++)
+		;
+	if (!cmd->name) {
+		fprintf(stderr, "berth storage: unknown command \"%s\"\n", argv[oi]);
+		fputs(cli_storage_usage, stderr);
+		return 2;
+	}
+	if (npos < cmd->min_args) {
+		fputs(cli_storage_usage, stderr);
+		return 2;
+	}
+	r = berth_store_open(c->storage_config, &s, &err);
+	if (r >= 0) {
+		s->progress = true;
+		r = cmd->run(c, s, pos, npos, &err);
+	}
+	if (r < 0) {
+		berth_error_prefix(&err, "storage %s", cmd->name);
+		return cli_fail(c, &err);
+	}
+	return r;
+}
+
+int cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
 {
 	_cleanup_store_ struct berth_store *s = NULL;
 	struct berth_stor_config *cfg = NULL;

@@ -11,7 +11,7 @@
  * symlink while writing, and refuses `..`, absolute and NUL names, hardlinks that leave the root
  * or point at directories, and whiteouts of `.`/`..`.  A breakout attempt fails with
  * BERTH_STOR_ERR_UNSAFE_ARCHIVE (15) naming the entry; a malformed or truncated stream with
- * BERTH_CNI_ERR_DECODE (6); write errors with BERTH_CNI_ERR_IO (5), ENOSPC/EDQUOT with
+ * BERTH_ERR_DECODE (6); write errors with BERTH_ERR_IO (5), ENOSPC/EDQUOT with
  * BERTH_STOR_ERR_NO_SPACE (14).  On failure the root is left partly written: the caller removes
  * the layer (it was flagged incomplete before apply).
  *
@@ -24,6 +24,8 @@
 #include <sys/types.h>
 
 #include "berth/error.h"
+#include "berth/fs.h"
+#include "berth/storage-proto.h"
 
 /* How OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are written (apply) or read (diff). */
 enum berth_archive_whiteout {
@@ -136,5 +138,8 @@ int berth_archive_diff(int rootfd, int outfd, const struct berth_archive_diff_op
 		       uint64_t *ret_size, berth_error *err);
 
 /* Remove path (relative to dirfd) and everything under it without following symlinks;
- * a missing path is fine.  Used by whiteouts and by layer removal. */
-int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err);
+ * a missing path is fine.  Used by whiteouts and by layer removal: berth_rm_rf_at(). */
+static inline int berth_archive_remove_tree_at(int dirfd, const char *path, berth_error *err)
+{
+	return berth_rm_rf_at(dirfd, path, err);
+}

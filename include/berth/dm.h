@@ -22,6 +22,8 @@
 #include <jansson.h>
 
 #include "berth/error.h"
+#include "berth/fs.h"
+#include "berth/storage-skel.h"
 
 /* ---- libdevmapper wrappers (storage/dm/lib.c) ---- */
 
@@ -84,12 +86,15 @@ int berth_dm_pool_table_parse(const char *params, struct berth_dm_pool_table *re
  * pool, releases it).  *ret_fd keeps it open until the caller has handed it to the pool. */
 int berth_loop_attach(const char *file, int *ret_fd, char **ret_path, berth_error *err);
 
-/* ---- sizes (storage/dm/config.c) ---- */
+/* ---- sizes ---- */
 
-/* "10G", "512M", "64k", "1048576" (bytes; K/M/G/T binary, optional "B"/"iB"). */
-int berth_dm_parse_size(const char *s, uint64_t *ret);
+/* The driver's name for berth_parse_size() (berth/fs.h): "10G", "512M", "64k", "1048576". */
+static inline int berth_dm_parse_size(const char *s, uint64_t *ret)
+{
+	return berth_parse_size(s, ret);
+}
 
-/* ---- the device set (storage/dm/devset.c) ---- */
+/* ---- the device set (storage/dm/devset.c and the files beside it) ---- */
 
 enum berth_dm_fs { BERTH_DM_FS_EXT4 = 0, BERTH_DM_FS_XFS };
 
@@ -186,6 +191,11 @@ int berth_dmset_cleanup(struct berth_dmset *s, berth_error *err);
  * pools: any id below the allocation mark unknown to the metadata) and, when keep is non-NULL,
  * layers not in it.  *ret = {removed:[...], errors:[...]}. */
 int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_error *err);
+
+/* ---- the driver (storage/dm/driver.c) ---- */
+/* The option keys the driver takes and its protocol verbs (for the storage skeleton). */
+extern const char *const berth_dm_options[];
+extern const struct berth_stor_verb berth_dm_verbs[];
 
 /* Test hook: BERTH_DM_CRASH=<point> makes the driver SIGKILL itself at that point
  * ("after-message": thin device made in the pool, metadata not yet written). */

@@ -5,34 +5,21 @@
 
 /*
  * One error object travels up the call chain.  Functions return 0 (or a positive value) on
- * success and -errno on failure with *err filled in.  Only the plugin skeleton prints it.
- * `code` is a CNI error code for network plugins, a storage-protocol code for storage drivers.
+ * success and -errno on failure with *err filled in.  Only a protocol skeleton prints it.
+ * `code` is the protocol's error code: the protocols this suite speaks share the numbering
+ * below, and each adds codes of its own in its own header.
  */
 
 enum {
-	BERTH_CNI_ERR_INCOMPATIBLE_VERSION = 1,
-	BERTH_CNI_ERR_UNSUPPORTED_FIELD = 2,
-	BERTH_CNI_ERR_UNKNOWN_CONTAINER = 3,
-	BERTH_CNI_ERR_INVALID_ENV = 4,
-	BERTH_CNI_ERR_IO = 5,
-	BERTH_CNI_ERR_DECODE = 6,
-	BERTH_CNI_ERR_INVALID_CONFIG = 7,
-	BERTH_CNI_ERR_INVALID_NETNS = 8, /* Go skel's code, not in the spec */
-	BERTH_CNI_ERR_TRY_AGAIN = 11,
-	BERTH_CNI_ERR_STATUS_NOT_READY = 50, /* STATUS: cannot ADD */
-	BERTH_CNI_ERR_STATUS_UNAVAILABLE = 51,
-	BERTH_CNI_ERR_INTERNAL = 999,
-};
-
-/* Storage protocol: 1-7 and 11 as CNI, then these (docs/storage-protocol.md). */
-enum {
-	BERTH_STOR_ERR_EXISTS = 8,
-	BERTH_STOR_ERR_HAS_CHILDREN = 9,
-	BERTH_STOR_ERR_BUSY = 10,
-	BERTH_STOR_ERR_NOT_SUPPORTED = 12,
-	BERTH_STOR_ERR_WRONG_FS = 13,
-	BERTH_STOR_ERR_NO_SPACE = 14,
-	BERTH_STOR_ERR_UNSAFE_ARCHIVE = 15,
+	BERTH_ERR_INCOMPATIBLE_VERSION = 1,
+	BERTH_ERR_UNSUPPORTED_FIELD = 2,
+	BERTH_ERR_NOT_FOUND = 3, /* an unknown container, layer, ... */
+	BERTH_ERR_INVALID_ENV = 4,
+	BERTH_ERR_IO = 5,
+	BERTH_ERR_DECODE = 6,
+	BERTH_ERR_INVALID_CONFIG = 7,
+	BERTH_ERR_TRY_AGAIN = 11,
+	BERTH_ERR_INTERNAL = 999,
 };
 
 #define BERTH_ERROR_MSG_MAX 1024

@@ -8,7 +8,7 @@
 #include "berth/error.h"
 
 /* Read a whole file (at most max bytes, else -EFBIG); *ret is NUL-terminated, caller frees.
- * dirfd may be AT_FDCWD. I/O errors are BERTH_CNI_ERR_IO. */
+ * dirfd may be AT_FDCWD. I/O errors are BERTH_ERR_IO. */
 int berth_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len,
 		       berth_error *err);
 int berth_read_file(const char *path, size_t max, char **ret, size_t *ret_len, berth_error *err);

@@ -9,7 +9,7 @@
 #include "berth/cni.h"
 #include "berth/error.h"
 #include "berth/ip.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 /*
  * host-local IPAM: configuration, the on-disk store and the allocator.
@@ -53,7 +53,7 @@ struct berth_ipam_config {
 	size_t n_requested;
 };
 
-/* The host-local plugin's verbs (net/ipam-plugin.c), for its executable and for plugins that run
+/* The host-local plugin's verbs (net/ipam/plugin.c), for its executable and for plugins that run
  * it in-process (berth_cni_delegate_builtin). */
 extern const struct berth_cni_plugin berth_host_local_plugin;
 

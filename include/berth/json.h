@@ -11,7 +11,7 @@
 /*
  * jansson stays in the parsing and printing layer.  Getters fill *ret only when the key is
  * present; a missing optional key leaves *ret untouched and returns 0; a missing required key
- * or a value of the wrong type is BERTH_CNI_ERR_INVALID_CONFIG with the key named (`what` is the
+ * or a value of the wrong type is BERTH_ERR_INVALID_CONFIG with the key named (`what` is the
  * path prefix used in messages, e.g. "ipam.ranges[0][1]"; may be NULL).
  */
 
@@ -22,7 +22,7 @@ static inline void berth_json_decrefp(json_t **j)
 }
 #define _cleanup_json_ __attribute__((cleanup(berth_json_decrefp)))
 
-/* Parse a buffer; syntax errors are BERTH_CNI_ERR_DECODE with line and column. */
+/* Parse a buffer; syntax errors are BERTH_ERR_DECODE with line and column. */
 int berth_json_parse(const char *buf, size_t len, json_t **ret, berth_error *err);
 /* Read and parse a whole file (code 5 on I/O error, 6 on bad JSON). */
 int berth_json_load_file(const char *path, json_t **ret, berth_error *err);

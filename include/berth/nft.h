@@ -81,6 +81,20 @@ int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err);
  * comment (caller frees). */
 int berth_nft_elem_get(const struct berth_nft_elem *e, char **ret_comment, berth_error *err);
 
+/* ---- the schema (net/nft/schema.c) ---- */
+
+/* The kinds of per-attachment state, each with the sets its elements go into. */
+struct berth_nft_kind {
+	const char *name;     /* "masq", "portmap", "firewall", "macspoof" */
+	const char *sets[12]; /* NULL-terminated */
+};
+extern const struct berth_nft_kind berth_nft_kinds[]; /* terminated by { NULL } */
+
+/* An element's key (data false) or map data (true) of our set `set` as text, field by field
+ * as the schema declares them ("10.0.0.2 . tcp . 8080"); hex for a set it does not know. */
+void berth_nft_elem_format(int family, const char *set, const uint8_t *b, size_t len, bool data,
+			   char *out, size_t outsz);
+
 /* ---- per-attachment element sets (the layer every plugin uses) ---- */
 
 /* Replace the elements `kind` ("portmap", "masq", "macspoof", "firewall") records for owner

@@ -18,7 +18,8 @@
 #include <jansson.h>
 
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
+#include "berth/storage-select.h"
 
 #define BERTH_STORE_DEFAULT_ROOT BERTH_STOR_DEFAULT_ROOT
 #define BERTH_STORE_DEFAULT_RUNROOT BERTH_STOR_DEFAULT_RUNROOT

@@ -80,7 +80,7 @@ int snap_fail_driver(struct snap_status *st, const char *what, const berth_error
 	int code;
 
 	switch (err->code) {
-	case BERTH_CNI_ERR_UNKNOWN_CONTAINER:
+	case BERTH_ERR_NOT_FOUND:
 		code = SNAP_NOT_FOUND;
 		break;
 	case BERTH_STOR_ERR_EXISTS:
@@ -90,7 +90,7 @@ int snap_fail_driver(struct snap_status *st, const char *what, const berth_error
 	case BERTH_STOR_ERR_BUSY:
 		code = SNAP_FAILED_PRECONDITION;
 		break;
-	case BERTH_CNI_ERR_TRY_AGAIN:
+	case BERTH_ERR_TRY_AGAIN:
 		code = SNAP_UNAVAILABLE;
 		break;
 	case BERTH_STOR_ERR_NOT_SUPPORTED:
@@ -99,8 +99,8 @@ int snap_fail_driver(struct snap_status *st, const char *what, const berth_error
 	case BERTH_STOR_ERR_NO_SPACE:
 		code = SNAP_RESOURCE_EXHAUSTED;
 		break;
-	case BERTH_CNI_ERR_INVALID_CONFIG:
-	case BERTH_CNI_ERR_UNSUPPORTED_FIELD:
+	case BERTH_ERR_INVALID_CONFIG:
+	case BERTH_ERR_UNSUPPORTED_FIELD:
 		code = SNAP_INVALID_ARGUMENT;
 		break;
 	default:

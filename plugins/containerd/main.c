@@ -31,7 +31,9 @@
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
+#include "berth/storage-proto.h"
+#include "berth/storage-select.h"
 #include "snapshotter.h"
 
 #define DEFAULT_ADDRESS "/run/berth-snapshotter/berth-snapshotter.sock"
@@ -87,14 +89,14 @@ static int load_config(struct opts *o, const char *path, bool must_exist, berth_
 	if (r < 0)
 		return berth_error_prefix(err, "%s", path);
 	if (!json_is_object(j))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "%s: not a JSON object", path);
 	json_object_foreach(j, key, v) {
 		bool ok = false;
 		for (size_t i = 0; known[i]; i++)
 			ok = ok || STREQ(known[i], key);
 		if (!ok)
-			return berth_error_set(err, BERTH_CNI_ERR_UNSUPPORTED_FIELD, EINVAL,
+			return berth_error_set(err, BERTH_ERR_UNSUPPORTED_FIELD, EINVAL,
 					       "%s: unknown key \"%s\"", path, key);
 	}
 #define STR(k, dst)                                                                               \
@@ -133,12 +135,12 @@ static int check_address(char **addr, berth_error *err)
 	else if (!strncmp(a, "unix:", 5))
 		a += 5;
 	if (a[0] != '/')
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "address \"%s\": must be the absolute path of a unix socket "
 				       "(TCP is never served)",
 				       *addr);
 	if (strlen(a) >= 108)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENAMETOOLONG,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENAMETOOLONG,
 				       "address \"%s\": longer than a unix socket path can be", a);
 	if (a != *addr)
 		memmove(*addr, a, strlen(a) + 1);
@@ -163,22 +165,22 @@ static int socket_dir(const char *address, int *ret_lock, berth_error *err)
 		*slash = '\0';
 	if (lstat(dir, &st) < 0) {
 		if (errno != ENOENT)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", dir);
+			return berth_error_errno(err, BERTH_ERR_IO, "%s", dir);
 		r = berth_mkdir_p(dir, 0700, err);
 		if (r < 0)
 			return r;
 		if (lstat(dir, &st) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", dir);
+			return berth_error_errno(err, BERTH_ERR_IO, "%s", dir);
 	}
 	if (!S_ISDIR(st.st_mode))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOTDIR,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, ENOTDIR,
 				       "socket directory %s is not a directory (a symlink?)", dir);
 	if (st.st_uid != geteuid())
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EPERM,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EPERM,
 				       "socket directory %s is owned by uid %u, not by us", dir,
 				       (unsigned)st.st_uid);
 	if (st.st_mode & 022)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EPERM,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EPERM,
 				       "socket directory %s is writable by %s (mode %04o): refusing "
 				       "to serve there",
 				       dir, (st.st_mode & 002) ? "others" : "its group",
@@ -191,13 +193,13 @@ static int socket_dir(const char *address, int *ret_lock, berth_error *err)
 		return -ENOMEM;
 	*ret_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*ret_lock < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "%s", lock);
+		return berth_error_errno(err, BERTH_ERR_IO, "%s", lock);
 	if (flock(*ret_lock, LOCK_EX | LOCK_NB) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EBUSY,
+		return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EBUSY,
 				       "another berth-snapshotter serves %s", address);
 	if (lstat(address, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EEXIST,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EEXIST,
 					       "%s exists and is not a socket", address);
 		unlink(address); /* a stale socket of a daemon that died */
 	}
@@ -225,13 +227,13 @@ static int drop_capabilities(berth_error *err)
 		for (size_t i = 0; i < ARRAY_SIZE(keep_caps); i++)
 			keep = keep || keep_caps[i] == c;
 		if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "drop capability %d", c);
+			return berth_error_errno(err, BERTH_ERR_IO, "drop capability %d", c);
 	}
 	{
 		/* keep what we have of the list (a container may have given us less) */
 		struct __user_cap_data_struct cur[2] = { 0 };
 		if (syscall(SYS_capget, &h, cur) < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "capget");
+			return berth_error_errno(err, BERTH_ERR_IO, "capget");
 		for (size_t i = 0; i < ARRAY_SIZE(keep_caps); i++) {
 			uint32_t bit = 1u << (keep_caps[i] % 32);
 			if (!(cur[keep_caps[i] / 32].permitted & bit))
@@ -241,9 +243,9 @@ static int drop_capabilities(berth_error *err)
 		}
 	}
 	if (syscall(SYS_capset, &h, d) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "capset");
+		return berth_error_errno(err, BERTH_ERR_IO, "capset");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "no_new_privs");
+		return berth_error_errno(err, BERTH_ERR_IO, "no_new_privs");
 	return 0;
 }
 
@@ -411,7 +413,7 @@ int main(int argc, char **argv)
 	if (!o.run_root && asprintf(&o.run_root, "%s/containerd", scfg->run_root) < 0)
 		return 1;
 	if (o.root[0] != '/' || o.run_root[0] != '/') {
-		berth_error_set(&err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		berth_error_set(&err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				"root and runRoot must be absolute paths");
 		return fail(&err);
 	}
@@ -422,7 +424,7 @@ int main(int argc, char **argv)
 		return 1;
 	lockfd = open(rootlock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		berth_error_errno(&err, BERTH_CNI_ERR_IO,
+		berth_error_errno(&err, BERTH_ERR_IO,
 				  "%s: another berth-snapshotter uses this root", rootlock);
 		return fail(&err);
 	}
@@ -461,7 +463,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
-		berth_error_errno(&err, BERTH_CNI_ERR_IO, "signalfd");
+		berth_error_errno(&err, BERTH_ERR_IO, "signalfd");
 		goto out;
 	}
 	{

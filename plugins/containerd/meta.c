@@ -77,14 +77,14 @@ int snap_meta_open(const char *path, struct snap_meta **ret, berth_error *err)
 	int r;
 
 	if (!m)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	pthread_mutex_init(&m->lock, NULL);
 	r = sqlite3_open_v2(path, &m->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
 				    SQLITE_OPEN_NOFOLLOW,
 			    NULL);
 	if (r != SQLITE_OK) {
-		berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "metadata %s: %s", path,
+		berth_error_set(err, BERTH_ERR_IO, EIO, "metadata %s: %s", path,
 				m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(r));
 		snap_meta_close(m);
 		return -EIO;
@@ -97,7 +97,7 @@ int snap_meta_open(const char *path, struct snap_meta **ret, berth_error *err)
 	if (r == SQLITE_OK)
 		r = sqlite3_exec(m->db, schema, NULL, NULL, &msg);
 	if (r != SQLITE_OK) {
-		berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "metadata %s: %s", path,
+		berth_error_set(err, BERTH_ERR_IO, EIO, "metadata %s: %s", path,
 				msg ? msg : sqlite3_errstr(r));
 		sqlite3_free(msg);
 		snap_meta_close(m);

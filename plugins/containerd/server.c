@@ -676,10 +676,10 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 	char tag;
 
 	if (asprintf(&addr, "unix:%s", o->address) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	ws = calloc(o->workers, sizeof(*ws));
 	if (!ws)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	grpc_init();
 	server = grpc_server_create(&cargs, NULL);
 	for (unsigned i = 0; i < o->workers; i++) {
@@ -695,12 +695,12 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 	grpc_server_credentials_release(creds);
 	umask(old);
 	if (!port) {
-		r = berth_error_set(err, BERTH_CNI_ERR_IO, EADDRNOTAVAIL, "cannot listen on %s",
+		r = berth_error_set(err, BERTH_ERR_IO, EADDRNOTAVAIL, "cannot listen on %s",
 				    o->address);
 		goto out_destroy;
 	}
 	if (chmod(o->address, 0600) < 0) {
-		r = berth_error_errno(err, BERTH_CNI_ERR_IO, "chmod %s", o->address);
+		r = berth_error_errno(err, BERTH_ERR_IO, "chmod %s", o->address);
 		goto out_destroy;
 	}
 	grpc_server_start(server);
@@ -708,7 +708,7 @@ int snap_server_run(struct snap_svc *svc, const struct snap_server_opts *o,
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	for (unsigned i = 0; i < o->workers; i++) {
 		if (pthread_create(&ws[i].thread, &attr, worker_main, &ws[i]) != 0) {
-			r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EAGAIN,
+			r = berth_error_set(err, BERTH_ERR_INTERNAL, EAGAIN,
 					    "cannot start worker thread %u", i);
 			*stop = 1;
 			break;

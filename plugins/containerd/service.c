@@ -43,7 +43,7 @@ int snap_svc_init(struct snap_svc *s, struct snap_meta *meta, struct berth_stor_
 	s->drv = drv;
 	s->driver = driver;
 	if (pthread_rwlock_init(&s->gc_lock, NULL) != 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "rwlock");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "rwlock");
 	return 0;
 }
 
@@ -60,7 +60,7 @@ static int drv_call(struct snap_svc *s, const char *verb, int64_t id, json_t *ex
 	char layer[32];
 
 	if (!args)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	snap_layer_id(id, layer, sizeof(layer));
 	json_object_set_new(args, "id", json_string(layer));
 	return berth_stor_client_call(s->drv, verb, args, -1, ret, err);
@@ -334,10 +334,10 @@ int snap_svc_recover(struct snap_svc *s, berth_error *err)
 	int r = 0;
 
 	if (snap_meta_startup(s->meta, &st) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "startup: %s", st.msg);
+		return berth_error_set(err, BERTH_ERR_IO, EIO, "startup: %s", st.msg);
 
 	if (snap_meta_unfinished(s->meta, &rows, &n, &st) < 0)
-		return berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "recovery: %s", st.msg);
+		return berth_error_set(err, BERTH_ERR_IO, EIO, "recovery: %s", st.msg);
 	for (size_t i = 0; i < n; i++) {
 		struct snap_row *row = &rows[i];
 		berth_error e = { 0 };
@@ -346,7 +346,7 @@ int snap_svc_recover(struct snap_svc *s, berth_error *err)
 			/* the commit did not happen: it is still the active snapshot it was */
 			berth_log_info("recovery: %s stays active (commit interrupted)", row->key);
 			if (snap_meta_set_state(s->meta, row->id, "ready", &st) < 0)
-				r = berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "recovery: %s",
+				r = berth_error_set(err, BERTH_ERR_IO, EIO, "recovery: %s",
 						    st.msg);
 			continue;
 		}
@@ -359,7 +359,7 @@ int snap_svc_recover(struct snap_svc *s, berth_error *err)
 			continue;
 		}
 		if (snap_meta_delete(s->meta, row->id, &st) < 0)
-			r = berth_error_set(err, BERTH_CNI_ERR_IO, EIO, "recovery: %s", st.msg);
+			r = berth_error_set(err, BERTH_ERR_IO, EIO, "recovery: %s", st.msg);
 	}
 	for (size_t i = 0; i < n; i++)
 		snap_row_clear(&rows[i]);

@@ -25,7 +25,9 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "berth/error.h"
-#include "berth/storage.h"
+#include "berth/storage-client.h"
+#include "berth/storage-proto.h"
+#include "berth/storage-select.h"
 
 /* gRPC status codes (grpc/status.h), kept here so that only server.c includes gRPC. */
 enum {

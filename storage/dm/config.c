@@ -13,52 +13,6 @@
 #define MIB (1024ULL * 1024)
 #define GIB (1024ULL * MIB)
 
-int berth_dm_parse_size(const char *s, uint64_t *ret)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		shift = 10;
-		break;
-	case 'M':
-		shift = 20;
-		break;
-	case 'G':
-		shift = 30;
-		break;
-	case 'T':
-		shift = 40;
-		break;
-	case 'B':
-		if (end[1])
-			return -EINVAL;
-		end++;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (shift) {
-		end++;
-		if (strcasecmp(end, "") && strcasecmp(end, "b") && strcasecmp(end, "ib"))
-			return -EINVAL;
-	}
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*ret = (uint64_t)v << shift;
-	return 0;
-}
-
 /* A size option given as a string ("10G") or a number of bytes. */
 static int get_size(json_t *opts, const char *key, uint64_t *ret, bool *ret_set, berth_error *err)
 {
@@ -70,13 +24,13 @@ static int get_size(json_t *opts, const char *key, uint64_t *ret, bool *ret_set,
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*ret = (uint64_t)json_integer_value(v);
 	} else if (json_is_string(v)) {
-		r = berth_dm_parse_size(json_string_value(v), ret);
+		r = berth_parse_size(json_string_value(v), ret);
 		if (r < 0)
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 					       "options.%s: \"%.64s\" is not a size (e.g. 10G, 512M)",
 					       key, json_string_value(v));
 	} else {
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.%s: must be a size string or a number of bytes", key);
 	}
 	if (ret_set)
@@ -164,7 +118,7 @@ int berth_dm_config_parse(json_t *opts, struct berth_dm_config *c, berth_error *
 	c->min_free_space = (unsigned)pct;
 
 	if (c->pool_name && !dm_name_ok(c->pool_name)) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.pool_name: \"%.100s\" is not a usable device-mapper name",
 				    c->pool_name);
 		goto fail;
@@ -174,45 +128,45 @@ int berth_dm_config_parse(json_t *opts, struct berth_dm_config *c, berth_error *
 	} else if (STREQ(fs, "xfs")) {
 		c->fs = BERTH_DM_FS_XFS;
 	} else {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.fs: \"%.32s\" is not supported (ext4 or xfs)", fs);
 		goto fail;
 	}
 	if (!!c->data_device != !!c->metadata_device) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.%s: data_device and metadata_device go together",
 				    c->data_device ? "metadata_device" : "data_device");
 		goto fail;
 	}
 	if (c->data_device && (c->data_device[0] != '/' || c->metadata_device[0] != '/')) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.%s: must be an absolute path",
 				    c->data_device[0] != '/' ? "data_device" : "metadata_device");
 		goto fail;
 	}
 	if (c->data_device && STREQ(c->data_device, c->metadata_device)) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.metadata_device: must differ from data_device");
 		goto fail;
 	}
 	/* The kernel's thin-pool limits: 64 KiB to 1 GiB, a multiple of 64 KiB. */
 	if (c->block_size_set && (c->block_size < 64 * 1024 || c->block_size > GIB ||
 				  c->block_size % (64 * 1024))) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.block_size: %llu is invalid (64K to 1G, a multiple of 64K)",
 				    (unsigned long long)c->block_size);
 		goto fail;
 	}
 	/* A filesystem with a journal needs some room; 2^44 sectors is far beyond any pool. */
 	if (c->base_size < 32 * MIB || c->base_size % 4096 || c->base_size > (1ULL << 52)) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.base_size: %llu is invalid (32M to 4P, a multiple of 4K)",
 				    (unsigned long long)c->base_size);
 		goto fail;
 	}
 	if (c->allow_loopback && (c->loop_data_size < 64 * MIB || c->loop_metadata_size < 2 * MIB ||
 				  c->loop_metadata_size > 16 * GIB)) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+		r = berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				    "options.loop_%s_size: too small or too large",
 				    c->loop_data_size < 64 * MIB ? "data" : "metadata");
 		goto fail;

@@ -51,7 +51,7 @@ int berth_loop_attach(const char *file, int *ret_fd, char **ret_path, berth_erro
 
 	filefd = open(file, O_RDWR | O_CLOEXEC);
 	if (filefd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_IO, "open loop file %s", file);
+		return berth_error_errno(err, BERTH_ERR_IO, "open loop file %s", file);
 	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
 		return berth_error_errno(err, BERTH_STOR_ERR_NOT_SUPPORTED,
@@ -64,25 +64,25 @@ int berth_loop_attach(const char *file, int *ret_fd, char **ret_path, berth_erro
 
 		n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0)
-			return berth_error_errno(err, BERTH_CNI_ERR_IO, "LOOP_CTL_GET_FREE");
+			return berth_error_errno(err, BERTH_ERR_IO, "LOOP_CTL_GET_FREE");
 		snprintf(path, sizeof(path), "/dev/loop%d", n);
 		loopfd = open(path, O_RDWR | O_CLOEXEC);
 		if (loopfd < 0) {
 			if (errno == ENOENT) {
 				/* no devtmpfs node yet: make it ourselves */
 				if (mknod(path, 0660 | __S_IFBLK, makedev(7, n)) < 0 && errno != EEXIST)
-					return berth_error_errno(err, BERTH_CNI_ERR_IO, "mknod %s",
+					return berth_error_errno(err, BERTH_ERR_IO, "mknod %s",
 								 path);
 				loopfd = open(path, O_RDWR | O_CLOEXEC);
 			}
 			if (loopfd < 0)
-				return berth_error_errno(err, BERTH_CNI_ERR_IO, "open %s", path);
+				return berth_error_errno(err, BERTH_ERR_IO, "open %s", path);
 		}
 		r = configure(loopfd, filefd, file);
 		if (r == -EBUSY)
 			continue;
 		if (r < 0)
-			return berth_error_set(err, BERTH_CNI_ERR_IO, -r, "attach %s to %s: %s", file,
+			return berth_error_set(err, BERTH_ERR_IO, -r, "attach %s to %s: %s", file,
 					       path, strerror(-r));
 		*ret_path = strdup(path);
 		if (!*ret_path)
@@ -90,6 +90,6 @@ int berth_loop_attach(const char *file, int *ret_fd, char **ret_path, berth_erro
 		*ret_fd = TAKE_FD(loopfd);
 		return 0;
 	}
-	return berth_error_set(err, BERTH_CNI_ERR_TRY_AGAIN, EBUSY,
+	return berth_error_set(err, BERTH_ERR_TRY_AGAIN, EBUSY,
 			       "no free loop device for %s after 32 attempts", file);
 }

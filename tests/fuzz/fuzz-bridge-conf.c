@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/cni/bridge/conf.c"
+#include "berth/cleanup.h"
+#include "berth/cni.h"
+#include "berth/cniargs.h"
+#include "berth/json.h"
+#include "../../plugins/cni/bridge/bridge-internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
-#include "berth/core.h"
+#include "berth/cache.h"
 #include "berth/file.h"
 
 static char dir[64];

@@ -6,7 +6,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/cniargs.h"
-#include "berth/core.h"
+#include "berth/netconf.h"
 #include "berth/json.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);

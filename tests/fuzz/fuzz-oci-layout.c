@@ -15,7 +15,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/json.h"
-#include "../../core/storage-int.h"
+#include "../../core/store/store-internal.h"
 
 static char dir[64];
 

@@ -13,7 +13,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/cniargs.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 static int read_channels(const struct berth_cni_call *call, berth_error *err)
 {

@@ -16,7 +16,8 @@
 
 #include "berth/cleanup.h"
 #include "berth/json.h"
-#include "berth/storage.h"
+#include "berth/cni.h"
+#include "berth/storage-skel.h"
 
 static char stream_path[64];
 

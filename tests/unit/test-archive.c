@@ -18,7 +18,7 @@
 #include "berth/archive.h"
 #include "berth/cleanup.h"
 #include "berth/error.h"
-#include "../../storage/archive-internal.h"
+#include "../../storage/archive/archive-internal.h"
 #include "tap.h"
 
 static char W[PATH_MAX];

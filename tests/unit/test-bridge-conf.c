@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../../plugins/cni/bridge/conf.c"
+#include "berth/cleanup.h"
+#include "berth/cni.h"
+#include "berth/cniargs.h"
+#include "berth/json.h"
+#include "../../plugins/cni/bridge/bridge-internal.h"
 #include "tap.h"
 
 /* c->br_name and friends point into the config: it lives until the next parse. */

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "berth/core.h"
+#include "berth/cache.h"
+#include "berth/chain.h"
+#include "berth/netconf.h"
+#include "../../core/cli/cli-internal.h"
 #include "tap.h"
 
 static void test_base64(void)

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
-#include "berth/storage.h"
+#include "berth/cni.h"
+#include "berth/storage-client.h"
+#include "berth/storage-skel.h"
 #include "berth/store.h"
-#include "../../core/storage-int.h"
+#include "../../core/store/store-internal.h"
 #include "tap.h"
 
 static void sha(const char *in, size_t repeat, const char *want)

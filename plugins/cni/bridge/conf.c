@@ -9,7 +9,7 @@
 #include "berth/cni.h"
 #include "berth/cniargs.h"
 #include "berth/json.h"
-#include "conf.h"
+#include "bridge-internal.h"
 
 static int bad(berth_error *err, const char *msg)
 {
@@ -187,4 +187,9 @@ void bridge_conf_free(struct bridge_conf *c)
 	free(c->trunk);
 	c->trunk = NULL;
 	c->n_trunk = 0;
+}
+
+bool bridge_conf_vlan_filtering(const struct bridge_conf *c)
+{
+	return c->vlan != 0 || c->n_trunk > 0;
 }

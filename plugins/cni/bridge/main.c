@@ -25,10 +25,10 @@
 #include "berth/netns.h"
 #include "berth/nft.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/route.h"
 #include "berth/sysctl.h"
-#include "conf.h"
+#include "bridge-internal.h"
 
 #define MAX_GWS 16
 /* IFLA_IFALIAS of a host veth: "berth bridge <network> <containerID> <ifname>" */
@@ -56,11 +56,6 @@ static int oom(berth_error *err)
 	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
-static bool needs_vlan_filtering(const struct bridge_conf *c)
-{
-	return c->vlan != 0 || c->n_trunk > 0;
-}
-
 /* ---- bridge --------------------------------------------------------------------------- */
 
 static int ensure_bridge(struct add_state *s, berth_error *err)
@@ -73,7 +68,7 @@ static int ensure_bridge(struct add_state *s, berth_error *err)
 		struct berth_bridge_opts o = {
 			.name = c->br_name,
 			.mtu = c->mtu,
-			.vlan_filtering = needs_vlan_filtering(c) ? 1 : -1,
+			.vlan_filtering = bridge_conf_vlan_filtering(c) ? 1 : -1,
 		};
 
 		r = berth_link_add_bridge(s->host, &o, err);
@@ -90,7 +85,7 @@ static int ensure_bridge(struct add_state *s, berth_error *err)
 				       "\"%s\" already exists but is not a bridge", c->br_name);
 	/* The reference only sets vlan_filtering on a new bridge, which leaves VLAN configs on an
 	 * existing bridge silently ineffective; turn it on (untagged ports keep PVID 1). */
-	if (needs_vlan_filtering(c) && s->br.vlan_filtering == 0) {
+	if (bridge_conf_vlan_filtering(c) && s->br.vlan_filtering == 0) {
 		r = berth_link_bridge_set_vlan_filtering(s->host, s->br.ifindex, true, err);
 		if (r < 0)
 			return r;
@@ -168,7 +163,7 @@ static int setup_port(struct berth_nl *nl, const struct bridge_conf *c, int br_i
 		return r;
 	if (isolated && (r = berth_link_port_set_isolated(nl, ifindex, true, err)) < 0)
 		return r;
-	if (needs_vlan_filtering(c) && !c->preserve_default_vlan) {
+	if (bridge_conf_vlan_filtering(c) && !c->preserve_default_vlan) {
 		_cleanup_free_ struct berth_vlan *v = NULL;
 		size_t n = 0;
 
@@ -792,196 +787,6 @@ out:
 	return r;
 }
 
-#define check_fail(err, fmt, a, b) berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT, fmt, a, b)
-
-static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
-		     berth_error *err)
-{
-	struct bridge_conf conf;
-	_cleanup_nl_ struct berth_nl *host = NULL, *cont = NULL;
-	_cleanup_close_ int nsfd = -1;
-	_cleanup_free_ struct berth_addr *addrs = NULL;
-	_cleanup_free_ struct berth_route *routes = NULL;
-	const struct berth_cni_result *prev = call->prev_result;
-	struct berth_link br, cv, hv;
-	char mac[BERTH_MAC_STRLEN];
-	size_t n_addrs = 0, n_routes = 0;
-	int bi = -1, ci = -1, r;
-	bool veth_found = false;
-
-	r = bridge_conf_parse(call->config, call->args, &conf, err);
-	if (r < 0)
-		return r;
-	if (conf.ipam_type && (r = berth_cni_delegate(call, conf.ipam_type, "CHECK", NULL, err)) < 0)
-		goto out;
-	if (!prev) {
-		r = berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				    "Required prevResult missing");
-		goto out;
-	}
-	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
-	    (r = berth_nl_open(-1, &host, err)) < 0 || (r = berth_nl_open(nsfd, &cont, err)) < 0)
-		goto out;
-	for (size_t i = 0; i < prev->n_interfaces; i++) {
-		const struct berth_cni_interface *in = &prev->interfaces[i];
-
-		if (in->name && STREQ(in->name, conf.br_name) && bi < 0)
-			bi = (int)i;
-		else if (in->name && STREQ(in->name, call->ifname) && in->sandbox &&
-			 STREQ(in->sandbox, call->netns))
-			ci = (int)i;
-	}
-	/* bridge */
-	r = -ENOENT;
-	if (bi < 0) {
-		r = check_fail(err, "CNI created bridge %s%s in host namespace was not found",
-			       conf.br_name, "");
-		goto out;
-	}
-	if (berth_link_get_by_name(host, conf.br_name, &br, err) < 0) {
-		r = check_fail(err, "Interface name %s%s not found", conf.br_name, "");
-		goto out;
-	}
-	if (!STREQ(br.kind, "bridge")) {
-		r = check_fail(err, "Interface %s%s does not have link type of bridge", br.name, "");
-		goto out;
-	}
-	if (prev->interfaces[bi].mac && *prev->interfaces[bi].mac &&
-	    !STREQ(prev->interfaces[bi].mac, berth_mac_format(br.mac, mac))) {
-		r = check_fail(err, "Bridge interface %s Mac doesn't match: %s", br.name,
-			       prev->interfaces[bi].mac);
-		goto out;
-	}
-	if (!!(br.flags & IFF_PROMISC) != conf.promisc) {
-		r = check_fail(err, "Bridge interface %s promiscuous mode does not match the config%s",
-			       br.name, "");
-		goto out;
-	}
-	/* container side */
-	if (ci < 0) {
-		r = check_fail(err, "CNI created interface in container %s%s not found", call->ifname,
-			       "");
-		goto out;
-	}
-	if (berth_link_get_by_name(cont, call->ifname, &cv, err) < 0) {
-		r = check_fail(err, "Interface name %s%s not found", call->ifname, "");
-		goto out;
-	}
-	if (!STREQ(cv.kind, "veth")) {
-		r = check_fail(err, "Error: Container interface %s%s not of type veth", cv.name, "");
-		goto out;
-	}
-	if (prev->interfaces[ci].mac && *prev->interfaces[ci].mac &&
-	    !STREQ(prev->interfaces[ci].mac, berth_mac_format(cv.mac, mac))) {
-		r = check_fail(err, "Interface %s Mac doesn't match container Mac: %s", cv.name,
-			       prev->interfaces[ci].mac);
-		goto out;
-	}
-	/* host veth: peer of the container interface and a port of the bridge */
-	for (size_t i = 0; i < prev->n_interfaces && !veth_found; i++) {
-		const struct berth_cni_interface *in = &prev->interfaces[i];
-
-		if ((int)i == bi || (int)i == ci || !in->name || (in->sandbox && *in->sandbox))
-			continue;
-		if (berth_link_get_by_name(host, in->name, &hv, err) < 0 || !STREQ(hv.kind, "veth"))
-			continue;
-		if (hv.ifindex != cv.link || hv.link != cv.ifindex || hv.master != br.ifindex)
-			continue;
-		if (in->mac && *in->mac && !STREQ(in->mac, berth_mac_format(hv.mac, mac))) {
-			r = check_fail(err, "Interface %s Mac doesn't match: %s not found", hv.name,
-				       in->mac);
-			goto out;
-		}
-		veth_found = true;
-	}
-	if (!veth_found) {
-		r = check_fail(err, "CNI veth created for bridge %s%s was not found", conf.br_name, "");
-		goto out;
-	}
-	if (hv.port_hairpin >= 0 && hv.port_hairpin != conf.hairpin) {
-		r = check_fail(err, "hairpin mode of %s%s does not match the config", hv.name, "");
-		goto out;
-	}
-	if (hv.port_isolated >= 0 && hv.port_isolated != conf.port_isolation) {
-		r = check_fail(err, "port isolation of %s%s does not match the config", hv.name, "");
-		goto out;
-	}
-	/* VLAN membership of the port */
-	if (needs_vlan_filtering(&conf)) {
-		_cleanup_free_ struct berth_vlan *v = NULL;
-		size_t nv = 0, want = conf.vlan ? 1 : 0, have = 0;
-
-		for (size_t k = 0; k < conf.n_trunk; k++)
-			want += conf.trunk[k] != conf.vlan;
-
-		if ((r = berth_link_port_vlan_list(host, hv.ifindex, &v, &nv, err)) < 0)
-			goto out;
-		for (size_t i = 0; i < nv; i++) {
-			if (conf.vlan && v[i].vid == conf.vlan && v[i].pvid && v[i].untagged)
-				have++;
-			for (size_t k = 0; k < conf.n_trunk; k++)
-				if (v[i].vid == conf.trunk[k] && v[i].vid != conf.vlan)
-					have++;
-		}
-		if (have < want) {
-			r = check_fail(err, "VLANs of %s%s do not match the config", hv.name, "");
-			goto out;
-		}
-	}
-	/* addresses and routes in the container */
-	if ((r = berth_addr_list(cont, cv.ifindex, 0, &addrs, &n_addrs, err)) < 0 ||
-	    (r = berth_route_list(cont, 0, -1, &routes, &n_routes, err)) < 0)
-		goto out;
-	for (size_t i = 0; i < prev->n_ips; i++) {
-		const struct berth_cni_ipconfig *ip = &prev->ips[i];
-		char s[BERTH_IPNET_STRLEN];
-		bool found = false;
-
-		if (ip->interface >= 0 && ip->interface != ci)
-			continue;
-		for (size_t j = 0; j < n_addrs && !found; j++)
-			found = addrs[j].addr.prefix == ip->address.prefix &&
-				berth_ip_equal(&addrs[j].addr.ip, &ip->address.ip);
-		if (!found) {
-			r = check_fail(err, "ipv%s address %s not found in the container",
-				       ip->address.ip.family == AF_INET ? "4" : "6",
-				       berth_ipnet_format(&ip->address, s));
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < prev->n_routes; i++) {
-		const struct berth_cni_route *cr = &prev->routes[i];
-		struct berth_ipnet want = berth_ipnet_network(&cr->dst);
-		char s[BERTH_IPNET_STRLEN];
-		bool found = false;
-
-		for (size_t j = 0; j < n_routes && !found; j++) {
-			const struct berth_route *kr = &routes[j];
-
-			found = kr->dst.prefix == want.prefix &&
-				berth_ip_equal(&kr->dst.ip, &want.ip) &&
-				(!cr->gw.family || berth_ip_equal(&kr->gw, &cr->gw));
-		}
-		if (!found) {
-			r = check_fail(err, "route to %s%s not found in the container",
-				       berth_ipnet_format(&cr->dst, s), "");
-			goto out;
-		}
-	}
-	{
-		struct berth_nft_owner owner = { call->name, call->container_id, call->ifname };
-
-		if (conf.ip_masq && prev->n_ips && (r = berth_nft_masq_check(&owner, err)) < 0)
-			goto out;
-		if (conf.mac_spoof_chk && (r = berth_nft_macspoof_check(&owner, err)) < 0)
-			goto out;
-	}
-	r = 0;
-out:
-	bridge_conf_free(&conf);
-	return r;
-}
-
 static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		      berth_error *err)
 {
@@ -1077,7 +882,7 @@ int main(int argc, char **argv)
 		.name = "bridge",
 		.add = cmd_add,
 		.del = cmd_del,
-		.check = cmd_check,
+		.check = bridge_cmd_check,
 		.status = cmd_status,
 		.gc = cmd_gc,
 	};

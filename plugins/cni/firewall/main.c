@@ -18,7 +18,7 @@
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/nft.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 enum policy { POLICY_OPEN, POLICY_SAME_BRIDGE, POLICY_ISOLATED };
 

@@ -11,7 +11,7 @@
 #include "berth/link.h"
 #include "berth/netns.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 
 static bool is_loopback(const struct berth_ip *ip)
 {

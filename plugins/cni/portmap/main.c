@@ -18,7 +18,7 @@
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/nft.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/sysctl.h"
 
 struct mapping {

@@ -32,7 +32,7 @@
 #include "berth/log.h"
 #include "berth/netns.h"
 #include "berth/nl.h"
-#include "berth/plugin.h"
+#include "berth/cni-skel.h"
 #include "berth/sysctl.h"
 
 #define DEFAULT_DATA_DIR "/run/cni/tuning"

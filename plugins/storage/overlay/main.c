@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "berth/storage.h"
-#include "../../../storage/overlay.h"
+/* The overlay storage driver: its verb table (storage/overlay/driver.c) on the storage
+ * skeleton. */
+#include "berth/overlay.h"
+#include "berth/storage-skel.h"
 
 int main(int argc, char **argv)
 {
