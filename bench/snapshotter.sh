@@ -56,6 +56,7 @@ sample() {
 	echo "$max $anon $file"
 }
 
+started=$(st VmRSS)
 $SC prepare base-a >/dev/null && $SC commit base base-a >/dev/null
 echo "# bench/snapshotter.sh -n $N -w $WAVES -r $RUNS${WORKERS:+ -j $WORKERS}: $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%F %H:%M') UTC, commit $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)"
 echo "# latency per call, ms (median min max over $RUNS calls on one connection)"
@@ -76,17 +77,18 @@ lat "Remove (view)" remove "latv-%d"
 lat "Remove (committed)" remove "latc-%d"
 $SC list >/dev/null
 echo "# memory, $N parallel Prepares per wave"
-echo "# idle after start: VmRSS $(st VmRSS) KiB (anon $(st RssAnon), file $(st RssFile))"
+echo "# after start (one List answered): VmRSS $started KiB; after the latency calls: VmRSS $(st VmRSS) KiB (anon $(st RssAnon), file $(st RssFile))"
 peak=0
 first=
 for w in $(seq 1 "$WAVES"); do
 	$SC parallel "$N" prepare "w$w-%d" base >"$W/out" &
 	load=$!
 	read -r max anon file < <(sample $load)
-	wait $load
+	wait $load || true
 	okn=$(sed -n 's/.*"ok":\([0-9]*\).*/\1/p' "$W/out")
+	grep -q '"failed":0' "$W/out" || echo "# wave $w: $(cat "$W/out")"
 	after=$(st VmRSS)
-	$SC parallel "$N" remove "w$w-%d" >/dev/null
+	$SC parallel "$N" remove "w$w-%d" >"$W/rm.out" || echo "# wave $w: Removes failed: $(cat "$W/rm.out")"
 	echo "wave $w: $okn/$N Prepares ok; VmRSS during the wave max $max KiB (anon $anon, file $file), after $after KiB, after the Removes $(st VmRSS) KiB"
 	[ "$max" -gt "$peak" ] && peak=$max
 	[ -n "$first" ] || first=$after
