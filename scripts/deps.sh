@@ -12,7 +12,7 @@ BUILD_PKGS="gcc make pkg-config libnl-3-dev libnl-route-3-dev libmnl-dev libnftn
 DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
 TEST_PKGS="perl containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod
-	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3"
+	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc"
 
 what=${1:-test}
 case $what in
