@@ -321,18 +321,18 @@ int cli_storage(struct cli *c, int argc, char **argv)
 int cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
 {
 	_cleanup_store_ struct berth_store *s = NULL;
-	struct berth_store_config *cfg = NULL;
+	struct berth_stor_config *cfg = NULL;
 	char path[PATH_MAX];
 	int r;
 
 	*ret = NULL;
 	/* Only look when this container has a rootfs record: inspect must not INIT a driver on
 	 * a host that never used storage. */
-	r = berth_store_config_load(NULL, &cfg, err);
+	r = berth_stor_config_load(NULL, &cfg, err);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/core/containers/%s.json", cfg->root, container);
-	berth_store_config_free(cfg);
+	berth_stor_config_free(cfg);
 	if (!berth_stor_id_valid(container) || access(path, F_OK) < 0)
 		return 0;
 	r = berth_store_open(NULL, &s, err);

@@ -53,3 +53,5 @@ int ft_refs_set(struct berth_ft *s, const char *id, const struct ft_refs *r, ber
 bool ft_is_mounted(struct berth_ft *s, const char *id);
 /* Undo a read-only bind of the layer's tree, if there is one. */
 void ft_unbind(struct berth_ft *s, const char *id);
+/* MOUNTS' specs of a complete layer (also CREATE's with args.mounts). */
+int ft_mount_specs(struct berth_ft *s, const char *id, bool ro, json_t **ret, berth_error *err);

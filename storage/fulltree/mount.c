@@ -186,6 +186,32 @@ int berth_ft_unmount(const struct berth_ft_ops *ops, const struct berth_stor_cal
 	return 0;
 }
 
+/* The specs of MOUNTS (and of CREATE with args.mounts): a bind of the tree unless the driver
+ * says otherwise; read-write specs make the layer non-fresh (whoever mounts them may write). */
+int ft_mount_specs(struct berth_ft *s, const char *id, bool ro, json_t **ret, berth_error *err)
+{
+	char path[PATH_MAX], fresh[PATH_MAX];
+	json_t *mounts = NULL;
+	bool is_sealed = sealed(s, id);
+	int r;
+
+	ft_tree_path(s, id, path, sizeof(path));
+	if (s->ops->mount_specs) {
+		r = s->ops->mount_specs(s, id, path, ro || is_sealed, &mounts, err);
+		if (r < 0)
+			return r;
+	} else {
+		mounts = json_pack("[{s:s,s:s,s:[s,s]}]", "type", "bind", "source", path, "options",
+				   "rbind", ro || is_sealed ? "ro" : "rw");
+	}
+	if (!ro && !is_sealed) {
+		snprintf(fresh, sizeof(fresh), "%s/fresh", id);
+		unlinkat(s->layersfd, fresh, 0);
+	}
+	*ret = mounts;
+	return 0;
+}
+
 /* MOUNTS: what a caller mounts itself (containerd), nothing mounted, no reference taken. */
 int berth_ft_mounts(const struct berth_ft_ops *ops, const struct berth_stor_call *call,
 		    json_t **ret, berth_error *err)
@@ -194,8 +220,7 @@ int berth_ft_mounts(const struct berth_ft_ops *ops, const struct berth_stor_call
 	_cleanup_close_ int llock = -1;
 	json_t *mounts = NULL;
 	const char *id = NULL;
-	char path[PATH_MAX], fresh[PATH_MAX];
-	bool ro = false, is_sealed;
+	bool ro = false;
 	int r;
 
 	r = ft_open(ops, call, &s, FT_LOCK_SHARED, err);
@@ -205,21 +230,9 @@ int berth_ft_mounts(const struct berth_ft_ops *ops, const struct berth_stor_call
 	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0 ||
 	    (r = ft_need_layer(&s, id, err)) < 0 || (r = ft_lock_layer(&s, id, &llock, err)) < 0)
 		return r;
-	ft_tree_path(&s, id, path, sizeof(path));
-	is_sealed = sealed(&s, id);
-	if (ops->mount_specs) {
-		r = ops->mount_specs(&s, id, path, ro || is_sealed, &mounts, err);
-		if (r < 0)
-			return r;
-	} else {
-		mounts = json_pack("[{s:s,s:s,s:[s,s]}]", "type", "bind", "source", path, "options",
-				   "rbind", ro || is_sealed ? "ro" : "rw");
-	}
-	if (!ro && !is_sealed) {
-		/* whoever mounts these may write: APPLY_DIFF can no longer fill the layer */
-		snprintf(fresh, sizeof(fresh), "%s/fresh", id);
-		unlinkat(s.layersfd, fresh, 0);
-	}
+	r = ft_mount_specs(&s, id, ro, &mounts, err);
+	if (r < 0)
+		return r;
 	*ret = json_pack("{s:o,s:b}", "mounts", mounts, "activated", false);
 	return 0;
 }

@@ -334,8 +334,8 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	const char *id = NULL, *parent = NULL;
 	char stage[PATH_MAX], path[PATH_MAX], buf[32];
 	uint64_t size = 0;
-	bool rw = false;
-	json_t *v;
+	bool rw = false, specs_ro = false;
+	json_t *v, *want_specs = NULL, *specs = NULL;
 	int depth = 1, r;
 
 	r = ft_open(ops, call, &s, FT_LOCK_EXCLUSIVE, err);
@@ -348,6 +348,11 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	size = s.default_size;
 	v = json_object_get(call->args, "size");
 	if (v && !json_is_null(v) && (r = ft_parse_size(v, "args.size", &size, err)) < 0)
+		return r;
+	/* args.mounts: answer MOUNTS' specs in the same call (the snapshotter's Prepare) */
+	if ((r = berth_json_get_object(call->args, "args", "mounts", false, &want_specs, err)) < 0 ||
+	    (want_specs && (r = berth_json_get_bool(want_specs, "args.mounts", "ro", false,
+						     &specs_ro, err)) < 0))
 		return r;
 
 	switch (ft_layer_state(&s, id)) {
@@ -453,7 +458,15 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 		ft_remove_layer(&s, id, NULL);
 		return r;
 	}
+	if (want_specs && (r = ft_mount_specs(&s, id, specs_ro, &specs, err)) < 0) {
+		ft_remove_layer(&s, id, NULL); /* all or nothing */
+		return r;
+	}
 	*ret = json_pack("{s:s,s:i}", "id", id, "depth", depth);
+	if (specs) {
+		json_object_set_new(*ret, "mounts", specs);
+		json_object_set_new(*ret, "activated", json_false());
+	}
 	return 0;
 undo:
 	remove_layer_dir(&s, s.rootfd, stage, NULL);

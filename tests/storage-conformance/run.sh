@@ -267,6 +267,128 @@ else
 	skip "ro mounts not supported ($(code))"
 fi
 
+# dm_active /dev/mapper/NAME: the kernel has a device-mapper device of that name (sysfs; the
+# node under /dev/mapper may outlive a deferred removal when no udev runs)
+dm_active() {
+	for _n in /sys/block/dm-*/dm/name; do
+		[ -r "$_n" ] && [ "$(cat "$_n")" = "${1##*/}" ] && return 0
+	done
+	return 1
+}
+
+# ---- mount specs: MOUNTS and RELEASE (the caller mounts, as containerd does) ---------------
+call MOUNTS '{"id":"nosuch"}'
+expect 3 "MOUNTS of an unknown layer is code 3"
+call MOUNTS '{"id":"../evil"}'
+expect 7 "MOUNTS with an invalid id is code 7"
+call MOUNTS '{}'
+expect 7 "MOUNTS without id is code 7"
+call MOUNTS '{"id":"l2","ro":true}'
+expect 0 "MOUNTS ro of a child layer"
+SPEC_RO=$OUT
+SPECS=$(get mounts)
+[ -n "$(get mounts.0.type)" ] && [ -n "$(get mounts.0.source)" ] &&
+	case $(get mounts.0.options) in '['*) true ;; *) false ;; esac
+ok $? "MOUNTS: each mount has a type, a source and an options array"
+call MOUNTS '{"id":"l2","ro":true}'
+is "$(get mounts)" "$SPECS" "MOUNTS twice gives the same specs"
+call UNMOUNT '{"id":"l2"}'
+is "$(get refs)" 0 "MOUNTS took no MOUNT reference"
+mkdir -p "$WORK/spec"
+printf '%s' "$SPEC_RO" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "the ro specs mount (by the caller)"
+[ -s "$WORK/spec.err" ] && diag "$(cat "$WORK/spec.err")"
+is "$("$TREE" manifest "$WORK/spec")" "$M_SRC2" "ro specs show the layer's tree (its content on its parent's)"
+[ ! -e "$WORK/spec/gone" ]
+ok $? "ro specs: the file the layer deleted is absent"
+( : >"$WORK/spec/ro-probe" ) 2>/dev/null
+[ $? -ne 0 ]
+ok $? "ro specs refuse writes"
+umount "$WORK/spec"
+call CREATE '{"id":"spec","parent":"l2"}'
+call MOUNTS '{"id":"spec"}'
+expect 0 "MOUNTS of a new child layer"
+SPEC_RW=$OUT
+SPEC_ACT=$(get activated)
+SPEC_SRC=$(get mounts.0.source)
+printf '%s' "$SPEC_RW" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "the rw specs mount"
+is "$("$TREE" manifest "$WORK/spec")" "$M_SRC2" "rw specs of a new child show its parent's tree"
+echo spec >"$WORK/spec/specfile"
+ok $? "a write through the rw specs"
+if [ "$SPEC_ACT" = true ]; then
+	[ -b "$SPEC_SRC" ]
+	ok $? "activated: the source device exists"
+fi
+umount "$WORK/spec"
+call RELEASE '{"id":"spec"}'
+expect 0 "RELEASE after MOUNTS"
+if [ "$SPEC_ACT" = true ]; then
+	is "$(get released)" true "RELEASE reports released"
+	! dm_active "$SPEC_SRC"
+	ok $? "RELEASE deactivated the device"
+fi
+call CHANGES '{"id":"spec"}'
+case $(get changes) in *'"/specfile","kind":"added"'*) ok 0 "the write landed in the layer (CHANGES)" ;; *) ok 1 "the write landed in the layer (CHANGES)"; diag "$(get changes)" ;; esac
+call MOUNTS '{"id":"spec","ro":true}'
+printf '%s' "$OUT" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "ro specs of the written layer mount"
+is "$(cat "$WORK/spec/specfile" 2>/dev/null)" spec "ro specs show the layer's own file"
+if [ "$SPEC_ACT" = true ]; then
+	# the caller still has the device mounted: REMOVE refuses (10), or, with deferred
+	# removal configured, removes the layer and lets the kernel drop the device at close
+	call REMOVE '{"id":"spec"}'
+	case $(code):$(get deferred) in
+	10:*)
+		ok 0 "REMOVE while the caller has the specs mounted is code 10"
+		call EXISTS '{"id":"spec"}'
+		is "$(get exists)" true "and the layer stays"
+		umount "$WORK/spec"
+		;;
+	0:true)
+		ok 0 "REMOVE while the caller has the specs mounted is deferred (deferred_removal)"
+		call EXISTS '{"id":"spec"}'
+		is "$(get exists)" false "and the layer is gone"
+		umount "$WORK/spec"
+		! dm_active "$SPEC_SRC"
+		ok $? "the device goes at the caller's unmount"
+		;;
+	*)
+		ok 1 "REMOVE while the caller has the specs mounted: code 10 or deferred (got $(code) $OUT)"
+		umount "$WORK/spec"
+		;;
+	esac
+else
+	umount "$WORK/spec"
+fi
+# CREATE with args.mounts answers MOUNTS' specs in the same call (the snapshotter's Prepare)
+call CREATE '{"id":"cm","parent":"l2","mounts":{}}'
+expect 0 "CREATE with args.mounts"
+CM=$(get mounts)
+call MOUNTS '{"id":"cm"}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (read-write)"
+call CREATE '{"id":"cmro","parent":"l2","mounts":{"ro":true}}'
+CM=$(get mounts)
+call MOUNTS '{"id":"cmro","ro":true}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (ro)"
+call RELEASE '{"id":"cm"}'
+call RELEASE '{"id":"cmro"}'
+call REMOVE '{"id":"cm"}'
+expect 0 "REMOVE of a layer made with args.mounts"
+call REMOVE '{"id":"cmro"}'
+call CREATE '{"id":"cmbad","mounts":true}'
+expect 7 "CREATE with args.mounts not an object is code 7"
+call EXISTS '{"id":"cmbad"}'
+is "$(get exists)" false "and makes no layer"
+call RELEASE '{"id":"l1"}'
+expect 0 "RELEASE of a layer never activated"
+call RELEASE '{"id":"nosuch"}'
+expect 0 "RELEASE of a missing layer succeeds"
+call RELEASE '{"id":"../evil"}'
+expect 7 "RELEASE with an invalid id is code 7"
+call REMOVE '{"id":"spec"}'
+expect 0 "REMOVE after MOUNTS, unmount and RELEASE"
+
 # ---- removal --------------------------------------------------------------------------------
 call REMOVE '{"id":"l1"}'
 expect 9 "REMOVE of a layer with children is code 9"
