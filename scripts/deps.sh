@@ -6,13 +6,14 @@
 set -euo pipefail
 
 BUILD_PKGS="gcc make pkg-config libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
-	libjansson-dev libdevmapper-dev libarchive-dev nettle-dev libsystemd-dev
+	libjansson-dev libdevmapper-dev libarchive-dev libbtrfsutil-dev nettle-dev libsystemd-dev
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler golang-github-containerd-containerd-dev
 	libsqlite3-dev"
 DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
 TEST_PKGS="perl containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod
-	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc"
+	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc
+	btrfs-progs attr"
 
 what=${1:-test}
 case $what in

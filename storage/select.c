@@ -14,7 +14,16 @@
 #include "berth/json.h"
 #include "berth/storage-select.h"
 
-static const char *const default_priority[] = { "overlay", "devicemapper", "btrfs", "vfs", NULL };
+/* btrfs answers INIT with 13 off btrfs, devicemapper is tried only when configured (it needs
+ * a thin pool), vfs works anywhere: the fallback. */
+static const char *const default_priority[] = { "overlay", "btrfs", "devicemapper", "vfs", NULL };
+
+/* Drivers that cannot work without per-host options (a pool to use): `auto` passes them by
+ * unless options.<name> exists. */
+static bool needs_config(const char *name)
+{
+	return STREQ(name, "devicemapper");
+}
 
 void berth_stor_config_free(struct berth_stor_config *c)
 {
@@ -155,10 +164,39 @@ static int try_driver(const struct berth_stor_config *cfg, const char *root, con
 	return s->driver ? 0 : berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 }
 
+/* Say why every driver of the priority list but the one taken was not: "probes" entries
+ * {driver, ok:false, skipped:true, reason} for those not tried. */
+static void note_untried(const struct berth_stor_config *cfg, struct berth_stor_selection *s,
+			 const char *why)
+{
+	size_t i, k;
+	json_t *v, *p;
+
+	json_array_foreach(cfg->priority, i, v) {
+		const char *name = json_string_value(v);
+		bool seen = false;
+
+		if (!name)
+			continue;
+		json_array_foreach(s->probes, k, p)
+			seen = seen || STREQ(json_string_value(json_object_get(p, "driver")) ?: "", name);
+		if (seen)
+			continue;
+		json_array_append_new(
+			s->probes,
+			json_pack("{s:s,s:b,s:b,s:o}", "driver", name, "ok", false, "skipped", true,
+				  "reason",
+				  needs_config(name) && !json_object_get(cfg->options, name)
+					  ? json_sprintf("%s (and not configured: no options.%s)",
+							 why, name)
+					  : json_string(why)));
+	}
+}
+
 int berth_stor_select(const struct berth_stor_config *cfg, const char *root, const char *run_root,
 		      const char *sticky, struct berth_stor_selection *s, berth_error *err)
 {
-	_cleanup_free_ char *used = NULL;
+	_cleanup_free_ char *used = NULL, *why = NULL;
 	size_t i;
 	json_t *v;
 	int r;
@@ -172,6 +210,12 @@ int berth_stor_select(const struct berth_stor_config *cfg, const char *root, con
 		if (r < 0)
 			return berth_error_prefix(err, "storage driver %s", cfg->driver);
 		s->reason = strdup("configured");
+		json_array_append_new(s->probes, json_pack("{s:s,s:b,s:s}", "driver", s->driver,
+							   "ok", true, "reason", "configured"));
+		if (asprintf(&why, "not tried: the config names the driver (%s)", s->driver) >= 0)
+			note_untried(cfg, s, why);
+		else
+			why = NULL;
 		return 0;
 	}
 	/* Layers live in one driver: once one was used, auto keeps it. */
@@ -183,6 +227,12 @@ int berth_stor_select(const struct berth_stor_config *cfg, const char *root, con
 						  root);
 		if (asprintf(&s->reason, "auto: already holds the layers under %s", root) < 0)
 			s->reason = NULL;
+		json_array_append_new(s->probes, json_pack("{s:s,s:b,s:s}", "driver", used, "ok",
+							   true, "reason", "holds the layers"));
+		if (asprintf(&why, "not tried: %s holds the layers under %s", used, root) >= 0)
+			note_untried(cfg, s, why);
+		else
+			why = NULL;
 		return 0;
 	}
 	json_array_foreach(cfg->priority, i, v) {
@@ -190,6 +240,15 @@ int berth_stor_select(const struct berth_stor_config *cfg, const char *root, con
 		const char *name = json_string_value(v);
 		if (!name)
 			continue;
+		if (needs_config(name) && !json_object_get(cfg->options, name)) {
+			json_array_append_new(
+				s->probes,
+				json_pack("{s:s,s:b,s:b,s:o}", "driver", name, "ok", false, "skipped",
+					  true, "reason",
+					  json_sprintf("not configured: %s needs options.%s in %s", name,
+						       name, cfg->source)));
+			continue;
+		}
 		r = try_driver(cfg, root, run_root, name, s, &e);
 		/* A driver that is installed but refuses its configuration (a misspelt option, a
 		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
@@ -200,14 +259,23 @@ int berth_stor_select(const struct berth_stor_config *cfg, const char *root, con
 				*err = e;
 			return berth_error_prefix(err, "storage driver %s", name);
 		}
-		json_array_append_new(s->probes,
-				      r == 0 ? json_pack("{s:s,s:b}", "driver", name, "ok", true)
-					     : json_pack("{s:s,s:b,s:i,s:s}", "driver", name, "ok",
-							 false, "code", e.code, "msg", e.msg));
+		json_array_append_new(
+			s->probes,
+			r == 0 ? json_pack("{s:s,s:b,s:s}", "driver", name, "ok", true, "reason",
+					   "INIT succeeded: works here")
+			       : json_pack("{s:s,s:b,s:i,s:s,s:o}", "driver", name, "ok", false,
+					   "code", e.code, "msg", e.msg, "reason",
+					   json_sprintf("INIT failed with code %d: %s", e.code,
+							e.msg)));
 		if (r == 0) {
 			if (asprintf(&s->reason, "auto: first of the priority list that works here") <
 			    0)
 				s->reason = NULL;
+			if (asprintf(&why, "not tried: %s comes first in the priority list", name) >=
+			    0)
+				note_untried(cfg, s, why);
+			else
+				why = NULL;
 			if (!sticky)
 				return 0;
 			return berth_write_file_atomic(sticky, name, strlen(name), 0644, true, err);

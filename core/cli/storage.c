@@ -49,9 +49,12 @@ static void print_info(json_t *info)
 	printf("driver:   %s (%s)\n", js(info, "driver"), js(info, "driverPath"));
 	printf("why:      %s\n", js(info, "reason"));
 	printf("root:     %s\nrunRoot:  %s\n", js(info, "root"), js(info, "runRoot"));
+	/* every driver of the priority list: taken, failed (and how) or not tried (and why) */
 	json_array_foreach(json_object_get(info, "probes"), i, v) {
 		if (json_is_true(json_object_get(v, "ok")))
-			printf("probe:    %-13s works here\n", js(v, "driver"));
+			printf("probe:    %-13s taken: %s\n", js(v, "driver"), js(v, "reason"));
+		else if (json_is_true(json_object_get(v, "skipped")))
+			printf("probe:    %-13s %s\n", js(v, "driver"), js(v, "reason"));
 		else
 			printf("probe:    %-13s no (code %lld: %s)\n", js(v, "driver"),
 			       (long long)json_integer_value(json_object_get(v, "code")),

@@ -5,7 +5,8 @@
  *   stor-tree fill DIR          populate DIR with every kind of entry a layer can hold
  *   stor-tree change DIR        make the changes of a second layer (deletes, opaque dir, ...)
  *   stor-tree manifest DIR      canonical listing: type, mode, owner, size, content hash,
- *                               link target, rdev, xattrs, hardlink group, mtime
+ *                               link target, rdev, xattrs, hardlink group (names of one
+ *                               inode inside DIR), mtime
  *   stor-tree request CONFIG ARGS   print CONFIG (a JSON object file) with "args": ARGS
  *   stor-tree get KEY[.KEY|.N]  read JSON on stdin, print a value (strings raw)
  *   stor-tree evil-tar FILE     a tar whose entry climbs out with ../
@@ -191,9 +192,54 @@ struct ino_seen {
 	dev_t dev;
 	ino_t ino;
 	char *first;
+	unsigned count; /* names of this inode inside the tree */
 };
 static struct ino_seen *seen;
 static size_t nseen;
+
+static struct ino_seen *ino_find(const struct stat *st)
+{
+	for (size_t j = 0; j < nseen; j++)
+		if (seen[j].dev == st->st_dev && seen[j].ino == st->st_ino)
+			return &seen[j];
+	return NULL;
+}
+
+/* Hardlink groups are the tree's own: how many names each inode has inside the tree, not its
+ * st_nlink (overlay reports a lower inode's links from its own layer, a bind mount links from
+ * outside). */
+static void count_links(const char *dir)
+{
+	char path[8192];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		DIE("opendir %s", dir);
+	while ((de = readdir(d))) {
+		struct stat st;
+		struct ino_seen *e;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			DIE("lstat %s", path);
+		if (S_ISDIR(st.st_mode)) {
+			count_links(path);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_nlink < 2)
+			continue;
+		if (!(e = ino_find(&st))) {
+			seen = realloc(seen, (nseen + 1) * sizeof(*seen));
+			e = &seen[nseen++];
+			*e = (struct ino_seen){ st.st_dev, st.st_ino, NULL, 0 };
+		}
+		e->count++;
+	}
+	closedir(d);
+}
 
 static int cmpstr(const void *a, const void *b)
 {
@@ -254,16 +300,11 @@ static void manifest(const char *dir, const char *rel)
 		xattrs(path, xa, sizeof(xa));
 		if (S_ISREG(st.st_mode)) {
 			const char *grp = "";
-			if (st.st_nlink > 1) {
-				size_t j;
-				for (j = 0; j < nseen; j++)
-					if (seen[j].dev == st.st_dev && seen[j].ino == st.st_ino)
-						break;
-				if (j == nseen) {
-					seen = realloc(seen, (nseen + 1) * sizeof(*seen));
-					seen[nseen++] = (struct ino_seen){ st.st_dev, st.st_ino, strdup(r) };
-				}
-				grp = seen[j].first;
+			struct ino_seen *e = st.st_nlink > 1 ? ino_find(&st) : NULL;
+			if (e && e->count > 1) {
+				if (!e->first)
+					e->first = strdup(r);
+				grp = e->first;
 			}
 			int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 			snprintf(extra, sizeof(extra), "size=%lld fnv=%016" PRIx64 " links=%s mtime=%lld",
@@ -500,6 +541,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "manifest") && argc == 3) {
+		count_links(argv[2]);
 		manifest(argv[2], "");
 		return 0;
 	}

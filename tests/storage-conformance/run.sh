@@ -4,16 +4,19 @@
 #   run.sh DRIVER_PATH [config.json]
 #
 # config.json is the driver's static config ({"driver","root","runRoot","options"}); without
-# it the suite uses a fresh root under $TMPDIR.  POSIX shell only (busybox/dash are enough:
-# the devicemapper driver runs this inside a VM); the helper stor-tree (tests/helpers) stands
-# in for jq, setfattr and GNU tar.  Needs root.
+# it the suite uses a fresh root under $TMPDIR (for btrfs, on a btrfs it makes on a loop file
+# when $TMPDIR is not on btrfs: mkfs.btrfs from btrfs-progs).  POSIX shell only (busybox/dash
+# are enough: the devicemapper driver runs this inside a VM); the helper stor-tree
+# (tests/helpers) stands in for jq, setfattr and GNU tar.  Needs root.
 #
 # Environment:
 #   STOR_TREE                path of the stor-tree helper (default $BERTH_BUILD/tests/helpers/)
 #   STOR_CONF_SMALL_CONFIG   a config whose backing store holds less than 8 MiB (code 14);
-#                            for overlay the suite makes one on a small tmpfs itself
+#                            for overlay and vfs the suite makes one on a small tmpfs itself,
+#                            for btrfs on a small btrfs nearly filled
 #   STOR_CONF_WRONGFS_CONFIG a config on a backing store the driver must refuse (code 13);
-#                            for overlay the suite makes one on an overlay mount itself
+#                            the suite makes one itself for overlay (an overlay mount), btrfs
+#                            (a tmpfs) and vfs (a read-only filesystem)
 #   STOR_CONF_BIG_MIB        size of the file used for the kill -9 test (default 8)
 set -u
 
@@ -33,12 +36,28 @@ TREE=${STOR_TREE:-$BUILD/tests/helpers/stor-tree}
 case $DRV in /*) ;; *) DRV=$(pwd)/$DRV ;; esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stor-conf.XXXXXX")
+# mkbtrfs DIR SIZE [mkfs options]: a btrfs of its own on a loop file, mounted at DIR (made
+# with mkfs.btrfs, in tests only; the mount stays in this suite's mount namespace)
+mkbtrfs() {
+	_d=$1 _sz=$2
+	shift 2
+	mkdir -p "$_d" && truncate -s "$_sz" "$_d.img" && mkfs.btrfs -q "$@" "$_d.img" >/dev/null 2>&1 &&
+		mount -o loop "$_d.img" "$_d"
+}
+DRIVER_NAME=$(printf '' | STOR_COMMAND=VERSION "$DRV" 2>/dev/null | "$TREE" get driver 2>/dev/null)
 if [ -n "$CONF_IN" ]; then
 	CONF=$CONF_IN
 else
 	CONF=$WORK/config.json
-	printf '{"root":"%s/root","runRoot":"%s/run","options":{}}\n' "$WORK" "$WORK" >"$CONF"
+	STORE=$WORK
+	# the btrfs driver needs a root on btrfs: without a config, the suite makes one
+	if [ "$DRIVER_NAME" = btrfs ] && [ "$(stat -f -c %T "$WORK")" != btrfs ]; then
+		STORE=$WORK/btrfs
+		mkbtrfs "$STORE" 512M || echo "# could not make a btrfs filesystem (mkfs.btrfs from btrfs-progs, loop devices)"
+	fi
+	printf '{"root":"%s/root","runRoot":"%s/run","options":{}}\n' "$STORE" "$WORK" >"$CONF"
 fi
+ROOT=$("$TREE" get root <"$CONF")
 
 N=0
 FAILED=0
@@ -133,6 +152,7 @@ expect 0 "INIT"
 CAPS=$(get capabilities)
 diag "capabilities $CAPS"
 QUOTA=$(get capabilities.quota.size)
+LAYERDIR=$(get capabilities.mountIsLayerDir)
 call INIT
 expect 0 "INIT again (idempotent)"
 call STATUS
@@ -225,8 +245,15 @@ is "$(get refs)" 1 "UNMOUNT: 1 reference left"
 ok $? "still mounted while referenced"
 call UNMOUNT '{"id":"l2"}'
 is "$(get refs)" 0 "UNMOUNT: 0 references"
-[ ! -e "$P1/etc/passwd" ]
-ok $? "unmounted at 0 references"
+if [ "$LAYERDIR" = true ]; then
+	# MOUNT hands out the layer's own directory (btrfs, vfs): nothing is mounted there
+	call METADATA '{"id":"l2"}'
+	[ "$(get mounted)" = false ] && [ "$(get refs)" = 0 ] && ! grep -q " $P1 " /proc/self/mountinfo
+	ok $? "unmounted at 0 references (the layer's own directory: METADATA mounted false, refs 0, no mount)"
+else
+	[ ! -e "$P1/etc/passwd" ]
+	ok $? "unmounted at 0 references"
+fi
 call UNMOUNT '{"id":"l2"}'
 expect 0 "UNMOUNT of an unmounted layer succeeds"
 
@@ -490,10 +517,10 @@ kill9() {
 }
 kill9 crash1 INIT
 kill9 crash2 GC
-if [ "$DRIVER_NAME" = overlay ] && [ -z "$CONF_IN" ]; then
-	[ -z "$(ls -A "$WORK/root/staging" 2>/dev/null)" ]
-	ok $? "overlay: no staging leftovers"
-fi
+case $DRIVER_NAME in overlay | btrfs | vfs)
+	[ -z "$(ls -A "$ROOT/staging" 2>/dev/null)" ]
+	ok $? "$DRIVER_NAME: no staging leftovers"
+esac
 
 # ---- concurrency ----------------------------------------------------------------------------
 # PAR layers of one image at once: each process chain CREATEs its own id on a shared parent,
@@ -598,18 +625,38 @@ is "$IDS" '["x2","x1"]' "GC kept x2 and its parent, removed the rest"
 # ---- backing store ----------------------------------------------------------------------------
 SMALL=${STOR_CONF_SMALL_CONFIG:-}
 WRONG=${STOR_CONF_WRONGFS_CONFIG:-}
-if [ "$DRIVER_NAME" = overlay ]; then
-	if [ -z "$SMALL" ]; then
-		mkdir -p "$WORK/small" && mount -t tmpfs -o size=4m tmpfs "$WORK/small" &&
-			printf '{"root":"%s/small/root","runRoot":"%s/small/run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
-			SMALL=$WORK/small.json
-	fi
-	if [ -z "$WRONG" ]; then
+# Without configs from the caller, the suite makes the stores of the drivers it knows:
+#   code 14: overlay and vfs on a 4 MiB tmpfs; btrfs on a 24 MiB btrfs (mixed block groups)
+#            that a filler file leaves with ~4 MiB free
+#   code 13: overlay on an overlay mount; btrfs on a tmpfs; vfs on a read-only filesystem
+if [ -z "$SMALL" ]; then
+	case $DRIVER_NAME in
+	overlay | vfs)
+		mkdir -p "$WORK/small" && mount -t tmpfs -o size=4m tmpfs "$WORK/small" ;;
+	btrfs)
+		mkbtrfs "$WORK/small" 24M --mixed &&
+			"$TREE" big "$WORK/small/filler" $(($(stat -f -c '%a * %S / 1048576' "$WORK/small") - 4)) ;;
+	esac
+	[ -d "$WORK/small" ] &&
+		printf '{"root":"%s/small/root","runRoot":"%s/small-run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
+		SMALL=$WORK/small.json
+fi
+if [ -z "$WRONG" ]; then
+	case $DRIVER_NAME in
+	overlay)
 		mkdir -p "$WORK/ovl/l" "$WORK/ovl/u" "$WORK/ovl/w" "$WORK/ovl/m" &&
 			mount -t overlay overlay -o "lowerdir=$WORK/ovl/l,upperdir=$WORK/ovl/u,workdir=$WORK/ovl/w" "$WORK/ovl/m" &&
-			printf '{"root":"%s/ovl/m/root","runRoot":"%s/ovl/run"}\n' "$WORK" "$WORK" >"$WORK/wrong.json" &&
-			WRONG=$WORK/wrong.json
-	fi
+			WRONGROOT=$WORK/ovl/m/root ;;
+	btrfs)
+		mkdir -p "$WORK/notbtrfs" && mount -t tmpfs -o size=4m tmpfs "$WORK/notbtrfs" &&
+			WRONGROOT=$WORK/notbtrfs/root ;;
+	vfs)
+		mkdir -p "$WORK/rofs" && mount -t tmpfs -o size=4m tmpfs "$WORK/rofs" && mkdir "$WORK/rofs/root" &&
+			mount -o remount,ro "$WORK/rofs" && WRONGROOT=$WORK/rofs/root ;;
+	esac
+	[ -n "${WRONGROOT:-}" ] &&
+		printf '{"root":"%s","runRoot":"%s/wrong-run"}\n' "$WRONGROOT" "$WORK" >"$WORK/wrong.json" &&
+		WRONG=$WORK/wrong.json
 fi
 if [ -n "$SMALL" ]; then
 	call INIT '{}' "$SMALL"
@@ -620,9 +667,15 @@ if [ -n "$SMALL" ]; then
 	is "$(get exists)" false "the failed layer is gone"
 	call LIST '{}' "$SMALL"
 	case $(get ids) in *'"full"'*) ok 1 "the failed layer is not in LIST" ;; *) ok 0 "the failed layer is not in LIST" ;; esac
-	if [ "$DRIVER_NAME" = overlay ] && [ -z "${STOR_CONF_SMALL_CONFIG:-}" ]; then
-		[ ! -e "$WORK/small/root/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
-		ok $? "overlay: no layer dir and no staging leftover after the failed apply"
+	if [ -z "${STOR_CONF_SMALL_CONFIG:-}" ]; then
+		case $DRIVER_NAME in
+		overlay)
+			[ ! -e "$WORK/small/root/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
+			ok $? "overlay: no layer dir and no staging leftover after the failed apply" ;;
+		btrfs | vfs)
+			[ ! -e "$WORK/small/root/layers/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
+			ok $? "$DRIVER_NAME: no layer dir and no staging leftover after the failed apply" ;;
+		esac
 	fi
 	# the store keeps working: a small layer fits and applies
 	call CREATE '{"id":"tiny"}'
