@@ -11,7 +11,7 @@ DESTDIR     ?=
 
 CC          ?= cc
 PKG_CONFIG  ?= pkg-config
-PKGS        := libnl-3.0 libnl-route-3.0 libmnl libnftnl jansson devmapper libarchive
+PKGS        := libnl-3.0 libnl-route-3.0 libmnl libnftnl jansson devmapper libarchive libbtrfsutil
 
 ifeq ($(FAULT),1)
 BUILD       ?= build-fault

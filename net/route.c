@@ -54,6 +54,9 @@ static struct nl_msg *route_msg(int type, int flags, const struct berth_route *r
 		goto fail;
 	if (r->gw.family && nla_put(msg, RTA_GATEWAY, berth_ip_len(r->gw.family), r->gw.addr) < 0)
 		goto fail;
+	if (!del && r->prefsrc.family &&
+	    nla_put(msg, RTA_PREFSRC, berth_ip_len(r->prefsrc.family), r->prefsrc.addr) < 0)
+		goto fail;
 	if (r->ifindex && nla_put_u32(msg, RTA_OIF, (uint32_t)r->ifindex) < 0)
 		goto fail;
 	if (r->priority && nla_put_u32(msg, RTA_PRIORITY, (uint32_t)r->priority) < 0)
@@ -156,6 +159,10 @@ static int list_cb(struct nlmsghdr *nlh, void *arg)
 	if (tb[RTA_GATEWAY] && nla_len(tb[RTA_GATEWAY]) == len) {
 		e->gw.family = rtm->rtm_family;
 		memcpy(e->gw.addr, nla_data(tb[RTA_GATEWAY]), (size_t)len);
+	}
+	if (tb[RTA_PREFSRC] && nla_len(tb[RTA_PREFSRC]) == len) {
+		e->prefsrc.family = rtm->rtm_family;
+		memcpy(e->prefsrc.addr, nla_data(tb[RTA_PREFSRC]), (size_t)len);
 	}
 	if (tb[RTA_OIF])
 		e->ifindex = (int)nla_get_u32(tb[RTA_OIF]);

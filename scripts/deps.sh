@@ -6,11 +6,14 @@
 set -euo pipefail
 
 BUILD_PKGS="gcc make pkg-config libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
-	libjansson-dev libdevmapper-dev libarchive-dev"
+	libjansson-dev libdevmapper-dev libarchive-dev libbtrfsutil-dev nettle-dev libsystemd-dev
+	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler golang-github-containerd-containerd-dev
+	libsqlite3-dev"
 DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
 TEST_PKGS="perl containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod
-	podman crun graphviz iptables cppcheck clang-tidy util-linux"
+	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc
+	btrfs-progs attr"
 
 what=${1:-test}
 case $what in
@@ -32,6 +35,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# firewalld is a test tool here (tests/integration/55-firewalld.sh runs it in a netns of its
+# own): on a host run by systemd its package would also start it on the host and enable it.
+if [[ " ${missing[*]} " == *" firewalld "* ]] && [ -d /run/systemd/system ]; then
+	systemctl mask firewalld.service >&2 || true
+fi
 apt-get update -qq >&2
 # qemu without recommends keeps the install small; the rest as usual.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

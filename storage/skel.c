@@ -20,7 +20,7 @@
 static const char *const protocol_verbs[] = {
 	"VERSION", "INIT",  "STATUS",	  "CREATE",  "REMOVE",	   "MOUNT",	 "UNMOUNT",
 	"EXISTS",  "LIST",  "METADATA",	  "DIFF",    "CHANGES",	   "APPLY_DIFF", "DIFF_SIZE",
-	"USAGE",   "CLEANUP", "GC",	  NULL,
+	"USAGE",   "CLEANUP", "GC",	  "MOUNTS",  "RELEASE",   NULL,
 };
 
 #define STDIN_MAX (16u << 20)

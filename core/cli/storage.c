@@ -49,9 +49,12 @@ static void print_info(json_t *info)
 	printf("driver:   %s (%s)\n", js(info, "driver"), js(info, "driverPath"));
 	printf("why:      %s\n", js(info, "reason"));
 	printf("root:     %s\nrunRoot:  %s\n", js(info, "root"), js(info, "runRoot"));
+	/* every driver of the priority list: taken, failed (and how) or not tried (and why) */
 	json_array_foreach(json_object_get(info, "probes"), i, v) {
 		if (json_is_true(json_object_get(v, "ok")))
-			printf("probe:    %-13s works here\n", js(v, "driver"));
+			printf("probe:    %-13s taken: %s\n", js(v, "driver"), js(v, "reason"));
+		else if (json_is_true(json_object_get(v, "skipped")))
+			printf("probe:    %-13s %s\n", js(v, "driver"), js(v, "reason"));
 		else
 			printf("probe:    %-13s no (code %lld: %s)\n", js(v, "driver"),
 			       (long long)json_integer_value(json_object_get(v, "code")),
@@ -318,18 +321,18 @@ int cli_storage(struct cli *c, int argc, char **argv)
 int cli_storage_inspect(const char *container, json_t **ret, berth_error *err)
 {
 	_cleanup_store_ struct berth_store *s = NULL;
-	struct berth_store_config *cfg = NULL;
+	struct berth_stor_config *cfg = NULL;
 	char path[PATH_MAX];
 	int r;
 
 	*ret = NULL;
 	/* Only look when this container has a rootfs record: inspect must not INIT a driver on
 	 * a host that never used storage. */
-	r = berth_store_config_load(NULL, &cfg, err);
+	r = berth_stor_config_load(NULL, &cfg, err);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/core/containers/%s.json", cfg->root, container);
-	berth_store_config_free(cfg);
+	berth_stor_config_free(cfg);
 	if (!berth_stor_id_valid(container) || access(path, F_OK) < 0)
 		return 0;
 	r = berth_store_open(NULL, &s, err);

@@ -22,10 +22,14 @@ static const char *const core_versions[] = { "0.1.0", "0.2.0", "0.3.0", "0.3.1",
 /*
  * The embedded default network.  10.213.0.0/24 clashes with neither podman's 10.88.0.0/16 nor
  * Docker's 172.17.0.0/16; the bridge name is ours so that nothing of podman's is touched.
+ * cniVersions (spec 1.1.0) lets berth and libcni >= 1.2 pick 1.1.0 while libcni 1.1 (containerd
+ * 1.6, podman 4), which reads only cniVersion and knows no 1.1.0 result, runs it as 1.0.0: the
+ * same conflist, written out by `berth net show berth --json | jq .config`, works in both.
  */
 static const char default_conflist[] =
 	"{\n"
-	"  \"cniVersion\": \"1.1.0\",\n"
+	"  \"cniVersion\": \"1.0.0\",\n"
+	"  \"cniVersions\": [\"1.0.0\", \"1.1.0\"],\n"
 	"  \"name\": \"berth\",\n"
 	"  \"plugins\": [\n"
 	"    {\n"

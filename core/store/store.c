@@ -21,184 +21,6 @@
 #include "berth/store.h"
 #include "store-internal.h"
 
-static const char *const default_priority[] = { "overlay", "devicemapper", "btrfs", "vfs", NULL };
-
-void berth_store_config_free(struct berth_store_config *c)
-{
-	if (!c)
-		return;
-	free(c->source);
-	free(c->driver);
-	free(c->root);
-	free(c->run_root);
-	if (c->options)
-		json_decref(c->options);
-	if (c->priority)
-		json_decref(c->priority);
-	free(c);
-}
-
-static int abs_path(const char *what, const char *v, berth_error *err)
-{
-	if (!v || v[0] != '/')
-		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
-				       "%s: \"%s\" must be an absolute path", what, v ? v : "");
-	return 0;
-}
-
-int berth_store_config_load(const char *path, struct berth_store_config **ret, berth_error *err)
-{
-	static const char *const known[] = { "driver", "root", "runRoot", "options", "priority",
-					     "comment", NULL };
-	_cleanup_json_ json_t *j = NULL;
-	struct berth_store_config *c;
-	char def[PATH_MAX];
-	const char *driver = "auto", *root = BERTH_STORE_DEFAULT_ROOT,
-		   *run_root = BERTH_STORE_DEFAULT_RUNROOT, *key;
-	json_t *options = NULL, *priority = NULL, *v;
-	int r;
-
-	if (!path || !*path)
-		path = getenv("BERTH_STORAGE_CONFIG");
-	if (!path || !*path) {
-		snprintf(def, sizeof(def), "%s/berth/storage.json", BERTH_SYSCONFDIR);
-		path = access(def, F_OK) == 0 ? def : NULL;
-	}
-	if (path) {
-		r = berth_json_load_file(path, &j, err);
-		if (r < 0)
-			return berth_error_prefix(err, "%s", path);
-		if (!json_is_object(j))
-			return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
-					       "%s: not a JSON object", path);
-		json_object_foreach(j, key, v) {
-			bool ok = false;
-			for (size_t i = 0; known[i]; i++)
-				ok = ok || STREQ(known[i], key);
-			if (!ok)
-				return berth_error_set(err, BERTH_ERR_UNSUPPORTED_FIELD, EINVAL,
-						       "%s: unknown key \"%s\"", path, key);
-		}
-		if ((r = berth_json_get_string(j, path, "driver", false, &driver, err)) < 0 ||
-		    (r = berth_json_get_string(j, path, "root", false, &root, err)) < 0 ||
-		    (r = berth_json_get_string(j, path, "runRoot", false, &run_root, err)) < 0 ||
-		    (r = berth_json_get_object(j, path, "options", false, &options, err)) < 0 ||
-		    (r = berth_json_get_array(j, path, "priority", false, &priority, err)) < 0)
-			return r;
-	}
-	if ((r = abs_path("root", root, err)) < 0 || (r = abs_path("runRoot", run_root, err)) < 0)
-		return berth_error_prefix(err, "%s", path ? path : "storage config");
-	if (!STREQ(driver, "auto") && (!berth_path_component_ok(driver) || strchr(driver, ' ')))
-		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
-				       "driver: invalid name \"%s\"", driver);
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->source = strdup(path ? path : "<embedded default>");
-	c->driver = strdup(driver);
-	c->root = strdup(root);
-	c->run_root = strdup(run_root);
-	c->options = options ? json_incref(options) : json_object();
-	if (priority) {
-		c->priority = json_incref(priority);
-	} else {
-		c->priority = json_array();
-		for (size_t i = 0; default_priority[i]; i++)
-			json_array_append_new(c->priority, json_string(default_priority[i]));
-	}
-	*ret = c;
-	return 0;
-}
-
-/* Try one driver: find it, INIT it.  0 = usable. */
-static int try_driver(struct berth_store *s, const char *name, berth_error *err)
-{
-	_cleanup_free_ char *path = NULL, *root = NULL, *run = NULL;
-	struct berth_stor_client *client = NULL;
-	json_t *res = NULL;
-	int r;
-
-	r = berth_stor_find_driver(name, &path, err);
-	if (r < 0)
-		return r;
-	if (asprintf(&root, "%s/%s", s->cfg->root, name) < 0 ||
-	    asprintf(&run, "%s/%s", s->cfg->run_root, name) < 0)
-		return -ENOMEM;
-	r = berth_stor_client_new(path, name, root, run, json_object_get(s->cfg->options, name),
-				  &client, err);
-	if (r < 0)
-		return r;
-	r = berth_stor_client_call(client, "INIT", NULL, -1, &res, err);
-	if (r < 0) {
-		berth_stor_client_free(client);
-		return r;
-	}
-	s->client = client;
-	s->driver = strdup(name);
-	s->driver_path = TAKE_PTR(path);
-	s->init = res;
-	return 0;
-}
-
-static int select_driver(struct berth_store *s, berth_error *err)
-{
-	_cleanup_free_ char *used = NULL;
-	char path[PATH_MAX];
-	size_t i;
-	json_t *v;
-	int r;
-
-	s->probes = json_array();
-	if (!STREQ(s->cfg->driver, "auto")) {
-		r = try_driver(s, s->cfg->driver, err);
-		if (r < 0)
-			return berth_error_prefix(err, "storage driver %s", s->cfg->driver);
-		s->reason = strdup("configured");
-		return 0;
-	}
-	/* Layers live in one driver: once one was used, auto keeps it. */
-	snprintf(path, sizeof(path), "%s/driver", s->meta);
-	if (berth_read_file(path, 256, &used, NULL, NULL) == 0) {
-		used[strcspn(used, "\n")] = '\0';
-		r = try_driver(s, used, err);
-		if (r < 0)
-			return berth_error_prefix(err, "storage driver %s (in use under %s)", used,
-						  s->cfg->root);
-		if (asprintf(&s->reason, "auto: already holds the layers under %s", s->cfg->root) < 0)
-			s->reason = NULL;
-		return 0;
-	}
-	json_array_foreach(s->cfg->priority, i, v) {
-		berth_error e = { 0 };
-		const char *name = json_string_value(v);
-		if (!name)
-			continue;
-		r = try_driver(s, name, &e);
-		/* A driver that is installed but refuses its configuration (a misspelt option, a
-		 * bad value: codes 2 and 7) is the admin's mistake, not this host's limit: say so
-		 * rather than quietly taking the next driver. */
-		if (r < 0 && (e.code == BERTH_ERR_UNSUPPORTED_FIELD ||
-			      (e.code == BERTH_ERR_INVALID_CONFIG && e.errnum != ENOENT))) {
-			if (err)
-				*err = e;
-			return berth_error_prefix(err, "storage driver %s", name);
-		}
-		json_array_append_new(s->probes,
-				      r == 0 ? json_pack("{s:s,s:b}", "driver", name, "ok", true)
-					     : json_pack("{s:s,s:b,s:i,s:s}", "driver", name, "ok",
-							 false, "code", e.code, "msg", e.msg));
-		if (r == 0) {
-			if (asprintf(&s->reason, "auto: first of the priority list that works here") <
-			    0)
-				s->reason = NULL;
-			return berth_write_file_atomic(path, name, strlen(name), 0644, true, err);
-		}
-	}
-	return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
-			       "no storage driver works on this host (tried: %s)",
-			       json_dumps(s->probes, JSON_COMPACT));
-}
-
 int berth_store_open(const char *config_path, struct berth_store **ret, berth_error *err)
 {
 	struct berth_store *s;
@@ -209,7 +31,7 @@ int berth_store_open(const char *config_path, struct berth_store **ret, berth_er
 	if (!s)
 		return -ENOMEM;
 	s->lockfd = -1;
-	r = berth_store_config_load(config_path, &s->cfg, err);
+	r = berth_stor_config_load(config_path, &s->cfg, err);
 	if (r < 0)
 		goto fail;
 	if (asprintf(&s->meta, "%s/core", s->cfg->root) < 0) {
@@ -223,9 +45,20 @@ int berth_store_open(const char *config_path, struct berth_store **ret, berth_er
 		if (r < 0)
 			goto fail;
 	}
-	r = select_driver(s, err);
-	if (r < 0)
-		goto fail;
+	{
+		struct berth_stor_selection sel;
+
+		snprintf(path, sizeof(path), "%s/driver", s->meta);
+		r = berth_stor_select(s->cfg, NULL, NULL, path, &sel, err);
+		s->driver = sel.driver;
+		s->driver_path = sel.driver_path;
+		s->reason = sel.reason;
+		s->probes = sel.probes;
+		s->init = sel.init;
+		s->client = sel.client;
+		if (r < 0)
+			goto fail;
+	}
 	*ret = s;
 	return 0;
 fail:
@@ -237,7 +70,7 @@ void berth_store_close(struct berth_store *s)
 {
 	if (!s)
 		return;
-	berth_store_config_free(s->cfg);
+	berth_stor_config_free(s->cfg);
 	free(s->driver);
 	free(s->driver_path);
 	free(s->reason);

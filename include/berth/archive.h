@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "berth/error.h"
@@ -114,6 +115,17 @@ enum berth_archive_changes_mode {
 int berth_archive_changes(int treefd, int parentfd, enum berth_archive_changes_mode mode,
 			  bool overlay_userxattr, struct berth_archive_changes *ret,
 			  berth_error *err);
+/*
+ * FULL comparison with a hint: for an entry present in both trees with the same file type,
+ * unchanged(ctx, tree_st, parent_st) returning true means the caller knows the entry (and, for
+ * a directory, everything below it) is unchanged: it is neither compared nor walked.  A driver
+ * that knows which inodes changed since the tree was snapshotted from parent (btrfs transaction
+ * ids) skips the unchanged subtrees this way; without the hint the result is the same.
+ */
+typedef bool (*berth_archive_unchanged_fn)(void *ctx, const struct stat *tree_st,
+					   const struct stat *parent_st);
+int berth_archive_changes_hinted(int treefd, int parentfd, berth_archive_unchanged_fn unchanged,
+				 void *ctx, struct berth_archive_changes *ret, berth_error *err);
 void berth_archive_changes_free(struct berth_archive_changes *c);
 /* Sum of the sizes of the regular files that changes ADD or MODIFY in tree (DIFF_SIZE). */
 int berth_archive_changes_size(int treefd, const struct berth_archive_changes *c,

@@ -166,6 +166,14 @@ int berth_dmset_mount(struct berth_dmset *s, const char *id, bool read_only,
 		      const char *mount_label, char **ret_path, berth_error *err);
 /* Drop one reference; at 0 unmount and deactivate.  Not mounted is success.  Returns refs left. */
 int berth_dmset_unmount(struct berth_dmset *s, const char *id, berth_error *err);
+/* MOUNTS: activate id's thin device (stays active until RELEASE/REMOVE/CLEANUP, not counted)
+ * and return {"mounts":[{type,source,options}],"activated":true}. */
+int berth_dmset_mounts(struct berth_dmset *s, const char *id, bool read_only, json_t **ret,
+		       berth_error *err);
+/* RELEASE: deactivate id's device unless the driver holds a MOUNT of it; an open device is
+ * removed deferred (returns 1).  A missing layer or inactive device is success. */
+int berth_dmset_release(struct berth_dmset *s, const char *id, bool *ret_released,
+			berth_error *err);
 /* Apply a tar stream to a freshly created layer (whiteouts delete from the snapshot). */
 int berth_dmset_apply_diff(struct berth_dmset *s, const char *id, int tarfd, uint64_t *ret_size,
 			   berth_error *err);

@@ -98,6 +98,10 @@ extern const struct berth_nft_kind berth_nft_kinds[]; /* terminated by { NULL } 
 void berth_nft_elem_format(int family, const char *set, const uint8_t *b, size_t len, bool data,
 			   char *out, size_t outsz);
 
+/* 1 when table `name` of `family` exists (anyone's: a read-only lookup, e.g. firewalld's
+ * `inet firewalld`), 0 when not. */
+int berth_nft_table_exists(int family, const char *name, berth_error *err);
+
 /* ---- per-attachment element sets (the layer every plugin uses) ---- */
 
 /* Replace the elements `kind` ("portmap", "masq", "macspoof", "firewall") records for owner

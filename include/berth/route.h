@@ -20,6 +20,7 @@ struct berth_route {
 	int advmss;             /* RTAX_ADVMSS, 0 = unset */
 	int scope;              /* RT_SCOPE_*, -1 = kernel choice (link when no gw, else universe) */
 	int protocol;           /* RTPROT_*, 0 = RTPROT_BOOT */
+	struct berth_ip prefsrc; /* RTA_PREFSRC, family 0 = none */
 };
 
 /* A route with every optional field unset. */

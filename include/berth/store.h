@@ -19,21 +19,16 @@
 
 #include "berth/error.h"
 #include "berth/storage-client.h"
+#include "berth/storage-select.h"
 
-#define BERTH_STORE_DEFAULT_ROOT "/var/lib/berth/storage"
-#define BERTH_STORE_DEFAULT_RUNROOT "/run/berth/storage"
+#define BERTH_STORE_DEFAULT_ROOT BERTH_STOR_DEFAULT_ROOT
+#define BERTH_STORE_DEFAULT_RUNROOT BERTH_STOR_DEFAULT_RUNROOT
 
-struct berth_store_config {
-	char *source; /* the file read, or "<embedded default>" */
-	char *driver; /* "auto" or a driver name */
-	char *root;
-	char *run_root;
-	json_t *options;  /* {driver: {options}} */
-	json_t *priority; /* array of names for auto */
-};
+/* The config and the selection live in storage/select.c (shared with the containerd
+ * snapshotter): berth_stor_config_load(), berth_stor_select(). */
 
 struct berth_store {
-	struct berth_store_config *cfg;
+	struct berth_stor_config *cfg;
 	char *driver;      /* the selected driver */
 	char *driver_path; /* its executable */
 	char *reason;      /* why it was selected */
@@ -44,11 +39,6 @@ struct berth_store {
 	int lockfd;
 	bool progress; /* print progress of long imports on stderr */
 };
-
-/* path NULL: $BERTH_STORAGE_CONFIG, else SYSCONFDIR/berth/storage.json, else the embedded
- * default.  Unknown keys are code 2 (named). */
-int berth_store_config_load(const char *path, struct berth_store_config **ret, berth_error *err);
-void berth_store_config_free(struct berth_store_config *c);
 
 /* Load the config, select and INIT the driver. */
 int berth_store_open(const char *config_path, struct berth_store **ret, berth_error *err);

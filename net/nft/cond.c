@@ -33,6 +33,105 @@ static uint64_t fnv(const char *s)
 
 #define SUPPORTED "supported: ip/ip6 saddr|daddr [==|!=] ADDR[/LEN], iifname [==|!=] NAME, " \
 		  "meta mark [==|!=] NUMBER"
+#define SUPPORTED_IPT "supported in iptables syntax: [!] -s|-d ADDR[/LEN], [!] -i NAME[+], " \
+		      "-m mark [!] --mark N, -m comment --comment TEXT"
+
+static bool opt(const char *t, const char *a, const char *b, const char *c)
+{
+	return STREQ(t, a) || STREQ(t, b) || (c && STREQ(t, c));
+}
+
+/*
+ * The same matches in iptables syntax, as the reference's iptables backend (which conditions
+ * in that syntax select) would have put them into its rule: translated to the nft subset
+ * above.  "!" before an option, or in the old form before its value, negates it; "NAME+" is
+ * iptables' prefix match; a comment is dropped.
+ */
+static int from_iptables(char **tok, size_t nt, int family, const char *key, char **ret,
+			 berth_error *err)
+{
+	size_t cap = 64, len = 0;
+	char *out = malloc(cap);
+	bool neg = false;
+
+	if (!out)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	out[0] = '\0';
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		free(out);                                                                         \
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL, __VA_ARGS__);    \
+	} while (0)
+	for (size_t i = 0; i < nt; i++) {
+		const char *t = tok[i], *what = NULL;
+		char v[128];
+
+		if (STREQ(t, "!")) {
+			neg = !neg;
+			continue;
+		}
+		if (opt(t, "-s", "--source", "--src"))
+			what = family == 4 ? "ip saddr" : "ip6 saddr";
+		else if (opt(t, "-d", "--destination", "--dst"))
+			what = family == 4 ? "ip daddr" : "ip6 daddr";
+		else if (opt(t, "-i", "--in-interface", NULL))
+			what = "iifname";
+		else if (STREQ(t, "--mark"))
+			what = "meta mark";
+		else if (opt(t, "-m", "--match", NULL)) {
+			if (i + 1 >= nt)
+				FAIL("%s: '%s' without a module (%s)", key, t, SUPPORTED_IPT);
+			t = tok[++i];
+			if (STREQ(t, "mark"))
+				continue;
+			if (!STREQ(t, "comment"))
+				FAIL("%s: the iptables match '-m %s' has no counterpart in berth (%s)", key,
+				     t, SUPPORTED_IPT);
+			if (i + 2 >= nt || !STREQ(tok[i + 1], "--comment"))
+				FAIL("%s: '-m comment' without '--comment TEXT'", key);
+			i += 2;
+			if (tok[i][0] == '"')
+				while (i + 1 < nt && (strlen(tok[i]) < 2 || tok[i][strlen(tok[i]) - 1] != '"'))
+					i++;
+			continue;
+		}
+		if (!what)
+			FAIL("%s: cannot translate the iptables condition '%s' (%s)", key, t, SUPPORTED_IPT);
+		if (i + 1 < nt && STREQ(tok[i + 1], "!")) {
+			neg = !neg;
+			i++;
+		}
+		if (i + 1 >= nt)
+			FAIL("%s: '%s' without a value", key, t);
+		snprintf(v, sizeof(v), "%s", tok[++i]);
+		if (STREQ(what, "iifname") && *v && v[strlen(v) - 1] == '+')
+			v[strlen(v) - 1] = '*';
+		if (STREQ(what, "meta mark") && strchr(v, '/')) {
+			char *end;
+			unsigned long m = strtoul(strchr(v, '/') + 1, &end, 0);
+			if (*end || m != 0xffffffffUL)
+				FAIL("%s: a mark with a mask ('%s') has no counterpart in berth", key, v);
+			*strchr(v, '/') = '\0';
+		}
+		size_t need = len + strlen(what) + strlen(v) + 8;
+		if (need > cap) {
+			char *o = realloc(out, need * 2);
+			if (!o) {
+				free(out);
+				return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+			}
+			out = o;
+			cap = need * 2;
+		}
+		len += (size_t)sprintf(out + len, "%s%s %s%s", len ? " " : "", what, neg ? "!= " : "", v);
+		neg = false;
+	}
+	if (neg)
+		FAIL("%s: '!' negates nothing", key);
+#undef FAIL
+	*ret = out;
+	return 0;
+}
 
 int berth_nft_conds_parse(const char *const *tokens, size_t n, int family, const char *key,
 			  struct berth_nft_conds *ret, berth_error *err)
@@ -52,11 +151,6 @@ int berth_nft_conds_parse(const char *const *tokens, size_t n, int family, const
 		if (!tokens[i])
 			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 					       "%s[%zu]: not a string", key, i);
-		if (i == 0 && (tokens[i][0] == '-' || tokens[i][0] == '!'))
-			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-					       "%s: iptables conditions ('%s') need the iptables "
-					       "backend; berth speaks nft syntax (%s)",
-					       key, tokens[i], SUPPORTED);
 		strcat(all, tokens[i]);
 		strcat(all, " ");
 	}
@@ -65,6 +159,22 @@ int berth_nft_conds_parse(const char *const *tokens, size_t n, int family, const
 			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
 					       "%s: too many tokens", key);
 		tok[nt++] = t;
+	}
+	/* iptables syntax (what the reference's backend detection looks at: the first string) */
+	if (n && tokens[0] && (tokens[0][0] == '-' || tokens[0][0] == '!')) {
+		char *nft = NULL;
+		int r = from_iptables(tok, nt, family, key, &nft, err);
+		if (r < 0)
+			return r;
+		free(all);
+		all = nft;
+		nt = 0;
+		for (char *save = NULL, *t = strtok_r(all, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+			if (nt == ARRAY_SIZE(tok))
+				return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, E2BIG,
+						       "%s: too many tokens", key);
+			tok[nt++] = t;
+		}
 	}
 	for (size_t i = 0; i < nt;) {
 		struct berth_nft_cond *c = &ret->c[ret->n];

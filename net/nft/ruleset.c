@@ -411,6 +411,26 @@ int berth_nft_set_exists(int family, const char *name, berth_error *err)
 	return 1;
 }
 
+int berth_nft_table_exists(int family, const char *name, berth_error *err)
+{
+	static char buf[1024];
+	struct nftnl_table *t = nftnl_table_alloc();
+	if (!t)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, family, NLM_F_ACK,
+						     (uint32_t)time(NULL));
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	int r = berth_nft_request(nlh, NULL, NULL, err);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: looking up table %s %s: %s",
+				       berth_nft_family_name(family), name, strerror(-r));
+	return 1;
+}
+
 int berth_nft_batch_setup(struct berth_nft_batch *b, int family, berth_error *err)
 {
 	const struct set_def *defs;

@@ -620,6 +620,8 @@ struct chlist {
 	size_t cap;
 	berth_error *err;
 	bool userxattr;
+	berth_archive_unchanged_fn unchanged; /* FULL: entries the caller knows are unchanged */
+	void *ctx;
 };
 
 static int ch_push(struct chlist *l, const char *prefix, const char *name,
@@ -765,6 +767,12 @@ static int ch_full(struct chlist *l, int tfd, int pfd, const char *prefix, int d
 				j++;
 			continue;
 		}
+		if (l->unchanged && (ts.st_mode & S_IFMT) == (ps.st_mode & S_IFMT) &&
+		    l->unchanged(l->ctx, &ts, &ps)) {
+			i++;
+			j++;
+			continue;
+		}
 		{
 			bool xerr = false;
 			bool same = same_meta(tfd, pfd, tn[i], &ts, &ps, &xerr);
@@ -887,11 +895,10 @@ static int cmp_change(const void *a, const void *b)
 	}
 }
 
-int berth_archive_changes(int treefd, int parentfd, enum berth_archive_changes_mode mode,
-			  bool overlay_userxattr, struct berth_archive_changes *ret,
-			  berth_error *err)
+static int changes(struct chlist *lp, int treefd, int parentfd,
+		   enum berth_archive_changes_mode mode, struct berth_archive_changes *ret)
 {
-	struct chlist l = { .err = err, .userxattr = overlay_userxattr };
+	struct chlist l = *lp;
 	int r;
 
 	if (mode == BERTH_ARCHIVE_CHANGES_OVERLAY_UPPER)
@@ -908,6 +915,23 @@ int berth_archive_changes(int treefd, int parentfd, enum berth_archive_changes_m
 		qsort(l.c.v, l.c.n, sizeof(*l.c.v), cmp_change);
 	*ret = l.c;
 	return 0;
+}
+
+int berth_archive_changes(int treefd, int parentfd, enum berth_archive_changes_mode mode,
+			  bool overlay_userxattr, struct berth_archive_changes *ret,
+			  berth_error *err)
+{
+	struct chlist l = { .err = err, .userxattr = overlay_userxattr };
+
+	return changes(&l, treefd, parentfd, mode, ret);
+}
+
+int berth_archive_changes_hinted(int treefd, int parentfd, berth_archive_unchanged_fn unchanged,
+				 void *ctx, struct berth_archive_changes *ret, berth_error *err)
+{
+	struct chlist l = { .err = err, .unchanged = unchanged, .ctx = ctx };
+
+	return changes(&l, treefd, parentfd, BERTH_ARCHIVE_CHANGES_FULL, ret);
 }
 
 void berth_archive_changes_free(struct berth_archive_changes *c)

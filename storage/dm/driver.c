@@ -94,6 +94,7 @@ static int v_status(const struct berth_stor_call *call, json_t **ret, berth_erro
 static int v_create(const struct berth_stor_call *call, json_t **ret, berth_error *err)
 {
 	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	json_t *mounts_arg;
 	const char *id = NULL, *parent = NULL;
 	uint64_t size = 0;
 	int r;
@@ -102,10 +103,21 @@ static int v_create(const struct berth_stor_call *call, json_t **ret, berth_erro
 	    (r = berth_stor_arg_id(call, "parent", false, &parent, err)) < 0 ||
 	    (r = arg_size(call, "size", &size, err)) < 0)
 		return r;
+	mounts_arg = json_object_get(call->args, "mounts");
+	if (mounts_arg && !json_is_object(mounts_arg))
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
+				       "args.mounts: must be an object ({\"ro\":bool})");
 	r = open_set(call, &s, err);
 	if (r < 0)
 		return r;
-	return berth_dmset_create(s, id, parent, size, err);
+	r = berth_dmset_create(s, id, parent, size, err);
+	if (r < 0 || !mounts_arg)
+		return r;
+	/* args.mounts: MOUNTS' answer too, in the same call; all or nothing */
+	r = berth_dmset_mounts(s, id, json_is_true(json_object_get(mounts_arg, "ro")), ret, err);
+	if (r < 0)
+		berth_dmset_remove(s, id, &(berth_error){ 0 });
+	return r;
 }
 
 static int v_remove(const struct berth_stor_call *call, json_t **ret, berth_error *err)
@@ -171,6 +183,41 @@ static int v_unmount(const struct berth_stor_call *call, json_t **ret, berth_err
 	if (r < 0)
 		return r;
 	*ret = json_pack("{s:i}", "refs", r);
+	return 0;
+}
+
+static int v_mounts(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	const char *id = NULL;
+	bool ro = false;
+	int r;
+
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
+	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0)
+		return r;
+	r = open_set(call, &s, err);
+	if (r < 0)
+		return r;
+	return berth_dmset_mounts(s, id, ro, ret, err);
+}
+
+static int v_release(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	_cleanup_dmset_ struct berth_dmset *s = NULL;
+	const char *id = NULL;
+	bool released = false;
+	int r;
+
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0)
+		return r;
+	r = open_set(call, &s, err);
+	if (r < 0)
+		return r;
+	r = berth_dmset_release(s, id, &released, err);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:b,s:b}", "released", released, "deferred", r > 0);
 	return 0;
 }
 
@@ -338,6 +385,8 @@ const struct berth_stor_verb berth_dm_verbs[] = {
 	{ "REMOVE", v_remove, BERTH_STOR_STREAM_NONE },
 	{ "MOUNT", v_mount, BERTH_STOR_STREAM_NONE },
 	{ "UNMOUNT", v_unmount, BERTH_STOR_STREAM_NONE },
+	{ "MOUNTS", v_mounts, BERTH_STOR_STREAM_NONE },
+	{ "RELEASE", v_release, BERTH_STOR_STREAM_NONE },
 	{ "EXISTS", v_exists, BERTH_STOR_STREAM_NONE },
 	{ "LIST", v_list, BERTH_STOR_STREAM_NONE },
 	{ "METADATA", v_metadata, BERTH_STOR_STREAM_NONE },

@@ -232,6 +232,13 @@ int berth_dmset_unmount_ref(struct berth_dmset *s, const struct layer *l, berth_
 {
 	int refs = berth_dmset_get_refs(s, l->id), r;
 
+	if (refs == 0) {
+		/* not mounted by us: leave the device alone (MOUNTS may have activated it for a
+		 * caller that mounted it itself; RELEASE, REMOVE and CLEANUP deactivate it) */
+		_cleanup_free_ char *mnt = berth_dmset_pathf("%s/mnt/%s", s->root, l->id);
+		if (!berth_is_mountpoint_by_dev(mnt))
+			return 0;
+	}
 	if (refs > 1) {
 		r = berth_dmset_set_refs(s, l->id, refs - 1, err);
 		return r < 0 ? r : refs - 1;
@@ -271,4 +278,87 @@ void berth_dmset_unmount_id(struct berth_dmset *s, const char *id, int lock)
 		berth_dmset_unmount_ref(s, &l, &e);
 	if (lock >= 0)
 		close(lock);
+}
+
+/* MOUNTS: activate the thin device (not counted: once active it stays until RELEASE, REMOVE or
+ * CLEANUP) and describe how to mount it.  A device whose removal was deferred by an earlier
+ * RELEASE while it was still open is kept: its deferred removal is cancelled. */
+int berth_dmset_mounts(struct berth_dmset *s, const char *id, bool read_only, json_t **ret,
+		       berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	_cleanup_free_ char *extra = NULL;
+	struct berth_dm_info info;
+	struct layer l;
+	char name[160];
+	json_t *opts;
+	char *save = NULL;
+	int r;
+
+	r = berth_dmset_read_visible(s, id, &l, err);
+	if (r == -ENOENT)
+		return berth_dmset_unknown_layer(err, id);
+	if (r < 0)
+		return r;
+	r = berth_dmset_lock_layer(s, id, &lock, err);
+	if (r < 0)
+		return r;
+	berth_dmset_dev_name(s, l.devid, name, sizeof(name));
+	r = berth_dm_info(name, &info, err);
+	if (r < 0)
+		return r;
+	if (info.exists && info.deferred_remove) {
+		r = berth_dm_message(name, "@cancel_deferred_remove", err);
+		if (r < 0)
+			return r;
+	}
+	r = berth_dmset_activate(s, l.devid, l.size, err);
+	if (r < 0)
+		return r;
+	BERTH_FAULT_POINT("dm-mounts-after-activate");
+	opts = json_array();
+	if (s->cfg->fs == BERTH_DM_FS_XFS)
+		json_array_append_new(opts, json_string("nouuid"));
+	extra = s->cfg->mount_options ? strdup(s->cfg->mount_options) : NULL;
+	for (char *t = extra ? strtok_r(extra, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(opts, json_string(t));
+	if (read_only)
+		json_array_append_new(opts, json_string("ro"));
+	*ret = json_pack("{s:[{s:s,s:s,s:o}],s:b}", "mounts", "type", berth_dmset_fs_name(s), "source", "",
+			 "options", opts, "activated", true);
+	if (!*ret)
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
+	json_object_set_new(json_array_get(json_object_get(*ret, "mounts"), 0), "source",
+			    json_sprintf("/dev/mapper/%s", name));
+	return 0;
+}
+/* RELEASE: deactivate what MOUNTS activated, unless the driver itself holds a mount of it.
+ * Returns 1 when the kernel deferred the removal (the device is still open). */
+int berth_dmset_release(struct berth_dmset *s, const char *id, bool *ret_released,
+			berth_error *err)
+{
+	_cleanup_close_ int lock = -1;
+	_cleanup_free_ char *mnt = NULL;
+	struct layer l;
+	int r;
+
+	*ret_released = false;
+	r = berth_dmset_read_layer(s, id, &l, err);
+	if (r == -ENOENT) {
+		berth_error_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = berth_dmset_lock_layer(s, id, &lock, err);
+	if (r < 0)
+		return r;
+	mnt = berth_dmset_pathf("%s/mnt/%s", s->root, id);
+	if (berth_dmset_get_refs(s, id) > 0 && berth_is_mountpoint_by_dev(mnt))
+		return 0;
+	r = berth_dmset_deactivate(s, l.devid, true, err);
+	if (r < 0)
+		return r;
+	*ret_released = true;
+	return r;
 }

@@ -39,6 +39,8 @@ const struct berth_stor_verb berth_ovl_verbs[] = {
 	{ "REMOVE", berth_ovl_remove, BERTH_STOR_STREAM_NONE },
 	{ "MOUNT", berth_ovl_mount, BERTH_STOR_STREAM_NONE },
 	{ "UNMOUNT", berth_ovl_unmount, BERTH_STOR_STREAM_NONE },
+	{ "MOUNTS", berth_ovl_mounts, BERTH_STOR_STREAM_NONE },
+	{ "RELEASE", berth_ovl_release, BERTH_STOR_STREAM_NONE },
 	{ "EXISTS", berth_ovl_exists, BERTH_STOR_STREAM_NONE },
 	{ "LIST", berth_ovl_list, BERTH_STOR_STREAM_NONE },
 	{ "METADATA", berth_ovl_metadata, BERTH_STOR_STREAM_NONE },
@@ -59,7 +61,7 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	const char *id = NULL, *parent = NULL;
 	char stage[PATH_MAX], path[PATH_MAX], link[OVL_LINK_LEN + 1];
 	uint64_t size = 0;
-	json_t *v;
+	json_t *v, *mounts_arg;
 	size_t depth = 1;
 	int r;
 
@@ -69,6 +71,10 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
 	    (r = berth_stor_arg_id(call, "parent", false, &parent, err)) < 0)
 		return r;
+	mounts_arg = json_object_get(call->args, "mounts");
+	if (mounts_arg && !json_is_object(mounts_arg))
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
+				       "args.mounts: must be an object ({\"ro\":bool})");
 	size = o.default_size;
 	v = json_object_get(call->args, "size");
 	if (v && (r = berth_ovl_parse_size(v, "args.size", &size, err)) < 0)
@@ -190,6 +196,20 @@ int berth_ovl_create(const struct berth_stor_call *call, json_t **ret, berth_err
 		return r;
 	}
 	*ret = json_pack("{s:s,s:i}", "id", id, "depth", (int)depth);
+	if (mounts_arg) {
+		/* args.mounts: MOUNTS' answer too, in the same call (the snapshotter's Prepare) */
+		json_t *m = NULL;
+		r = berth_ovl_mounts_spec(&o, id, json_is_true(json_object_get(mounts_arg, "ro")),
+					  &m, err);
+		if (r < 0) {
+			json_decref(*ret);
+			*ret = NULL;
+			berth_ovl_remove_layer(&o, id, NULL);
+			return r;
+		}
+		json_object_set_new(*ret, "mounts", json_pack("[o]", m));
+		json_object_set_new(*ret, "activated", json_false());
+	}
 	return 0;
 undo:
 	snprintf(stage, sizeof(stage), "staging/%s", id);

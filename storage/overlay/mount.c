@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Overlay mounts: the new mount API (fsconfig "lowerdir+", no page-size limit on the number of
  * lowers) with mount(2) as the fallback; on-disk reference counts; MOUNT and UNMOUNT. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -457,4 +458,145 @@ int berth_ovl_unmount(const struct berth_stor_call *call, json_t **ret, berth_er
 out:
 	berth_ovl_close(&o);
 	return r;
+}
+
+/* Does dir (relative to rootfd) hold anything? */
+static bool dir_empty_at(int rootfd, const char *dir)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd;
+
+	fd = openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return true;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return true;
+	}
+	while ((de = readdir(d)))
+		if (!STREQ(de->d_name, ".") && !STREQ(de->d_name, ".."))
+			return false;
+	return true;
+}
+
+static json_t *bind_spec(const char *source, bool ro)
+{
+	return json_pack("{s:s,s:s,s:[s,s]}", "type", "bind", "source", source, "options",
+			 ro ? "ro" : "rw", "rbind");
+}
+
+/* MOUNTS: what MOUNT would mount, as specs for a caller that mounts them itself (containerd).
+ * Mounts nothing, takes no reference.  The shapes are containerd's overlayfs snapshotter's: a
+ * bind mount where a single directory is the whole tree, else overlay. */
+int berth_ovl_mounts_spec(struct ovl *o, const char *id, bool ro, json_t **ret, berth_error *err)
+{
+	_cleanup_strv_ char **anc = NULL;
+	_cleanup_free_ char *lower = NULL;
+	char own[PATH_MAX], rel[PATH_MAX];
+	json_t *opts;
+	size_t n = 0, len, p;
+	bool with_own;
+	int r;
+
+	r = berth_ovl_lowers(o, id, &anc, &n, err);
+	if (r < 0)
+		return r;
+	/* Each lower by the shorter of its two names, R/l/<link> or R/<id>/diff: containerd
+	 * mounts a lowerdir list longer than a page relative to the lowers' common directory
+	 * (R), so the shorter names let more layers fit. */
+	for (size_t i = 0; i < n; i++) {
+		char target[PATH_MAX], *alt = NULL;
+		const char *link = anc[i] + strlen(o->root) + 1; /* l/<link> */
+		ssize_t tl = readlinkat(o->rootfd, link, target, sizeof(target) - 1);
+
+		if (tl <= 3 || strncmp(target, "../", 3) != 0)
+			continue;
+		target[tl] = '\0';
+		if ((size_t)tl - 3 < strlen(link) &&
+		    asprintf(&alt, "%s/%s", o->root, target + 3) >= 0) {
+			free(anc[i]);
+			anc[i] = alt;
+		}
+	}
+	snprintf(own, sizeof(own), "%s/%s/diff", o->root, id);
+	snprintf(rel, sizeof(rel), "%s/diff", id);
+	if (!ro && n == 0) {
+		*ret = bind_spec(own, false);
+		return 0;
+	}
+	/* A read-only stack leaves out an empty own layer: a containerd View is a new, empty
+	 * layer on its parent, and its tree is the parent's. */
+	with_own = ro && !dir_empty_at(o->rootfd, rel);
+	if (ro && n + with_own <= 1) {
+		*ret = bind_spec(with_own || n == 0 ? own : anc[0], true);
+		return 0;
+	}
+	if (n + with_own > BERTH_OVL_MAX_DEPTH)
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, E2BIG,
+				       "%zu lower layers, overlay allows %d", n + with_own,
+				       BERTH_OVL_MAX_DEPTH);
+	len = sizeof("lowerdir=") + strlen(own) + 1;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(anc[i]) + 1;
+	lower = malloc(len);
+	if (!lower)
+		return -ENOMEM;
+	p = (size_t)snprintf(lower, len, "lowerdir=%s", with_own ? own : "");
+	for (size_t i = 0; i < n; i++)
+		p += (size_t)snprintf(lower + p, len - p, "%s%s", with_own || i ? ":" : "", anc[i]);
+	opts = json_array();
+	json_array_append_new(opts, json_string(o->index ? "index=on" : "index=off"));
+	json_array_append_new(opts,
+			      json_string(o->redirect_dir ? "redirect_dir=on" : "redirect_dir=off"));
+	if (o->metacopy)
+		json_array_append_new(opts, json_string("metacopy=on"));
+	if (!ro) {
+		json_array_append_new(opts, json_sprintf("workdir=%s/%s/work", o->root, id));
+		json_array_append_new(opts, json_sprintf("upperdir=%s", own));
+	}
+	json_array_append_new(opts, json_string(lower));
+	if (ro)
+		json_array_append_new(opts, json_string("ro"));
+	*ret = json_pack("{s:s,s:s,s:o}", "type", "overlay", "source", "overlay", "options", opts);
+	return 0;
+}
+
+int berth_ovl_mounts(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	struct ovl o = { .rootfd = -1, .lockfd = -1 };
+	const char *id = NULL;
+	json_t *m = NULL;
+	bool ro = false;
+	int r;
+
+	r = berth_ovl_open(call, &o, OVL_LOCK_SHARED, err);
+	if (r < 0)
+		goto out;
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0 ||
+	    (r = berth_ovl_need_layer(&o, id, err)) < 0 ||
+	    (r = berth_json_get_bool(call->args, "args", "ro", false, &ro, err)) < 0 ||
+	    (r = berth_ovl_mounts_spec(&o, id, ro, &m, err)) < 0)
+		goto out;
+	*ret = m ? json_pack("{s:[o],s:b}", "mounts", m, "activated", false) : NULL;
+	if (!*ret)
+		r = berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
+out:
+	berth_ovl_close(&o);
+	return r == -ENOMEM && !err->msg[0]
+		       ? berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory")
+		       : r;
+}
+
+/* RELEASE: MOUNTS activates nothing here. */
+int berth_ovl_release(const struct berth_stor_call *call, json_t **ret, berth_error *err)
+{
+	const char *id = NULL;
+	int r;
+
+	if ((r = berth_stor_arg_id(call, "id", true, &id, err)) < 0)
+		return r;
+	*ret = json_pack("{s:b,s:b}", "released", false, "deferred", false);
+	return 0;
 }

@@ -98,6 +98,8 @@ struct ovl_mount_opts {
 /* Mount layer id at root/<id>/merged. ret_opts: the options used (for the result). */
 int berth_ovl_mount_layer(struct ovl *o, const char *id, const struct ovl_mount_opts *mo,
 			  const char *target, json_t **ret_opts, berth_error *err);
+/* MOUNTS' spec of layer id: one {type,source,options} object (docs/storage-protocol.md 4.1). */
+int berth_ovl_mounts_spec(struct ovl *o, const char *id, bool ro, json_t **ret, berth_error *err);
 /* A read-only view of layer id (its diff and ancestors) as an fd on a detached mount. */
 int berth_ovl_view_fd(struct ovl *o, const char *id, int *ret_fd, berth_error *err);
 bool berth_ovl_is_mounted(struct ovl *o, const char *id);
@@ -129,3 +131,5 @@ int berth_ovl_changes(const struct berth_stor_call *call, json_t **ret, berth_er
 int berth_ovl_apply_diff(const struct berth_stor_call *call, json_t **ret, berth_error *err);
 int berth_ovl_diff_size(const struct berth_stor_call *call, json_t **ret, berth_error *err);
 int berth_ovl_usage(const struct berth_stor_call *call, json_t **ret, berth_error *err);
+int berth_ovl_mounts(const struct berth_stor_call *call, json_t **ret, berth_error *err);
+int berth_ovl_release(const struct berth_stor_call *call, json_t **ret, berth_error *err);

@@ -5,12 +5,17 @@
  *   stor-tree fill DIR          populate DIR with every kind of entry a layer can hold
  *   stor-tree change DIR        make the changes of a second layer (deletes, opaque dir, ...)
  *   stor-tree manifest DIR      canonical listing: type, mode, owner, size, content hash,
- *                               link target, rdev, xattrs, hardlink group, mtime
+ *                               link target, rdev, xattrs, hardlink group (names of one
+ *                               inode inside DIR), mtime
  *   stor-tree request CONFIG ARGS   print CONFIG (a JSON object file) with "args": ARGS
  *   stor-tree get KEY[.KEY|.N]  read JSON on stdin, print a value (strings raw)
  *   stor-tree evil-tar FILE     a tar whose entry climbs out with ../
  *   stor-tree getxattr PATH NAME    print the value (exit 1 when absent)
  *   stor-tree big FILE MIB      a file of MIB MiB of pseudo-random bytes
+ *   stor-tree mount-specs DIR   mount the specs of a MOUNTS result (JSON on stdin) on DIR, the
+ *                               way containerd applies a snapshotter's mounts: ro/rw/bind/rbind
+ *                               become flags, the rest the data string; a read-only bind is
+ *                               remounted read-only
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
@@ -186,9 +192,54 @@ struct ino_seen {
 	dev_t dev;
 	ino_t ino;
 	char *first;
+	unsigned count; /* names of this inode inside the tree */
 };
 static struct ino_seen *seen;
 static size_t nseen;
+
+static struct ino_seen *ino_find(const struct stat *st)
+{
+	for (size_t j = 0; j < nseen; j++)
+		if (seen[j].dev == st->st_dev && seen[j].ino == st->st_ino)
+			return &seen[j];
+	return NULL;
+}
+
+/* Hardlink groups are the tree's own: how many names each inode has inside the tree, not its
+ * st_nlink (overlay reports a lower inode's links from its own layer, a bind mount links from
+ * outside). */
+static void count_links(const char *dir)
+{
+	char path[8192];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		DIE("opendir %s", dir);
+	while ((de = readdir(d))) {
+		struct stat st;
+		struct ino_seen *e;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) < 0)
+			DIE("lstat %s", path);
+		if (S_ISDIR(st.st_mode)) {
+			count_links(path);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_nlink < 2)
+			continue;
+		if (!(e = ino_find(&st))) {
+			seen = realloc(seen, (nseen + 1) * sizeof(*seen));
+			e = &seen[nseen++];
+			*e = (struct ino_seen){ st.st_dev, st.st_ino, NULL, 0 };
+		}
+		e->count++;
+	}
+	closedir(d);
+}
 
 static int cmpstr(const void *a, const void *b)
 {
@@ -249,16 +300,11 @@ static void manifest(const char *dir, const char *rel)
 		xattrs(path, xa, sizeof(xa));
 		if (S_ISREG(st.st_mode)) {
 			const char *grp = "";
-			if (st.st_nlink > 1) {
-				size_t j;
-				for (j = 0; j < nseen; j++)
-					if (seen[j].dev == st.st_dev && seen[j].ino == st.st_ino)
-						break;
-				if (j == nseen) {
-					seen = realloc(seen, (nseen + 1) * sizeof(*seen));
-					seen[nseen++] = (struct ino_seen){ st.st_dev, st.st_ino, strdup(r) };
-				}
-				grp = seen[j].first;
+			struct ino_seen *e = st.st_nlink > 1 ? ino_find(&st) : NULL;
+			if (e && e->count > 1) {
+				if (!e->first)
+					e->first = strdup(r);
+				grp = e->first;
 			}
 			int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 			snprintf(extra, sizeof(extra), "size=%lld fnv=%016" PRIx64 " links=%s mtime=%lld",
@@ -374,6 +420,112 @@ static void evil_tar(const char *path, const char *name)
 	fclose(f);
 }
 
+/* containerd's compactLowerdirOption: chdir to the common directory of the lowerdirs (the
+ * dirname of their longest common prefix) and make them relative.  *ret_cwd gets the old cwd. */
+static int compact_lowerdir(char *data, char *ret_cwd)
+{
+	char *lo = strstr(data, "lowerdir="), *end, *dirs[1024], common[4096], out[8192];
+	size_t n = 0, cl, o = 0;
+
+	if (!lo || (lo != data && lo[-1] != ','))
+		return 0;
+	lo += 9;
+	end = strchr(lo, ',');
+	{
+		char list[8192];
+		snprintf(list, sizeof(list), "%.*s", end ? (int)(end - lo) : (int)strlen(lo), lo);
+		for (char *save = NULL, *t = strtok_r(list, ":", &save); t && n < 1024;
+		     t = strtok_r(NULL, ":", &save))
+			dirs[n++] = strdup(t);
+	}
+	if (n < 2)
+		goto keep;
+	snprintf(common, sizeof(common), "%s", dirs[0]);
+	for (size_t i = 1; i < n; i++) {
+		size_t k = 0;
+		while (common[k] && common[k] == dirs[i][k])
+			k++;
+		common[k] = '\0';
+	}
+	if (!strrchr(common, '/'))
+		goto keep;
+	*strrchr(common, '/') = '\0'; /* path.Dir */
+	if (!common[0])
+		goto keep;
+	cl = strlen(common) + 1;
+	if (!getcwd(ret_cwd, 4096) || chdir(common) < 0)
+		goto keep;
+	o = (size_t)snprintf(out, sizeof(out), "%.*slowerdir=", (int)(lo - 9 - data), data);
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? ":" : "", dirs[i] + cl);
+	if (end)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", end);
+	snprintf(data, 8192, "%s", out);
+keep:
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	return 0;
+}
+
+static int mount_specs(const char *target)
+{
+	json_error_t je;
+	json_t *res = json_loadf(stdin, 0, &je), *mounts, *m;
+	size_t i;
+
+	mounts = json_object_get(res, "mounts");
+	if (!json_is_array(mounts) || json_array_size(mounts) == 0) {
+		fprintf(stderr, "stor-tree: no \"mounts\" array on stdin\n");
+		return 2;
+	}
+	json_array_foreach(mounts, i, m) {
+		const char *type = json_string_value(json_object_get(m, "type"));
+		const char *src = json_string_value(json_object_get(m, "source"));
+		json_t *opts = json_object_get(m, "options"), *o;
+		char data[8192] = "";
+		unsigned long flags = 0;
+		size_t k, dl = 0;
+
+		if (!type || !src || !json_is_array(opts)) {
+			fprintf(stderr, "stor-tree: mount %zu lacks type, source or options\n", i);
+			return 2;
+		}
+		json_array_foreach(opts, k, o) {
+			const char *v = json_string_value(o);
+			if (!v)
+				return 2;
+			if (!strcmp(v, "ro"))
+				flags |= MS_RDONLY;
+			else if (!strcmp(v, "rw"))
+				flags &= ~(unsigned long)MS_RDONLY;
+			else if (!strcmp(v, "bind"))
+				flags |= MS_BIND;
+			else if (!strcmp(v, "rbind"))
+				flags |= MS_BIND | MS_REC;
+			else
+				dl += (size_t)snprintf(data + dl, sizeof(data) - dl, "%s%s", dl ? "," : "", v);
+		}
+		if (dl >= sizeof(data))
+			return 2;
+		/* containerd (mount/mount_linux.go): overlay options near a page long are mounted
+		 * from the lowerdirs' common directory with relative names */
+		char cwd[4096] = "";
+		if (!strcmp(type, "overlay") && dl >= 4096 - 512 && compact_lowerdir(data, cwd) < 0)
+			return 2;
+		int mr = mount(src, target, !strcmp(type, "bind") ? NULL : type, flags,
+			       dl ? data : NULL);
+		if (cwd[0] && chdir(cwd) < 0)
+			DIE("chdir back");
+		if (mr < 0)
+			DIE("mount %s (%s) on %s", src, type, target);
+		if ((flags & (MS_BIND | MS_RDONLY)) == (MS_BIND | MS_RDONLY) &&
+		    mount("", target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+			DIE("remount %s read-only", target);
+	}
+	json_decref(res);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -389,6 +541,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "manifest") && argc == 3) {
+		count_links(argv[2]);
 		manifest(argv[2], "");
 		return 0;
 	}
@@ -426,6 +579,8 @@ int main(int argc, char **argv)
 		big(argv[2], atoi(argv[3]));
 		return 0;
 	}
+	if (!strcmp(argv[1], "mount-specs") && argc == 3)
+		return mount_specs(argv[2]);
 	if (!strcmp(argv[1], "getxattr") && argc == 4) {
 		char v[4096];
 		ssize_t n = lgetxattr(argv[2], argv[3], v, sizeof(v) - 1);
@@ -437,6 +592,6 @@ int main(int argc, char **argv)
 	}
 usage:
 	fprintf(stderr, "usage: stor-tree fill|change|manifest DIR | request CONFIG ARGS | get KEY |"
-			" evil-tar FILE [NAME] | big FILE MIB | getxattr PATH NAME\n");
+			" evil-tar FILE [NAME] | big FILE MIB | getxattr PATH NAME | mount-specs DIR\n");
 	return 2;
 }

@@ -161,7 +161,7 @@ bad "hostIP 1.2.3" 7 hostIP '[{"hostPort":81,"containerPort":80,"hostIP":"1.2.3"
 bad "range past 65535" 7 range '[{"hostPort":65535,"containerPort":80,"range":2}]'
 bad "duplicate mapping in one call" 7 'portMappings[1]' '[{"hostPort":82,"containerPort":80},{"hostPort":82,"containerPort":81}]'
 bad "unparsable nft conditions" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["tcp","dport","80"]'
-bad "iptables conditions" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["-s","10.0.0.0/8"]'
+bad "iptables conditions without an nft counterpart" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["-m","conntrack","--ctstate","NEW"]'
 bad "IPv6 match in conditionsV4" 7 conditionsV4 '[{"hostPort":83,"containerPort":80}]' '"conditionsV4":["ip6 saddr fd00::/8"]'
 bad "backend" 7 backend '[{"hostPort":84,"containerPort":80}]' '"backend":"ebpf"'
 

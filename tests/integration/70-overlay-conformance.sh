@@ -6,28 +6,22 @@
 if [ -z "${BERTH_OVL_NS:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	BERTH_OVL_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib-storage.bash"
 need_root
 grep -qw overlay /proc/filesystems || skip_all "no overlay filesystem"
 
 DRV=$STOR_BIN/overlay
 TREE=$BERTH_BUILD/tests/helpers/stor-tree
-SUITE=$BERTH_SRC/tests/storage-conformance/run.sh
 W=$(mktemp -d /tmp/berth-ovl.$T.XXXXXX)
 defer "rm -rf $W"
 
-# conformance NAME OPTIONS_JSON: every case of the suite is a check of this file ("NAME: ..."),
-# and a suite that did not run its whole plan, or skipped everything, fails (relay_tap).  The
-# suite writes to a file, not to a pipe we read: nothing it leaves behind can hold us.
+# conformance NAME OPTIONS_JSON: the suite (tests/integration/lib-storage.bash), each case a
+# TAP line of this test
 conformance() {
-	local name=$1 opts=$2 rc
+	local name=$1 opts=$2
 	mkdir -p "$W/$name"
-	printf '{"root":"%s/%s/root","runRoot":"%s/%s/run","options":%s}\n' "$W" "$name" "$W" \
-		"$name" "$opts" >"$W/$name.json"
-	STOR_TREE=$TREE BERTH_BUILD=$BERTH_BUILD sh "$SUITE" "$DRV" "$W/$name.json" \
-		>"$W/$name.tap" 2>&1 </dev/null
-	rc=$?
-	relay_tap "conformance $name" "$W/$name.tap" "$rc"
+	stor_conf "$W/$name.json" "$W/$name/root" "$W/$name/run" "$opts"
+	stor_conformance "overlay $name" "$DRV" "$W/$name.json"
 	rm -rf "${W:?}/$name"
 }
 conformance default '{}'

@@ -4,16 +4,19 @@
 #   run.sh DRIVER_PATH [config.json]
 #
 # config.json is the driver's static config ({"driver","root","runRoot","options"}); without
-# it the suite uses a fresh root under $TMPDIR.  POSIX shell only (busybox/dash are enough:
-# the devicemapper driver runs this inside a VM); the helper stor-tree (tests/helpers) stands
-# in for jq, setfattr and GNU tar.  Needs root.
+# it the suite uses a fresh root under $TMPDIR (for btrfs, on a btrfs it makes on a loop file
+# when $TMPDIR is not on btrfs: mkfs.btrfs from btrfs-progs).  POSIX shell only (busybox/dash
+# are enough: the devicemapper driver runs this inside a VM); the helper stor-tree
+# (tests/helpers) stands in for jq, setfattr and GNU tar.  Needs root.
 #
 # Environment:
 #   STOR_TREE                path of the stor-tree helper (default $BERTH_BUILD/tests/helpers/)
 #   STOR_CONF_SMALL_CONFIG   a config whose backing store holds less than 8 MiB (code 14);
-#                            for overlay the suite makes one on a small tmpfs itself
+#                            for overlay and vfs the suite makes one on a small tmpfs itself,
+#                            for btrfs on a small btrfs nearly filled
 #   STOR_CONF_WRONGFS_CONFIG a config on a backing store the driver must refuse (code 13);
-#                            for overlay the suite makes one on an overlay mount itself
+#                            the suite makes one itself for overlay (an overlay mount), btrfs
+#                            (a tmpfs) and vfs (a read-only filesystem)
 #   STOR_CONF_BIG_MIB        size of the file used for the kill -9 test (default 8)
 set -u
 
@@ -33,12 +36,28 @@ TREE=${STOR_TREE:-$BUILD/tests/helpers/stor-tree}
 case $DRV in /*) ;; *) DRV=$(pwd)/$DRV ;; esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stor-conf.XXXXXX")
+# mkbtrfs DIR SIZE [mkfs options]: a btrfs of its own on a loop file, mounted at DIR (made
+# with mkfs.btrfs, in tests only; the mount stays in this suite's mount namespace)
+mkbtrfs() {
+	_d=$1 _sz=$2
+	shift 2
+	mkdir -p "$_d" && truncate -s "$_sz" "$_d.img" && mkfs.btrfs -q "$@" "$_d.img" >/dev/null 2>&1 &&
+		mount -o loop "$_d.img" "$_d"
+}
+DRIVER_NAME=$(printf '' | STOR_COMMAND=VERSION "$DRV" 2>/dev/null | "$TREE" get driver 2>/dev/null)
 if [ -n "$CONF_IN" ]; then
 	CONF=$CONF_IN
 else
 	CONF=$WORK/config.json
-	printf '{"root":"%s/root","runRoot":"%s/run","options":{}}\n' "$WORK" "$WORK" >"$CONF"
+	STORE=$WORK
+	# the btrfs driver needs a root on btrfs: without a config, the suite makes one
+	if [ "$DRIVER_NAME" = btrfs ] && [ "$(stat -f -c %T "$WORK")" != btrfs ]; then
+		STORE=$WORK/btrfs
+		mkbtrfs "$STORE" 512M || echo "# could not make a btrfs filesystem (mkfs.btrfs from btrfs-progs, loop devices)"
+	fi
+	printf '{"root":"%s/root","runRoot":"%s/run","options":{}}\n' "$STORE" "$WORK" >"$CONF"
 fi
+ROOT=$("$TREE" get root <"$CONF")
 
 N=0
 FAILED=0
@@ -98,6 +117,8 @@ mnt() { # mnt ID [extra args]: MOUNT, path in MP
 
 cleanup() {
 	call CLEANUP
+	# a kill9 watcher still blocked opening the FIFO gets a writer, sees EOF and exits
+	if [ -p "$WORK/fifo" ]; then exec 5<>"$WORK/fifo"; exec 5>&-; fi
 	# whatever the driver left mounted under our work dir
 	grep " $WORK" /proc/self/mountinfo 2>/dev/null | awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -134,6 +155,7 @@ expect 0 "INIT"
 CAPS=$(get capabilities)
 diag "capabilities $CAPS"
 QUOTA=$(get capabilities.quota.size)
+LAYERDIR=$(get capabilities.mountIsLayerDir)
 call INIT
 expect 0 "INIT again (idempotent)"
 call STATUS
@@ -226,8 +248,15 @@ is "$(get refs)" 1 "UNMOUNT: 1 reference left"
 ok $? "still mounted while referenced"
 call UNMOUNT '{"id":"l2"}'
 is "$(get refs)" 0 "UNMOUNT: 0 references"
-[ ! -e "$P1/etc/passwd" ]
-ok $? "unmounted at 0 references"
+if [ "$LAYERDIR" = true ]; then
+	# MOUNT hands out the layer's own directory (btrfs, vfs): nothing is mounted there
+	call METADATA '{"id":"l2"}'
+	[ "$(get mounted)" = false ] && [ "$(get refs)" = 0 ] && ! grep -q " $P1 " /proc/self/mountinfo
+	ok $? "unmounted at 0 references (the layer's own directory: METADATA mounted false, refs 0, no mount)"
+else
+	[ ! -e "$P1/etc/passwd" ]
+	ok $? "unmounted at 0 references"
+fi
 call UNMOUNT '{"id":"l2"}'
 expect 0 "UNMOUNT of an unmounted layer succeeds"
 
@@ -241,6 +270,128 @@ if [ "$RC" -eq 0 ]; then
 else
 	ok 1 "ro mount refuses writes (no read-only mount)"
 fi
+
+# dm_active /dev/mapper/NAME: the kernel has a device-mapper device of that name (sysfs; the
+# node under /dev/mapper may outlive a deferred removal when no udev runs)
+dm_active() {
+	for _n in /sys/block/dm-*/dm/name; do
+		[ -r "$_n" ] && [ "$(cat "$_n")" = "${1##*/}" ] && return 0
+	done
+	return 1
+}
+
+# ---- mount specs: MOUNTS and RELEASE (the caller mounts, as containerd does) ---------------
+call MOUNTS '{"id":"nosuch"}'
+expect 3 "MOUNTS of an unknown layer is code 3"
+call MOUNTS '{"id":"../evil"}'
+expect 7 "MOUNTS with an invalid id is code 7"
+call MOUNTS '{}'
+expect 7 "MOUNTS without id is code 7"
+call MOUNTS '{"id":"l2","ro":true}'
+expect 0 "MOUNTS ro of a child layer"
+SPEC_RO=$OUT
+SPECS=$(get mounts)
+[ -n "$(get mounts.0.type)" ] && [ -n "$(get mounts.0.source)" ] &&
+	case $(get mounts.0.options) in '['*) true ;; *) false ;; esac
+ok $? "MOUNTS: each mount has a type, a source and an options array"
+call MOUNTS '{"id":"l2","ro":true}'
+is "$(get mounts)" "$SPECS" "MOUNTS twice gives the same specs"
+call UNMOUNT '{"id":"l2"}'
+is "$(get refs)" 0 "MOUNTS took no MOUNT reference"
+mkdir -p "$WORK/spec"
+printf '%s' "$SPEC_RO" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "the ro specs mount (by the caller)"
+[ -s "$WORK/spec.err" ] && diag "$(cat "$WORK/spec.err")"
+is "$("$TREE" manifest "$WORK/spec")" "$M_SRC2" "ro specs show the layer's tree (its content on its parent's)"
+[ ! -e "$WORK/spec/gone" ]
+ok $? "ro specs: the file the layer deleted is absent"
+( : >"$WORK/spec/ro-probe" ) 2>/dev/null
+[ $? -ne 0 ]
+ok $? "ro specs refuse writes"
+umount "$WORK/spec"
+call CREATE '{"id":"spec","parent":"l2"}'
+call MOUNTS '{"id":"spec"}'
+expect 0 "MOUNTS of a new child layer"
+SPEC_RW=$OUT
+SPEC_ACT=$(get activated)
+SPEC_SRC=$(get mounts.0.source)
+printf '%s' "$SPEC_RW" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "the rw specs mount"
+is "$("$TREE" manifest "$WORK/spec")" "$M_SRC2" "rw specs of a new child show its parent's tree"
+echo spec >"$WORK/spec/specfile"
+ok $? "a write through the rw specs"
+if [ "$SPEC_ACT" = true ]; then
+	[ -b "$SPEC_SRC" ]
+	ok $? "activated: the source device exists"
+fi
+umount "$WORK/spec"
+call RELEASE '{"id":"spec"}'
+expect 0 "RELEASE after MOUNTS"
+if [ "$SPEC_ACT" = true ]; then
+	is "$(get released)" true "RELEASE reports released"
+	! dm_active "$SPEC_SRC"
+	ok $? "RELEASE deactivated the device"
+fi
+call CHANGES '{"id":"spec"}'
+case $(get changes) in *'"/specfile","kind":"added"'*) ok 0 "the write landed in the layer (CHANGES)" ;; *) ok 1 "the write landed in the layer (CHANGES)"; diag "$(get changes)" ;; esac
+call MOUNTS '{"id":"spec","ro":true}'
+printf '%s' "$OUT" | "$TREE" mount-specs "$WORK/spec" 2>"$WORK/spec.err"
+ok $? "ro specs of the written layer mount"
+is "$(cat "$WORK/spec/specfile" 2>/dev/null)" spec "ro specs show the layer's own file"
+if [ "$SPEC_ACT" = true ]; then
+	# the caller still has the device mounted: REMOVE refuses (10), or, with deferred
+	# removal configured, removes the layer and lets the kernel drop the device at close
+	call REMOVE '{"id":"spec"}'
+	case $(code):$(get deferred) in
+	10:*)
+		ok 0 "REMOVE while the caller has the specs mounted is code 10"
+		call EXISTS '{"id":"spec"}'
+		is "$(get exists)" true "and the layer stays"
+		umount "$WORK/spec"
+		;;
+	0:true)
+		ok 0 "REMOVE while the caller has the specs mounted is deferred (deferred_removal)"
+		call EXISTS '{"id":"spec"}'
+		is "$(get exists)" false "and the layer is gone"
+		umount "$WORK/spec"
+		! dm_active "$SPEC_SRC"
+		ok $? "the device goes at the caller's unmount"
+		;;
+	*)
+		ok 1 "REMOVE while the caller has the specs mounted: code 10 or deferred (got $(code) $OUT)"
+		umount "$WORK/spec"
+		;;
+	esac
+else
+	umount "$WORK/spec"
+fi
+# CREATE with args.mounts answers MOUNTS' specs in the same call (the snapshotter's Prepare)
+call CREATE '{"id":"cm","parent":"l2","mounts":{}}'
+expect 0 "CREATE with args.mounts"
+CM=$(get mounts)
+call MOUNTS '{"id":"cm"}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (read-write)"
+call CREATE '{"id":"cmro","parent":"l2","mounts":{"ro":true}}'
+CM=$(get mounts)
+call MOUNTS '{"id":"cmro","ro":true}'
+is "$CM" "$(get mounts)" "CREATE's mounts are MOUNTS' (ro)"
+call RELEASE '{"id":"cm"}'
+call RELEASE '{"id":"cmro"}'
+call REMOVE '{"id":"cm"}'
+expect 0 "REMOVE of a layer made with args.mounts"
+call REMOVE '{"id":"cmro"}'
+call CREATE '{"id":"cmbad","mounts":true}'
+expect 7 "CREATE with args.mounts not an object is code 7"
+call EXISTS '{"id":"cmbad"}'
+is "$(get exists)" false "and makes no layer"
+call RELEASE '{"id":"l1"}'
+expect 0 "RELEASE of a layer never activated"
+call RELEASE '{"id":"nosuch"}'
+expect 0 "RELEASE of a missing layer succeeds"
+call RELEASE '{"id":"../evil"}'
+expect 7 "RELEASE with an invalid id is code 7"
+call REMOVE '{"id":"spec"}'
+expect 0 "REMOVE after MOUNTS, unmount and RELEASE"
 
 # ---- removal --------------------------------------------------------------------------------
 call REMOVE '{"id":"l1"}'
@@ -375,10 +526,10 @@ kill9() {
 }
 kill9 crash1 INIT
 kill9 crash2 GC
-if [ "$DRIVER_NAME" = overlay ] && [ -z "$CONF_IN" ]; then
-	[ -z "$(ls -A "$WORK/root/staging" 2>/dev/null)" ]
-	ok $? "overlay: no staging leftovers"
-fi
+case $DRIVER_NAME in overlay | btrfs | vfs)
+	[ -z "$(ls -A "$ROOT/staging" 2>/dev/null)" ]
+	ok $? "$DRIVER_NAME: no staging leftovers"
+esac
 
 # ---- concurrency ----------------------------------------------------------------------------
 # PAR layers of one image at once: each process chain CREATEs its own id on a shared parent,
@@ -483,23 +634,43 @@ is "$IDS" '["x2","x1"]' "GC kept x2 and its parent, removed the rest"
 # ---- backing store ----------------------------------------------------------------------------
 SMALL=${STOR_CONF_SMALL_CONFIG:-}
 WRONG=${STOR_CONF_WRONGFS_CONFIG:-}
-# overlay needs no help: a 4 MiB tmpfs is the small store, and a root inside an overlay mount
-# the wrong backing filesystem (overlay cannot use overlay as its upper).  Building them is
-# part of the test: when that fails, the check fails.
-if [ "$DRIVER_NAME" = overlay ]; then
-	if [ -z "$SMALL" ]; then
-		mkdir -p "$WORK/small" && mount -t tmpfs -o size=4m tmpfs "$WORK/small" &&
-			printf '{"root":"%s/small/root","runRoot":"%s/small/run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
-			SMALL=$WORK/small.json
-		ok $? "overlay: a 4 MiB tmpfs for the no-space case"
-	fi
-	if [ -z "$WRONG" ]; then
+# Without configs from the caller, the suite makes the stores of the drivers it knows:
+#   code 14: overlay and vfs on a 4 MiB tmpfs; btrfs on a 24 MiB btrfs (mixed block groups)
+#            that a filler file leaves with ~4 MiB free
+#   code 13: overlay on an overlay mount; btrfs on a tmpfs; vfs on a read-only filesystem
+if [ -z "$SMALL" ]; then
+	case $DRIVER_NAME in
+	overlay | vfs)
+		mkdir -p "$WORK/small" && mount -t tmpfs -o size=4m tmpfs "$WORK/small" ;;
+	btrfs)
+		mkbtrfs "$WORK/small" 24M --mixed &&
+			"$TREE" big "$WORK/small/filler" $(($(stat -f -c '%a * %S / 1048576' "$WORK/small") - 4)) ;;
+	esac
+	[ -d "$WORK/small" ] &&
+		printf '{"root":"%s/small/root","runRoot":"%s/small-run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
+		SMALL=$WORK/small.json
+	# building it is part of the test for these drivers: when that fails, the check fails
+	_built=$?
+	case $DRIVER_NAME in overlay | vfs | btrfs) ok $_built "$DRIVER_NAME: a small store for the no-space case" ;; esac
+fi
+if [ -z "$WRONG" ]; then
+	case $DRIVER_NAME in
+	overlay)
 		mkdir -p "$WORK/ovl/l" "$WORK/ovl/u" "$WORK/ovl/w" "$WORK/ovl/m" &&
 			mount -t overlay overlay -o "lowerdir=$WORK/ovl/l,upperdir=$WORK/ovl/u,workdir=$WORK/ovl/w" "$WORK/ovl/m" &&
-			printf '{"root":"%s/ovl/m/root","runRoot":"%s/ovl/run"}\n' "$WORK" "$WORK" >"$WORK/wrong.json" &&
-			WRONG=$WORK/wrong.json
-		ok $? "overlay: an overlay mount as the wrong backing filesystem"
-	fi
+			WRONGROOT=$WORK/ovl/m/root ;;
+	btrfs)
+		mkdir -p "$WORK/notbtrfs" && mount -t tmpfs -o size=4m tmpfs "$WORK/notbtrfs" &&
+			WRONGROOT=$WORK/notbtrfs/root ;;
+	vfs)
+		mkdir -p "$WORK/rofs" && mount -t tmpfs -o size=4m tmpfs "$WORK/rofs" && mkdir "$WORK/rofs/root" &&
+			mount -o remount,ro "$WORK/rofs" && WRONGROOT=$WORK/rofs/root ;;
+	esac
+	[ -n "${WRONGROOT:-}" ] &&
+		printf '{"root":"%s","runRoot":"%s/wrong-run"}\n' "$WRONGROOT" "$WORK" >"$WORK/wrong.json" &&
+		WRONG=$WORK/wrong.json
+	_built=$?
+	case $DRIVER_NAME in overlay | vfs | btrfs) ok $_built "$DRIVER_NAME: a wrong backing filesystem for the code-13 case" ;; esac
 fi
 if [ -n "$SMALL" ]; then
 	call INIT '{}' "$SMALL"
@@ -510,9 +681,15 @@ if [ -n "$SMALL" ]; then
 	is "$(get exists)" false "the failed layer is gone"
 	call LIST '{}' "$SMALL"
 	case $(get ids) in *'"full"'*) ok 1 "the failed layer is not in LIST" ;; *) ok 0 "the failed layer is not in LIST" ;; esac
-	if [ "$DRIVER_NAME" = overlay ] && [ -z "${STOR_CONF_SMALL_CONFIG:-}" ]; then
-		[ ! -e "$WORK/small/root/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
-		ok $? "overlay: no layer dir and no staging leftover after the failed apply"
+	if [ -z "${STOR_CONF_SMALL_CONFIG:-}" ]; then
+		case $DRIVER_NAME in
+		overlay)
+			[ ! -e "$WORK/small/root/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
+			ok $? "overlay: no layer dir and no staging leftover after the failed apply" ;;
+		btrfs | vfs)
+			[ ! -e "$WORK/small/root/layers/full" ] && [ -z "$(ls -A "$WORK/small/root/staging" 2>/dev/null)" ]
+			ok $? "$DRIVER_NAME: no layer dir and no staging leftover after the failed apply" ;;
+		esac
 	fi
 	# the store keeps working: a small layer fits and applies
 	call CREATE '{"id":"tiny"}'

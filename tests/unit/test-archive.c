@@ -641,6 +641,16 @@ static const char *changes_str(const struct berth_archive_changes *c)
 	return buf;
 }
 
+static ino_t hint_ino;
+static bool hint_only(void *ctx, const struct stat *t, const struct stat *p)
+{
+	return hint_ino && t->st_ino == hint_ino;
+}
+static bool hint_all(void *ctx, const struct stat *t, const struct stat *p)
+{
+	return true;
+}
+
 static void test_changes_and_naive_diff(void)
 {
 	_cleanup_free_ char *parent = newdir("ch-parent");
@@ -722,6 +732,31 @@ static void test_changes_and_naive_diff(void)
 		a = list_tree(tree);
 		b = list_tree(copy);
 		is_str(b, a, "parent + naive diff == tree");
+	}
+	{
+		/* the hint: what the caller knows unchanged is neither compared nor walked */
+		_cleanup_close_ int tfd = open(tree, O_RDONLY | O_DIRECTORY);
+		_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY);
+		struct stat same;
+
+		snprintf(p, sizeof(p), "%s/same", tree);
+		stat(p, &same);
+		hint_ino = 0;
+		r = berth_archive_changes_hinted(tfd, pfd, hint_only, NULL, &ch, &err);
+		is_str(r == 0 ? changes_str(&ch) : err.msg,
+		       "Ddel Ddeldir Anewdir Anewdir/n Csame Csame/keep Csame/mod Cuntouched ",
+		       "hinted changes, nothing known unchanged: as the full comparison");
+		berth_archive_changes_free(&ch);
+		hint_ino = same.st_ino;
+		r = berth_archive_changes_hinted(tfd, pfd, hint_only, NULL, &ch, &err);
+		is_str(r == 0 ? changes_str(&ch) : err.msg,
+		       "Ddel Ddeldir Anewdir Anewdir/n Cuntouched ",
+		       "hinted changes: a directory known unchanged is not walked");
+		berth_archive_changes_free(&ch);
+		r = berth_archive_changes_hinted(tfd, pfd, hint_all, NULL, &ch, &err);
+		is_str(r == 0 ? changes_str(&ch) : err.msg, "Ddel Ddeldir Anewdir Anewdir/n ",
+		       "hinted changes, everything known unchanged: names added and gone remain");
+		berth_archive_changes_free(&ch);
 	}
 	{
 		_cleanup_close_ int tfd = open(tree, O_RDONLY | O_DIRECTORY);

@@ -125,10 +125,26 @@ int main(void)
 	ok(berth_nft_conds_parse(t3, 1, 4, "conditionsV4", &cd, &err) == -EINVAL && err.code == 7 &&
 		   strstr(err.msg, "conditionsV4") && strstr(err.msg, "tcp"),
 	   "unsupported match -> code 7 naming key and token");
+	/* iptables syntax (the reference's iptables backend): translated */
 	const char *t4[] = { "-d", "1.2.3.4" };
-	ok(berth_nft_conds_parse(t4, 2, 4, "conditionsV4", &cd, &err) == -EINVAL &&
-		   strstr(err.msg, "iptables"),
-	   "iptables syntax is refused with a reason");
+	ok(berth_nft_conds_parse(t4, 2, 4, "conditionsV4", &cd, &err) == 0, "iptables -d parses");
+	is_str(cd.text, "ip daddr 1.2.3.4", "... as ip daddr");
+	const char *t6[] = { "!", "-s", "10.0.0.0/8", "-i", "eth+", "-m", "mark", "--mark",
+			     "0x10/0xffffffff", "-m", "comment", "--comment", "\"two words\"" };
+	ok(berth_nft_conds_parse(t6, 13, 4, "conditionsV4", &c2, &err) == 0, "iptables -s -i -m mark -m comment parse");
+	is_str(c2.text, "ip saddr != 10.0.0.0/8 iifname eth* meta mark 0x10", "... into the nft subset");
+	struct berth_nft_conds c3;
+	const char *t7[] = { "ip saddr != 10.0.0.0/8 iifname eth* meta mark 0x10" };
+	ok(berth_nft_conds_parse(t7, 1, 4, "conditionsV4", &c3, &err) == 0 && STREQ(c2.id, c3.id),
+	   "... with the id of the same list in nft syntax");
+	const char *t8[] = { "--source ! fd00::/8" };
+	ok(berth_nft_conds_parse(t8, 1, 6, "conditionsV6", &cd, &err) == 0 &&
+		   STREQ(cd.text, "ip6 saddr != fd00::/8"),
+	   "old-style '--source ! ADDR' in conditionsV6");
+	const char *t9[] = { "-p", "tcp" };
+	ok(berth_nft_conds_parse(t9, 2, 4, "conditionsV4", &cd, &err) == -EINVAL && err.code == 7 &&
+		   strstr(err.msg, "'-p'"),
+	   "an iptables option without an nft counterpart is refused naming it");
 	const char *t5[] = { "ip6 daddr fd00::1" };
 	ok(berth_nft_conds_parse(t5, 1, 4, "conditionsV4", &cd, &err) == -EINVAL,
 	   "ip6 match in conditionsV4 refused");

@@ -26,7 +26,7 @@ static void sha(const char *in, size_t repeat, const char *want)
 	is_str(hex, want, "sha256 of \"%.20s\" x%zu", in, repeat);
 }
 
-static int load_cfg(const char *json, struct berth_store_config **ret, berth_error *err)
+static int load_cfg(const char *json, struct berth_stor_config **ret, berth_error *err)
 {
 	char path[] = "/tmp/berth-test-storage-XXXXXX";
 	int fd = mkstemp(path), r;
@@ -34,14 +34,14 @@ static int load_cfg(const char *json, struct berth_store_config **ret, berth_err
 	if (fd < 0 || write(fd, json, strlen(json)) != (ssize_t)strlen(json))
 		return -EIO;
 	close(fd);
-	r = berth_store_config_load(path, ret, err);
+	r = berth_stor_config_load(path, ret, err);
 	unlink(path);
 	return r;
 }
 
 int main(void)
 {
-	struct berth_store_config *c = NULL;
+	struct berth_stor_config *c = NULL;
 	berth_error err = { 0 };
 
 	ok(berth_stor_id_valid("abc"), "plain id");
@@ -78,13 +78,13 @@ int main(void)
 	ok(load_cfg("{}", &c, &err) == 0 && STREQ(c->driver, "auto") &&
 		   STREQ(c->root, BERTH_STORE_DEFAULT_ROOT),
 	   "empty config: auto, default root");
-	berth_store_config_free(c);
+	berth_stor_config_free(c);
 	c = NULL;
 	ok(load_cfg("{\"driver\":\"overlay\",\"root\":\"/x\",\"options\":{\"overlay\":{}}}", &c,
 		    &err) == 0 &&
 		   STREQ(c->driver, "overlay") && STREQ(c->root, "/x"),
 	   "driver and root");
-	berth_store_config_free(c);
+	berth_stor_config_free(c);
 	c = NULL;
 	berth_error_clear(&err);
 	ok(load_cfg("{\"drvier\":\"overlay\"}", &c, &err) < 0 && err.code == 2 &&

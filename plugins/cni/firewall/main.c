@@ -6,6 +6,14 @@
  *   open         nothing beyond the accepts
  *   same-bridge  containers of other same-bridge/isolated networks cannot reach this one
  *   isolated     same-bridge, and containers on this bridge cannot reach each other either
+ * backend (the reference's key; any value is accepted, as the reference accepts any):
+ *   "firewalld"  also put the addresses into the firewalld zone `firewalldZone` (default
+ *                "trusted") over D-Bus, so that firewalld's own table lets them through; an
+ *                error when firewalld is not running, as in the reference
+ *   "iptables"   the nftables elements only
+ *   anything else, or none: as "firewalld" when firewalld runs here with its nftables backend
+ *                (its table `inet firewalld` exists), else the nftables elements only; the
+ *                reference's "firewalld if it is running"
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,36 +23,62 @@
 #include <linux/netfilter.h>
 
 #include "berth/cleanup.h"
+#include "berth/firewalld.h"
 #include "berth/json.h"
 #include "berth/log.h"
 #include "berth/nft.h"
 #include "berth/cni-skel.h"
+#include "firewall-internal.h"
 
 enum policy { POLICY_OPEN, POLICY_SAME_BRIDGE, POLICY_ISOLATED };
+enum fwd { FWD_NO, FWD_YES, FWD_AUTO };
 
-static int parse_policy(const struct berth_cni_call *call, enum policy *ret, berth_error *err)
+struct fw_conf {
+	enum policy policy;
+	enum fwd fwd;
+	const char *zone;
+};
+
+static int parse_conf(const struct berth_cni_call *call, struct fw_conf *c, berth_error *err)
 {
-	const char *p = NULL, *backend = NULL;
+	const char *p = NULL, *backend = NULL, *chain = NULL;
 	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->zone = "trusted";
 	if ((r = berth_json_get_string(call->config, NULL, "ingressPolicy", false, &p, err)) < 0 ||
-	    (r = berth_json_get_string(call->config, NULL, "backend", false, &backend, err)) < 0)
+	    (r = berth_json_get_string(call->config, NULL, "backend", false, &backend, err)) < 0 ||
+	    (r = berth_json_get_string(call->config, NULL, "firewalldZone", false, &c->zone, err)) < 0 ||
+	    (r = berth_json_get_string(call->config, NULL, "iptablesAdminChainName", false, &chain,
+				       err)) < 0)
 		return r;
-	if (backend && *backend && !STREQ(backend, "nftables") && !STREQ(backend, "iptables") &&
-	    !STREQ(backend, "firewalld"))
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				       "backend: unknown backend '%s' (nftables; iptables and "
-				       "firewalld are served by nftables)", backend);
+	if (!*c->zone)
+		c->zone = "trusted";
+	if (backend && STREQ(backend, "firewalld"))
+		c->fwd = FWD_YES;
+	else if (backend && STREQ(backend, "iptables"))
+		c->fwd = FWD_NO;
+	else
+		c->fwd = FWD_AUTO;
 	if (!p || !*p || STREQ(p, "open"))
-		*ret = POLICY_OPEN;
+		c->policy = POLICY_OPEN;
 	else if (STREQ(p, "same-bridge"))
-		*ret = POLICY_SAME_BRIDGE;
+		c->policy = POLICY_SAME_BRIDGE;
 	else if (STREQ(p, "isolated"))
-		*ret = POLICY_ISOLATED;
+		c->policy = POLICY_ISOLATED;
 	else
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "ingressPolicy: unknown policy '%s' (open, same-bridge, "
 				       "isolated)", p);
 	return 0;
+}
+
+/* Does this call go to firewalld too? */
+static int want_fwd(const struct fw_conf *c, berth_error *err)
+{
+	if (c->fwd != FWD_AUTO)
+		return c->fwd == FWD_YES;
+	return berth_firewalld_table_present(err);
 }
 
 static int build(const struct berth_cni_call *call, enum policy pol, struct berth_nft_elem **ret,
@@ -112,42 +146,73 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 {
 	_cleanup_free_ struct berth_nft_elem *e = NULL;
 	struct berth_nft_owner o = owner_of(call);
-	enum policy pol;
+	struct fw_conf c;
+	berth_error ign = { 0 };
 	size_t n = 0;
-	int r;
+	int r, fwd;
 
-	if ((r = parse_policy(call, &pol, err)) < 0 || (r = build(call, pol, &e, &n, err)) < 0)
+	if ((r = parse_conf(call, &c, err)) < 0 || (r = build(call, c.policy, &e, &n, err)) < 0)
 		return r;
+	if ((fwd = want_fwd(&c, err)) < 0)
+		return fwd;
 	if ((r = berth_nft_attach_set("firewall", &o, e, n, err)) < 0)
 		return r;
+	if (fwd && (r = fw_zone_add(call, c.zone, err)) < 0) {
+		(void)berth_nft_attach_del("firewall", &o, false, &ign);
+		return r;
+	}
 	*ret = berth_cni_result_copy(call->prev_result);
 	if (!*ret)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 	return 0;
 }
 
+/* DEL needs no config: the elements and the zone sources are found in their state files. */
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
 	struct berth_nft_owner o = owner_of(call);
-	return berth_nft_attach_del("firewall", &o, true, err);
+	int r;
+
+	if ((r = berth_nft_attach_del("firewall", &o, true, err)) < 0)
+		return r;
+	return fw_zone_del(call, err);
 }
 
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		     berth_error *err)
 {
 	struct berth_nft_owner o = owner_of(call);
-	enum policy pol;
-	int r;
-	if ((r = parse_policy(call, &pol, err)) < 0)
+	struct fw_conf c;
+	int r, fwd;
+
+	if ((r = parse_conf(call, &c, err)) < 0)
 		return r;
-	return berth_nft_attach_check("firewall", &o, err);
+	if ((r = berth_nft_attach_check("firewall", &o, err)) < 0)
+		return r;
+	if ((fwd = want_fwd(&c, err)) < 0)
+		return fwd;
+	if (fwd || fw_zone_recorded(call))
+		return fw_zone_check(call, err);
+	return 0;
 }
 
 static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		  berth_error *err)
 {
-	return berth_nft_gc_call("firewall", call, err);
+	struct berth_cni_attachment *valid = NULL;
+	size_t n_valid = 0;
+	bool present = false;
+	int r;
+
+	if ((r = berth_nft_gc_call("firewall", call, err)) < 0)
+		return r;
+	if ((r = berth_cni_valid_attachments(call->config, &valid, &n_valid, &present, err)) < 0)
+		return r;
+	if (present)
+		r = fw_zone_gc(call->name, valid, n_valid, err);
+	berth_cni_attachments_free(valid, n_valid);
+	return r;
 }
 
 /* Ready when nf_tables answers and berth's inet and bridge tables (the isolation set is a
@@ -168,10 +233,30 @@ static const struct berth_cni_plugin plugin = {
 	.gc = cmd_gc,
 };
 
+/* `firewall --reapply`: every berth nft element after `nft flush ruleset`, and every recorded
+ * firewalld zone source after `firewall-cmd --reload` (which drops runtime sources). */
+static int reapply_main(void)
+{
+	berth_error err = { 0 };
+	int n = berth_nft_reapply_all(&err), m;
+
+	if (n < 0) {
+		fprintf(stderr, "firewall --reapply: %s\n", err.msg);
+		return 1;
+	}
+	if ((m = fw_zone_reapply(&err)) < 0) {
+		fprintf(stderr, "firewall --reapply: %s\n", err.msg);
+		return 1;
+	}
+	printf("{\"reapplied\":%d,\"firewalldSources\":%d}\n", n, m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	/* `firewall --reapply`: rebuild every berth nft element after `nft flush ruleset` */
-	if (argc > 1 && STREQ(argv[1], "--reapply"))
-		return berth_nft_reapply_main("firewall");
+	if (argc > 1 && STREQ(argv[1], "--reapply")) {
+		berth_log_init("firewall");
+		return reapply_main();
+	}
 	return berth_plugin_main(&plugin, argc, argv);
 }

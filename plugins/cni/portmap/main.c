@@ -109,6 +109,42 @@ static int parse_mappings(json_t *arr, struct conf *c, berth_error *err)
 	return 0;
 }
 
+/* The reference refuses options of one backend with the other: externalSetMarkChain and
+ * conditions in iptables syntax (a first string starting with '-' or '!') are iptables',
+ * other conditions nftables'.  Both backends are served by nftables here, but a config that
+ * the reference refuses is refused alike, with its message. */
+static int backend_conflicts(json_t *cfg, const char *backend, berth_error *err)
+{
+	char ipt[64] = "", nft[64] = "";
+	json_t *v;
+
+	if (!backend)
+		return 0; /* the reference then picks the backend that fits */
+	if ((v = json_object_get(cfg, "externalSetMarkChain")) && !json_is_null(v))
+		strcat(ipt, "externalSetMarkChain");
+	for (int f = 4; f <= 6; f += 2) {
+		const char *key = f == 4 ? "conditionsV4" : "conditionsV6";
+		const char *first = json_string_value(json_array_get(json_object_get(cfg, key), 0));
+		char *into;
+
+		if (!first || !*first)
+			continue;
+		into = first[0] == '-' || first[0] == '!' ? ipt : nft;
+		if (*into)
+			strcat(into, " ");
+		strcat(into, key);
+	}
+	if (STREQ(backend, "nftables") && *ipt)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "nftables backend was requested but configuration contains "
+				       "iptables-specific options [%s]", ipt);
+	if (STREQ(backend, "iptables") && *nft)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "iptables backend was requested but configuration contains "
+				       "nftables-specific options [%s]", nft);
+	return 0;
+}
+
 static int parse_conf(const struct berth_cni_call *call, bool need_prev, struct conf *c,
 		      berth_error *err)
 {
@@ -121,13 +157,16 @@ static int parse_conf(const struct berth_cni_call *call, bool need_prev, struct 
 	    (r = berth_json_get_bool(call->config, NULL, "masqAll", false, &masq_all, err)) < 0 ||
 	    (r = berth_json_get_string(call->config, NULL, "backend", false, &backend, err)) < 0)
 		return r;
-	if (backend && *backend && !STREQ(backend, "nftables") && !STREQ(backend, "iptables"))
+	if (backend && !STREQ(backend, "nftables") && !STREQ(backend, "iptables"))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "backend: unknown backend '%s' (nftables; iptables is "
 				       "served by nftables)", backend);
+	if ((r = backend_conflicts(call->config, backend, err)) < 0)
+		return r;
 	for (int v = 4; v <= 6; v += 2) {
 		char key[16];
 		snprintf(key, sizeof(key), "conditionsV%d", v);
+		cond = NULL; /* the getter leaves it alone when the key is absent */
 		if ((r = berth_json_get_array(call->config, NULL, key, false, &cond, err)) < 0)
 			return r;
 		if (!cond || !json_array_size(cond))
