@@ -107,17 +107,20 @@ $(foreach t,$(TEST_HELPER_SRC),$(eval $(call program,$(t:tests/helpers/%.c=$(BUI
 TEST_ENV := BERTH_BUILD=$(abspath $(BUILD)) BERTH_SRC=$(CURDIR) SANITIZE=$(SANITIZE) \
 	    BERTH_FAULT_BUILD=$(abspath build-fault)
 PROVE    ?= prove --timer
+# every test file runs under tests/run-test.sh: a time limit, its own process group, CI's skip
+# allowlist (tests/skip-allowlist) and, with BERTH_TAP_DIR set, the counts scripts/test.sh adds up
+RUN_TEST := $(CURDIR)/tests/run-test.sh
 INTEGRATION ?= $(sort $(wildcard tests/integration/*.sh))
 
 check: check-unit check-integration
 
 check-unit: $(UNIT_BINS)
-	$(TEST_ENV) $(PROVE) -e '' $(UNIT_BINS)
+	$(TEST_ENV) $(PROVE) -e '$(RUN_TEST)' $(UNIT_BINS)
 
 # The crash-injection and valgrind tests use the FAULT=1 build (build-fault/).
 check-integration: all
 	$(if $(filter 1,$(SANITIZE) $(FAULT)),,$(MAKE) FAULT=1 all)
-	$(TEST_ENV) $(PROVE) -e bash $(INTEGRATION)
+	$(TEST_ENV) $(PROVE) -e '$(RUN_TEST) bash' $(INTEGRATION)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(STORAGE_BIN_DIR)

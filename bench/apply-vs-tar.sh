@@ -1,6 +1,11 @@
 #!/bin/bash
+# bench: layer apply against GNU tar
+# bench-args: 300 5
+# bench-quick-args: 8 1
+#
 # Layer apply throughput: berth's root-confined apply against GNU tar extracting the same
-# uncompressed tar into fresh directories on the same filesystem, runs interleaved.
+# uncompressed tar into fresh directories on the same filesystem, runs interleaved.  Prints a
+# markdown section (the contract of bench/README.md).
 #   bench/apply-vs-tar.sh [SIZE_MB=300] [RUNS=5]
 # Env: BERTH_BUILD (default ./build); BENCH_DIR (default /dev/shm, a tmpfs);
 #      BENCH_FS=ext4|xfs: instead, a fresh file system of that type on a loop file in BENCH_DIR
@@ -10,7 +15,9 @@
 # Prints per-run times, the median throughput of each and the ratio (target: >= 0.9).
 # As root it also times the overlay driver's APPLY_DIFF (CREATE untimed, then APPLY_DIFF of the
 # same tar on fd 3, as the core calls it) with its store on the same file system.
-set -eu
+# Every timed call's exit status is checked: a failed extraction stops the run, it is never a
+# sample.
+set -euo pipefail
 if [ "$(id -u)" -eq 0 ] && [ -z "${BERTH_BENCH_NS:-}" ]; then
 	# the driver makes its root a private bind mount: keep it in a namespace of our own
 	BERTH_BENCH_NS=1 exec unshare -m --propagation private bash "$0" "$@"
@@ -77,61 +84,83 @@ while budget_large > 0:
 print("generated %d small files, %d large files" % (i, j), file=sys.stderr)
 PY
 tar -C "$W/tree" --numeric-owner -cf "$W/layer.tar" .
-rm -rf "$W/tree"
+ENTRIES=$(tar -tf "$W/layer.tar" | wc -l)
 BYTES=$(stat -c %s "$W/layer.tar")
-echo "tar: $((BYTES / 1048576)) MiB, $(tar -tf "$W/layer.tar" | wc -l) entries, fs: $(stat -f -c %T "$W")"
 cat "$W/layer.tar" >/dev/null # warm the page cache for both
 
 TIMEFORMAT='%R %U %S' # bash's time: wall, user, sys of the child
-run_one() { # run_one KIND -> "wall cpu" seconds (cpu = user + sys of the extractor)
-	local d="$W/x.$1.$r" out
+# run_one KIND: writes "wall cpu" seconds (cpu = user + sys of the extractor) to $W/t; fails
+# when the extraction failed
+run_one() {
+	local d="$W/x.$1.$r" rc
 	mkdir "$d"; sync
 	case $1 in
-	tar) out=$( { time tar -xf "$W/layer.tar" -C "$d" >/dev/null 2>&1; } 2>&1) ;;
-	berth) out=$( { time "$TOOL" apply "$d" "$W/layer.tar" >/dev/null 2>&1; } 2>&1) ;;
+	tar) { time tar -xf "$W/layer.tar" -C "$d" >"$W/run.out" 2>&1; } 2>"$W/time" ;;
+	berth) { time "$TOOL" apply "$d" "$W/layer.tar" >"$W/run.out" 2>&1; } 2>"$W/time" ;;
 	driver)
 		rmdir "$d"
 		printf '{"root":"%s/drv","runRoot":"%s/drv-run","args":{"id":"r%d"}}' "$W" "$W" "$r" |
-			STOR_COMMAND=CREATE "$DRV" >/dev/null
+			STOR_COMMAND=CREATE "$DRV" >"$W/run.out" 2>&1 ||
+			{ echo "driver CREATE failed: $(cat "$W/run.out")" >&2; return 1; }
 		sync
-		out=$( { time sh -c 'printf "%s" "$1" | STOR_COMMAND=APPLY_DIFF "$2" 3<"$3"' sh \
+		{ time sh -c 'printf "%s" "$1" | STOR_COMMAND=APPLY_DIFF "$2" 3<"$3"' sh \
 			"$(printf '{"root":"%s/drv","runRoot":"%s/drv-run","args":{"id":"r%d","stream":{"fd":3}}}' "$W" "$W" "$r")" \
-			"$DRV" "$W/layer.tar" >"$W/drv.out" 2>&1; } 2>&1)
-		grep -q '"entries"' "$W/drv.out" || { echo "driver APPLY_DIFF failed: $(cat "$W/drv.out")" >&2; exit 1; }
+			"$DRV" "$W/layer.tar" >"$W/run.out" 2>&1; } 2>"$W/time"
 		;;
 	esac
-	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' <<<"$out"
+	rc=$?
+	if [ "$rc" -ne 0 ] || { [ "$1" = driver ] && ! grep -q '"entries"' "$W/run.out"; }; then
+		echo "$1 run $r failed (status $rc): $(head -c 400 "$W/run.out")" >&2
+		return 1
+	fi
+	awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$W/time" >"$W/t"
 }
 if [[ $KINDS == *driver* ]]; then
 	printf '{"root":"%s/drv","runRoot":"%s/drv-run"}' "$W" "$W" | STOR_COMMAND=INIT "$DRV" >/dev/null
 	trap 'printf "{\"root\":\"%s/drv\",\"runRoot\":\"%s/drv-run\"}" "$W" "$W" | STOR_COMMAND=CLEANUP "$DRV" >/dev/null 2>&1; umount "$BASE/fs" 2>/dev/null || true; rm -rf "$BASE"' EXIT
 fi
-declare -a W_TAR W_BERTH W_DRIVER C_TAR C_BERTH C_DRIVER
+declare -a W_TAR W_BERTH W_DRIVER C_TAR C_BERTH C_DRIVER runs
 for ((r = 1; r <= RUNS; r++)); do
 	# rotate who goes first so none always meets the others' leftovers
 	read -ra order <<<"$KINDS"
 	for ((k = 0; k < r % ${#order[@]}; k++)); do order=("${order[@]:1}" "${order[0]}"); done
-	line="run $r:"
+	line="| $r |"
 	for kind in "${order[@]}"; do
-		read -r w c < <(run_one "$kind")
+		run_one "$kind" || exit 1
+		read -r w c <"$W/t"
 		case $kind in
 		tar) W_TAR+=("$w"); C_TAR+=("$c") ;;
 		berth) W_BERTH+=("$w"); C_BERTH+=("$c") ;;
 		driver) W_DRIVER+=("$w"); C_DRIVER+=("$c") ;;
 		esac
-		line+=$(printf '  %s %.2fs (cpu %.2fs)' "$kind" "$w" "$c")
+		line+=$(printf ' %s %.2f s (cpu %.2f s),' "$kind" "$w" "$c")
 	done
-	echo "$line"
+	runs+=("${line%,} |")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mt=$(median "${W_TAR[@]}"); mb=$(median "${W_BERTH[@]}")
 ct=$(median "${C_TAR[@]}"); cb=$(median "${C_BERTH[@]}")
-awk -v b="$BYTES" -v t="$mt" -v s="$mb" -v ct="$ct" -v cb="$cb" 'BEGIN {
-	printf "median wall: GNU tar %.2fs (%.0f MiB/s)  berth apply %.2fs (%.0f MiB/s)\n", t, b/t/1048576, s, b/s/1048576
-	printf "median cpu:  GNU tar %.2fs  berth apply %.2fs\n", ct, cb
-	printf "ratio (berth throughput / tar throughput): %.2fx wall, %.2fx cpu  (target >= 0.90)\n", t/s, (cb > 0 ? ct/cb : 0) }'
+echo "## layer apply: berth against GNU tar"
+echo
+echo "Command: \`bench/apply-vs-tar.sh $SIZE_MB $RUNS\`${BENCH_FS:+ with BENCH_FS=$BENCH_FS} (as root).  One uncompressed tar of"
+echo "$((BYTES / 1048576)) MiB, $ENTRIES entries (half the bytes in 0.5-32 KiB files, half in 8-32 MiB"
+echo "files) extracted $RUNS times by each, into fresh directories on $(stat -f -c %T "$W") ($W), runs"
+echo "interleaved; medians.  **berth apply**: the archive library through tests/helpers/berth-archive-tool"
+echo "(root-confined, every safety check); **overlay APPLY_DIFF**: the overlay driver process reading"
+echo "the tar on fd 3, as the core calls it (CREATE untimed).  Throughput ratio = tar's time / its time."
+echo
+echo "| extractor | median wall s | MiB/s | median cpu s | throughput x GNU tar (wall) | x GNU tar (cpu) |"
+echo "| --- | --- | --- | --- | --- | --- |"
+row() { # row NAME WALL CPU
+	awk -v n="$1" -v b="$BYTES" -v w="$2" -v c="$3" -v tw="$mt" -v tc="$ct" 'BEGIN {
+		printf "| %s | %.2f | %.0f | %.2f | %.2f | %.2f |\n", n, w, b / w / 1048576, c, tw / w, (c > 0 ? tc / c : 0) }'
+}
+row "GNU tar" "$mt" "$ct"
+row "berth apply" "$mb" "$cb"
 if [ ${#W_DRIVER[@]} -gt 0 ]; then
-	md=$(median "${W_DRIVER[@]}"); cd_=$(median "${C_DRIVER[@]}")
-	awk -v b="$BYTES" -v t="$mt" -v s="$md" -v ct="$ct" -v cb="$cd_" 'BEGIN {
-	printf "overlay driver APPLY_DIFF (fd 3): median wall %.2fs (%.0f MiB/s), cpu %.2fs: %.2fx tar wall, %.2fx cpu\n", s, b/s/1048576, cb, t/s, (cb > 0 ? ct/cb : 0) }'
+	row "overlay APPLY_DIFF" "$(median "${W_DRIVER[@]}")" "$(median "${C_DRIVER[@]}")"
 fi
+echo
+echo "| run | times |"
+echo "| --- | --- |"
+printf '%s\n' "${runs[@]}"

@@ -1,4 +1,9 @@
 #!/bin/bash
+# bench: devicemapper against overlay in the dm VM
+# bench-args: 5 64
+# bench-quick-args: 1 4
+#
+# Prints a markdown section (the contract of bench/README.md).
 # devicemapper vs overlay, side by side in one dm-vm boot (the host kernel has no device-mapper):
 #  1. container rootfs creation: CREATE (snapshot of an image layer) + MOUNT, N times per driver;
 #  2. APPLY_DIFF throughput of the same tar (mixed small and large files) into a fresh layer.
@@ -8,6 +13,8 @@
 # comparable with each other, inside the same run.
 #   bench/devicemapper-vm.sh [RUNS=5] [TAR_MB=64]
 # Env: BERTH_BUILD (default ./build); DM_VM_* as for tests/vm/dm-vm.sh.
+# Every driver call's exit status and answer are checked, in the VM too: a failed call stops
+# the run, it is never a sample.
 set -eu -o pipefail
 RUNS=${1:-5}
 TAR_MB=${2:-64}
@@ -44,13 +51,23 @@ rm -rf "$W/tree"
 
 cat >"$W/inner.sh" <<'INNER'
 #!/bin/bash
-set -u
+set -euo pipefail
+shopt -s inherit_errexit
 B=$BERTH_BUILD; RUNS=$BENCH_RUNS; TAR=$BENCH_TAR
 now() { local t=$EPOCHREALTIME; echo "${t/./}"; } # microseconds
 drv() { # DRIVER ROOT OPTS VERB ARGS (the request built by printf: a jq process inside the timed
-	# region would cost as much as the driver's own start under TCG)
+	# region would cost as much as the driver's own start under TCG); fails the run when the
+	# driver fails
+	# (no command substitution: that would add a fork to the timed region)
+	local out= rc=0
 	printf '{"protocolVersion":"1.0.0","driver":"%s","root":"%s","runRoot":"%s-run","options":%s,"args":%s}' \
-		"$1" "$2" "$2" "$3" "$5" | STOR_COMMAND=$4 "$B/storage/$1"
+		"$1" "$2" "$2" "$3" "$5" | STOR_COMMAND=$4 "$B/storage/$1" >/tmp/drv.out || rc=$?
+	read -r -d '' out </tmp/drv.out || true
+	if [ "$rc" -ne 0 ] || [[ $out == *'"code"'* ]]; then
+		echo "BENCH-FAILED $1 $4 $5 (status $rc): $out" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 # overlay on ext4 on a ramdisk like the pool's, so both drivers write to the same kind of device
@@ -101,21 +118,40 @@ for d in devicemapper overlay; do
 	done
 	drv $d $R "$O" CLEANUP '{}' >/dev/null
 done
-echo "BENCH tar: $((tar_bytes / 1048576)) MiB, $RUNS runs per figure, medians"
-mibs() { awk -v b=$tar_bytes -v us=$1 'BEGIN {printf "%.1f", b / 1048576 / (us / 1000000)}'; }
+# machine-readable lines for the host side: BENCH <driver> <rootfs_us> <noop_us> <apply_us>
+echo "BENCH tar $tar_bytes $RUNS"
 for d in devicemapper overlay; do
-	a=$(median </tmp/apply.$d); r=$(median </tmp/rootfs.$d); n=$(median </tmp/noop.$d)
-	an=$((a - n)); [ $an -gt 0 ] || an=1
-	rn=$((r - 2 * n)); [ $rn -gt 0 ] || rn=1
-	echo "BENCH $d: rootfs CREATE+MOUNT $((r / 1000)) ms (2 driver calls; $((rn / 1000)) ms without the process starts); APPLY_DIFF $((a / 1000)) ms = $(mibs $a) MiB/s ($(mibs $an) MiB/s without the process start); one EXISTS call $((n / 1000)) ms"
-	eval "R_$d=$r A_$d=$an RN_$d=$rn"
+	echo "BENCH $d $(median </tmp/rootfs.$d) $(median </tmp/noop.$d) $(median </tmp/apply.$d)"
 done
-echo "BENCH ratio rootfs time devicemapper/overlay: $(awk -v a=$R_devicemapper -v b=$R_overlay 'BEGIN {printf "%.2f", a/b}') ($(awk -v a=$RN_devicemapper -v b=$RN_overlay 'BEGIN {printf "%.2f", a/b}') without the process starts)"
-echo "BENCH ratio APPLY_DIFF throughput devicemapper/overlay: $(awk -v a=$A_devicemapper -v b=$A_overlay 'BEGIN {printf "%.2f", b/a}')"
 INNER
 chmod +x "$W/inner.sh"
 DM_VM_QUIET=${DM_VM_QUIET:-1} DM_VM_RAMDISKS=3 DM_VM_RAMDISK_MB=${DM_VM_RAMDISK_MB:-512} DM_VM_MEM=${DM_VM_MEM:-2560} \
 	DM_VM_TIMEOUT=${DM_VM_TIMEOUT:-3600} BERTH_BUILD=$BUILD BENCH_RUNS=$RUNS BENCH_TAR=$W/layer.tar \
 	"$SRC/tests/vm/dm-vm.sh" -m overlay -t jq -t resize2fs -f "$BUILD/storage/devicemapper" \
 	-f "$BUILD/storage/overlay" -f "$W/layer.tar" -e BERTH_BUILD -e BENCH_RUNS -e BENCH_TAR \
-	-e BERTH_LOG_LEVEL=error -- "$W/inner.sh" | grep -E '^BENCH|failed|missing|code'
+	-e BERTH_LOG_LEVEL=error -- "$W/inner.sh" >"$W/vm.log" 2>&1 ||
+	{ echo "the VM run failed:" >&2; grep -E 'BENCH-FAILED|error|dm-vm' "$W/vm.log" | tail -20 >&2; exit 1; }
+read -r _ _ tar_bytes runs < <(grep '^BENCH tar ' "$W/vm.log")
+read -r _ _ r_dm n_dm a_dm < <(grep '^BENCH devicemapper ' "$W/vm.log")
+read -r _ _ r_ov n_ov a_ov < <(grep '^BENCH overlay ' "$W/vm.log")
+[ -n "${a_ov:-}" ] && [ -n "${a_dm:-}" ] || { echo "no figures in the VM's output" >&2; tail -20 "$W/vm.log" >&2; exit 1; }
+ms() { awk -v u="$1" 'BEGIN {printf "%.0f", u / 1000}'; }
+mibs() { awk -v b="$tar_bytes" -v us="$1" 'BEGIN {printf "%.1f", b / 1048576 / (us / 1000000)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+cat <<EOF
+## devicemapper against overlay (in the dm VM)
+
+Command: \`bench/devicemapper-vm.sh $RUNS $TAR_MB\` (as root).  Both drivers in one boot of
+tests/vm/dm-vm.sh (Debian's kernel under qemu; TCG when /dev/kvm is not usable, so a process start
+costs hundreds of ms and the figures compare the drivers with each other only); devicemapper's
+pool on two brd ramdisks, overlay on ext4 on a third.  Medians of $runs rounds, the drivers taking
+turns; every call a driver process.  The tar: $((tar_bytes / 1048576)) MiB (half the bytes in 0.5-32
+KiB files, half in 4-8 MiB files).  "one call" is an EXISTS call: process start and store open.
+
+| driver | rootfs CREATE + MOUNT ms | one call ms | APPLY_DIFF ms | APPLY_DIFF MiB/s |
+| --- | --- | --- | --- | --- |
+| devicemapper | $(ms "$r_dm") | $(ms "$n_dm") | $(ms "$a_dm") | $(mibs "$a_dm") |
+| overlay | $(ms "$r_ov") | $(ms "$n_ov") | $(ms "$a_ov") | $(mibs "$a_ov") |
+
+devicemapper / overlay: rootfs time $(ratio "$r_dm" "$r_ov")x, APPLY_DIFF throughput $(ratio "$a_ov" "$a_dm")x.
+EOF

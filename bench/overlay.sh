@@ -1,14 +1,21 @@
 #!/bin/bash
+# bench: overlay driver DIFF/CHANGES and deep-chain MOUNT
+# bench-args: -f 20000 -b 16 -r 5 -d 500
+# bench-quick-args: -f 500 -b 1 -r 2 -d 20
+#
 # overlay driver: native against naive DIFF of the same layer, and MOUNT time of a 500-layer
-# chain with the new mount API against mount(2) (fd-number lowers), in one run.
+# chain with the new mount API against mount(2) (fd-number lowers), in one run.  Prints a
+# markdown section (the contract of bench/README.md).
 #
 #   bench/overlay.sh [-f FILES] [-b BIG_MIB] [-r RUNS] [-d DEPTH]
 #
 # The layer: FILES small files plus 8 files of BIG_MIB MiB in a base layer; the measured child
 # layer rewrites a tenth of them, deletes a tenth, adds FILES/10 and replaces one directory.
 # Every figure is the median of RUNS driver calls (each a fork+exec of the driver, as the core
-# runs it).  Runs as root in a private mount namespace; everything lives in a temp dir.
-set -eu
+# runs it).  Runs as root in a private mount namespace; everything lives in a temp dir.  Every
+# driver call's exit status is checked: a failed call stops the run, it is never a sample.
+set -euo pipefail
+shopt -s inherit_errexit
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BERTH_BUILD:-$SRC/build}
 DRV=$BUILD/storage/overlay
@@ -22,7 +29,7 @@ while getopts f:b:r:d:h o; do
 	b) BIG=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
 	d) DEPTH=$OPTARG ;;
-	*) sed -n '2,10p' "$0"; exit 2 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -37,8 +44,11 @@ conf() { # conf NAME OPTIONS
 	printf '{"protocolVersion":"1.0.0","root":"%s/%s","runRoot":"%s/%s-run","options":%s' \
 		"$W" "$1" "$W" "$1" "$2"
 }
-call() { # call VERB CONF ARGS
-	printf '%s,"args":%s}' "$2" "$3" | STOR_COMMAND=$1 "$DRV"
+call() { # call VERB CONF ARGS: fails (with the driver's answer on stderr) when the driver does
+	local out
+	out=$(printf '%s,"args":%s}' "$2" "$3" | STOR_COMMAND=$1 "$DRV") ||
+		{ echo "driver $1 $3 failed: $out" >&2; return 1; }
+	printf '%s\n' "$out"
 }
 now() { date +%s%N; }
 # median of the numbers on stdin (nanoseconds) printed in ms
@@ -49,7 +59,7 @@ timeit() {
 	shift
 	for ((i = 0; i < n; i++)); do
 		t0=$(now)
-		"$@" >/dev/null
+		"$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }
 		t1=$(now)
 		echo $((t1 - t0))
 	done | median_ms
@@ -123,13 +133,27 @@ read -r m_leg m_leg_ro <<<"$(chain legacy)"
 m_one=$(one)
 call CLEANUP "$C" '{}' >/dev/null
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a/b}'; }
 cat <<EOF
-overlay bench: $(uname -r), $(stat -f -c %T "$W") under $W, median of $RUNS runs
-layer: $FILES small files + 8 x $BIG MiB base; child changes $((FILES / 10)), deletes $((FILES / 10)), adds $((FILES / 10)), one opaque dir
-  DIFF    native  $t_native ms   naive  $t_naive ms   naive/native $(awk -v a="$t_naive" -v b="$t_native" 'BEGIN {printf "%.1fx", a/b}')   ($nent entries, $sz / $szn bytes)
-  CHANGES native  $c_native ms   naive  $c_naive ms   naive/native $(awk -v a="$c_naive" -v b="$c_native" 'BEGIN {printf "%.1fx", a/b}')
-$DEPTH-layer chain, MOUNT + read + UNMOUNT (two driver calls):
-  new mount API (lowerdir+)      rw $m_new ms   ro $m_new_ro ms
-  mount(2), fd-number lowers     rw $m_leg ms   ro $m_leg_ro ms
-  1-layer reference              rw $m_one ms
+## overlay driver: native against naive diff, deep chains
+
+Command: \`bench/overlay.sh -f $FILES -b $BIG -r $RUNS -d $DEPTH\` (as root), on $(stat -f -c %T "$W")
+under ${TMPDIR:-/var/tmp}.  Medians of $RUNS driver calls (each a fork+exec of the driver, as the core
+runs it), in ms.  The layer: $FILES small files and 8 x $BIG MiB in the base; the child rewrites
+$((FILES / 10)), deletes $((FILES / 10)), adds $((FILES / 10)) and replaces one directory (opaque);
+its DIFF has $nent entries ($sz bytes native, $szn naive).  **native**: the upper directory read
+directly; **naive**: the two trees compared (force_naive_diff).
+
+| operation | native ms | naive ms | naive / native |
+| --- | --- | --- | --- |
+| DIFF | $t_native | $t_naive | $(ratio "$t_naive" "$t_native")x |
+| CHANGES | $c_native | $c_naive | $(ratio "$c_naive" "$c_native")x |
+
+MOUNT of a $DEPTH-layer chain, a read through it, and UNMOUNT (two driver calls), in ms:
+
+| mount API | read-write | read-only |
+| --- | --- | --- |
+| new mount API (lowerdir+) | $m_new | $m_new_ro |
+| mount(2), fd-number lowers | $m_leg | $m_leg_ro |
+| 1-layer chain, new API | $m_one | - |
 EOF

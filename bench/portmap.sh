@@ -1,7 +1,16 @@
 #!/bin/bash
+# bench: portmap with K containers mapped against the reference
+# bench-args: -k "10 100 1000" -r 21
+# bench-quick-args: -k "5" -r 3
+#
 # portmap ADD/DEL cost with K containers already mapped: berth's nftables portmap against the
 # reference (/usr/lib/cni/portmap, iptables backend), side by side in one run, and the number
-# of nft rules before and after mapping K containers.
+# of nft rules before and after mapping K containers.  Prints a markdown section (the contract
+# of bench/README.md).
+#
+# berth runs twice: by default (DEL returns before nf_tables has released the transaction: the
+# last close of the nfnetlink socket, which waits for it, happens in a short-lived grandchild)
+# and with BERTH_LINK_SYNC_DEL=1 BERTH_NFT_SYNC_CLOSE=1 ("sync-DEL": DEL returns after it).
 #
 #   bench/portmap.sh [-k "10 100 1000"] [-r ROUNDS]
 #
@@ -11,7 +20,8 @@
 # in every K's netns, first with ours, then (a second phase) with the reference; rounds interleave
 # the K values, so that load drifting on a shared machine hits every K alike.
 # Each call is timed around its fork+exec (nsenter + the plugin; the same overhead for both).
-set -eu
+# A call that fails stops the run with an error: it is never a sample.
+set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BERTH_BUILD:-$SRC/build}
 REF=${REF_CNI:-/usr/lib/cni}
@@ -21,7 +31,7 @@ while getopts k:r:h o; do
 	case $o in
 	k) KS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
-	*) sed -n '2,14p' "$0"; exit 2 ;;
+	*) sed -n '2,23p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
@@ -49,16 +59,18 @@ conf() { # conf NAME IP HOSTPORT
 		"$1" "$3" "$C" "$2"
 }
 ip_of() { printf '10.90.%d.%d' $(( $1 / 250 )) $(( $1 % 250 + 2 )); }
+PHASE_ENV=() # extra environment of the plugin in the current phase
 call() { # call K PLUGIN CNI_PATH CMD ID < conf
 	nsenter --net=/run/netns/pmbh$T-$1 env -i PATH="$PATH" CNI_COMMAND="$4" CNI_CONTAINERID="$5" \
 		CNI_NETNS=/run/netns/$C CNI_IFNAME=eth0 CNI_PATH="$3" \
-		BERTH_NFT_STATE_DIR="$WORK/state-$1" "$2" >/dev/null
+		BERTH_NFT_STATE_DIR="$WORK/state-$1" "${PHASE_ENV[@]}" "$2" >"$WORK/out" 2>&1 ||
+		{ echo "# $2 $4 $5 (K=$1) failed: $(head -c 300 "$WORK/out")" >&2; return 1; }
 }
 # timed FILE K PLUGIN CNI_PATH CMD ID < conf: appends milliseconds to FILE
 timed() {
 	local t0 t1
 	t0=$EPOCHREALTIME
-	call "$2" "$3" "$4" "$5" "$6" || { echo "# $3 $5 $6 (K=$2) failed" >&2; return 1; }
+	call "$2" "$3" "$4" "$5" "$6" || exit 1
 	t1=$EPOCHREALTIME
 	echo "$t0 $t1" >>"$1"
 }
@@ -70,9 +82,6 @@ rules() { # rules K [TABLE-ARGS]: number of nft rules in K's netns (whole rulese
 		jq '[.nftables[] | select(.rule)] | length'
 }
 
-echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# ours=$BUILD/cni/portmap ref=$REF/portmap ($(iptables -V))"
-echo "# command: $0 -k \"$KS\" -r $ROUNDS"
 declare -A R0 RO RR
 for K in $KS; do
 	H=pmbh$T-$K
@@ -83,53 +92,70 @@ for K in $KS; do
 	ip -n "$H" link set br0 up
 	R0[$K]=$(rules "$K")
 	for ((i = 0; i < K; i++)); do
-		conf pmo "$(ip_of $i)" $((10000 + i)) | call "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD o$i
-		conf pmr "$(ip_of $i)" $((10000 + i)) | call "$K" "$REF/portmap" "$REF" ADD r$i
+		conf pmo "$(ip_of $i)" $((10000 + i)) | call "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD o$i || exit 1
+		conf pmr "$(ip_of $i)" $((10000 + i)) | call "$K" "$REF/portmap" "$REF" ADD r$i || exit 1
 	done
 	RO[$K]=$(rules "$K" table inet berth)
 	RR[$K]=$(( $(rules "$K") - RO[$K] ))
-	echo "# K=$K mapped with both"
+	echo "# K=$K mapped with both" >&2
 done
 ks=($KS)
 # Two timed phases, ours then the reference, each interleaving the K values round by round: the
 # reference's big iptables-nft transactions leave kernel work behind (RCU callbacks, deferred
 # frees) that would otherwise land on whichever call follows them.
-phase() { # phase o|r
+phase() { # phase o|s|r: ours by default, ours with sync DEL, the reference
 	local j x K ip hp c
+	PHASE_ENV=()
+	[ "$1" = s ] && PHASE_ENV=(BERTH_LINK_SYNC_DEL=1 BERTH_NFT_SYNC_CLOSE=1)
 	for ((j = 0; j < ROUNDS; j++)); do
 		for ((x = 0; x < ${#ks[@]}; x++)); do
 			K=${ks[$(( (x + j) % ${#ks[@]} ))]}
 			ip=$(ip_of $((K + j))) hp=$((30000 + j))
-			if [ "$1" = o ]; then
-				c=$(conf pmo "$ip" $hp)
-				timed "$WORK/oa.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD ox$j <<<"$c"
-				timed "$WORK/od.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" DEL ox$j <<<"$c"
-			else
+			if [ "$1" = r ]; then
 				c=$(conf pmr "$ip" $hp)
 				timed "$WORK/ra.$K" "$K" "$REF/portmap" "$REF" ADD rx$j <<<"$c"
 				timed "$WORK/rd.$K" "$K" "$REF/portmap" "$REF" DEL rx$j <<<"$c"
+			else
+				c=$(conf pmo "$ip" $hp)
+				timed "$WORK/$1a.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" ADD $1x$j <<<"$c"
+				timed "$WORK/$1d.$K" "$K" "$BUILD/cni/portmap" "$BUILD/cni" DEL $1x$j <<<"$c"
 			fi
 		done
 	done
 }
 phase o
+phase s
 phase r
 
-printf '%6s %10s %10s %10s %10s %9s %9s %12s %12s\n' K ours_add ours_del ref_add ref_del \
-	ref/ours+ ref/ours- ours_rules ref_rules
+r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo "## portmap: berth (nftables) against the reference (iptables), K containers mapped"
+echo
+echo "Command: \`bench/portmap.sh -k \"$KS\" -r $ROUNDS\` (as root).  Medians over $ROUNDS rounds, in ms per"
+echo "call, nsenter+fork+exec included for all; \"x ref\" divides by the reference's median at the"
+echo "same K.  **berth**: the default (DEL returns before nf_tables releases the transaction; the"
+echo "last close of the nfnetlink socket happens in a grandchild); **berth sync-DEL**:"
+echo "BERTH_LINK_SYNC_DEL=1 BERTH_NFT_SYNC_CLOSE=1 (DEL returns after it); **reference**:"
+echo "$REF/portmap, $(iptables -V).  Rules: nft rules in the host netns before -> after mapping K"
+echo "containers (berth's live in its own table; the reference's are counted over the whole ruleset)."
+echo
+echo "| K | implementation | ADD ms | ADD x ref | DEL ms | DEL x ref | nft rules |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 declare -A OA OD
 for K in $KS; do
-	OA[$K]=$(median "$WORK/oa.$K") OD[$K]=$(median "$WORK/od.$K")
 	ra=$(median "$WORK/ra.$K") rd=$(median "$WORK/rd.$K")
-	printf '%6s %10s %10s %10s %10s %9.1f %9.1f %12s %12s\n' "$K" "${OA[$K]}" "${OD[$K]}" "$ra" "$rd" \
-		"$(awk -v a="$ra" -v b="${OA[$K]}" 'BEGIN{print a/b}')" \
-		"$(awk -v a="$rd" -v b="${OD[$K]}" 'BEGIN{print a/b}')" \
-		"${R0[$K]}->${RO[$K]}" "0->${RR[$K]}"
+	OA[$K]=$(median "$WORK/oa.$K") OD[$K]=$(median "$WORK/od.$K")
+	sa=$(median "$WORK/sa.$K") sd=$(median "$WORK/sd.$K")
+	printf '| %s | berth | %s | %s | %s | %s | %s |\n' "$K" "${OA[$K]}" "$(r "${OA[$K]}" "$ra")" \
+		"${OD[$K]}" "$(r "${OD[$K]}" "$rd")" "${R0[$K]} -> ${RO[$K]}"
+	printf '| %s | berth sync-DEL | %s | %s | %s | %s | %s |\n' "$K" "$sa" "$(r "$sa" "$ra")" \
+		"$sd" "$(r "$sd" "$rd")" "${R0[$K]} -> ${RO[$K]}"
+	printf '| %s | reference | %s | 1.00 | %s | 1.00 | 0 -> %s |\n' "$K" "$ra" "$rd" "${RR[$K]}"
 done
-echo "# medians in ms per call (nsenter+fork+exec included); rules: nft rules before -> after mapping K containers"
 first=${ks[0]} last=${ks[$(( ${#ks[@]} - 1 ))]}
 if [ "$first" != "$last" ]; then
-	printf '# ours: ADD at K=%s is %.2fx the cost at K=%s, DEL %.2fx (target <= 1.2)\n' "$last" \
-		"$(awk -v a="${OA[$last]}" -v b="${OA[$first]}" 'BEGIN{print a/b}')" "$first" \
-		"$(awk -v a="${OD[$last]}" -v b="${OD[$first]}" 'BEGIN{print a/b}')"
+	echo
+	printf 'Growth from K=%s to K=%s: berth ADD %sx, DEL %sx; reference ADD %sx, DEL %sx.\n' "$first" "$last" \
+		"$(r "${OA[$last]}" "${OA[$first]}")" "$(r "${OD[$last]}" "${OD[$first]}")" \
+		"$(r "$(median "$WORK/ra.$last")" "$(median "$WORK/ra.$first")")" \
+		"$(r "$(median "$WORK/rd.$last")" "$(median "$WORK/rd.$first")")"
 fi

@@ -1,4 +1,7 @@
 #!/bin/bash
+# bench: overlay, btrfs and vfs on one btrfs filesystem
+# bench-args: -s 200 -r 3 -n 20
+# bench-quick-args: -s 8 -r 1 -n 2
 # overlay, btrfs and vfs side by side, in one run, every store on one btrfs filesystem (a loop
 # file, in BENCH_DIR): prints a markdown section (date, commit, kernel, CPU, load, command,
 # every row) for bench/all.sh.

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -75,11 +78,13 @@ static int validate_ifname(const char *name, berth_error *err)
 	return 0;
 }
 
-/* 1 = a network namespace, 0 = not (or gone: *gone set), <0 = error */
+/* 1 = a network namespace, 0 = not (or gone: *gone set), <0 = error.  Every CNI_NETNS that
+ * cannot be used is the spec's code 4 (invalid environment variable). */
 static int check_netns(const char *path, bool *gone, berth_error *err)
 {
 	struct statfs sfs;
 	struct stat st, self;
+	int fd, type;
 
 	*gone = false;
 	if (statfs(path, &sfs) < 0) {
@@ -92,9 +97,18 @@ static int check_netns(const char *path, bool *gone, berth_error *err)
 	}
 	if (sfs.f_type != NSFS_MAGIC)
 		return 0;
+	/* a namespace, but of which kind: /proc/PID/ns/mnt is on nsfs too */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV, "failed to open netns %s (CNI_NETNS)",
+					 path);
+	type = ioctl(fd, NS_GET_NSTYPE);
+	close(fd);
+	if (type != CLONE_NEWNET)
+		return 0;
 	if (stat(path, &st) == 0 && stat("/proc/self/ns/net", &self) == 0 &&
 	    st.st_dev == self.st_dev && st.st_ino == self.st_ino)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
 				       "netns %s is the plugin's own network namespace (CNI_NETNS)",
 				       path);
 	return 1;
@@ -173,12 +187,22 @@ static int parse_config(const struct berth_cni_plugin *p, enum verb v, struct be
 		return berth_error_set(err, BERTH_CNI_ERR_DECODE, EINVAL,
 				       "network config must be a JSON object");
 	r = berth_json_get_string(call->config, NULL, "cniVersion", false, &version, err);
-	if (r < 0)
+	if (r < 0 && v == V_DEL) {
+		berth_log_warn("DEL: ignoring %s", err->msg);
+		berth_error_clear(err);
+		version = BERTH_CNI_VERSION_LATEST;
+	} else if (r < 0) {
 		return r;
+	}
 	if (!version || !*version)
 		version = "0.1.0"; /* as libcni's ConfigDecoder */
 	call->version = version;
-	if (!version_supported(p, version)) {
+	if (!version_supported(p, version) && v == V_DEL) {
+		/* DEL cleans up whatever the version: what an ADD may have left is found without it */
+		berth_log_warn("DEL: ignoring cniVersion \"%s\", which %s does not support", version,
+			       p->name);
+		call->version = BERTH_CNI_VERSION_LATEST;
+	} else if (!version_supported(p, version)) {
 		_cleanup_json_ json_t *vs = NULL;
 		_cleanup_free_ char *list = NULL;
 
@@ -210,10 +234,18 @@ static int parse_config(const struct berth_cni_plugin *p, enum verb v, struct be
 
 	prev = json_object_get(call->config, "prevResult");
 	if (prev && !json_is_null(prev)) {
-		r = berth_cni_result_from_json(prev, version, &call->prev_result, err);
-		if (r < 0)
+		r = berth_cni_result_from_json(prev, call->version, &call->prev_result, err);
+		if (r < 0 && v == V_DEL) {
+			berth_log_warn("DEL: ignoring a prevResult that does not parse: %s", err->msg);
+			berth_error_clear(err);
+			call->prev_result = NULL;
+		} else if (r < 0) {
 			return berth_error_prefix(err, "could not parse prevResult");
+		}
 	}
+	if (v == V_CHECK && !call->prev_result && !p->ipam)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "Required prevResult missing: CHECK needs the result of ADD");
 	return 0;
 }
 
@@ -326,10 +358,7 @@ found:
 	default: break;
 	}
 	if (!fn) {
-		if (v == V_STATUS || v == V_GC) {
-			rc = 0;
-			goto out;
-		}
+		/* every berth plugin implements every verb; never answer success for nothing */
 		berth_error_set(&err, BERTH_CNI_ERR_INVALID_ENV, ENOTSUP,
 				"CNI_COMMAND %s is not implemented by %s", cmd, p->name);
 		rc = print_error(&err, call.version);

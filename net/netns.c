@@ -26,22 +26,22 @@ int berth_netns_open(const char *path, int *ret_fd, berth_error *err)
 	int type;
 
 	if (!path || !*path)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
 				       "netns path is empty");
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_NETNS,
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV,
 					 "failed to open netns \"%s\"", path);
 	if (fstatfs(fd, &sfs) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_NETNS,
+		return berth_error_errno(err, BERTH_CNI_ERR_INVALID_ENV,
 					 "failed to stat netns \"%s\"", path);
 	/* Also true for /proc/PID/ns/net: the opened fd is the nsfs inode. */
 	if (sfs.f_type != NSFS_MAGIC)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
 				       "\"%s\" is not a network namespace", path);
 	type = ioctl(fd, NS_GET_NSTYPE);
 	if (type < 0 || type != CLONE_NEWNET)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_NETNS, EINVAL,
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_ENV, EINVAL,
 				       "\"%s\" is not a network namespace", path);
 	*ret_fd = TAKE_FD(fd);
 	return 0;

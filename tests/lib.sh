@@ -40,8 +40,63 @@ is() { # is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi
 }
 diag() { echo "# $*"; }
+# A skip is never a pass: scripts/test.sh counts it apart, and under CI=true tests/run-test.sh
+# fails it unless tests/skip-allowlist lists it (by file and by the text after "# SKIP").
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $*"; }
+
+# relay_tap PREFIX FILE [STATUS]: the checks of another TAP stream (a suite run in a VM or
+# a subprocess, its output in FILE) become checks of this file, one line each, named
+# "PREFIX: ..."; skips stay skips, comments stay comments, other output becomes comments.
+# Then one check of its own: the stream ran its whole plan, ran at least one check that was
+# not skipped, and its command exited 0 (STATUS, when given).  Returns 0 when all of that held
+# and no relayed check failed.
+relay_tap() {
+	local prefix=$1 file=$2 status=${3:-0} line n=0 ran=0 failed=0 plan= rest
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%$'\r'}
+		if [[ $line =~ ^(not )?ok\ [0-9]+\ *(-\ *)?(.*)$ ]]; then
+			n=$((n + 1))
+			rest=${BASH_REMATCH[3]}
+			_tap_n=$((_tap_n + 1))
+			if [ -n "${BASH_REMATCH[1]}" ]; then
+				failed=$((failed + 1)) _tap_failed=$((_tap_failed + 1))
+				echo "not ok $_tap_n - $prefix: $rest"
+			elif [[ $rest =~ ^(.*[^\ ])?\ *#\ *[Ss][Kk][Ii][Pp]\ *(.*)$ ]]; then
+				echo "ok $_tap_n - $prefix${BASH_REMATCH[1]:+: ${BASH_REMATCH[1]}} # SKIP ${BASH_REMATCH[2]}"
+			else
+				ran=$((ran + 1))
+				echo "ok $_tap_n - $prefix: $rest"
+			fi
+		elif [[ $line =~ ^1\.\.([0-9]+) ]]; then
+			plan=${BASH_REMATCH[1]}
+			[[ $line == *'#'* ]] && echo "# $prefix: $line"
+		elif [[ $line == '#'* ]]; then
+			echo "$line"
+		elif [ -n "$line" ]; then
+			echo "#   $prefix| $line"
+		fi
+	done <"$file"
+	if [ "$status" -eq 0 ] && [ "$plan" = "$n" ] && [ "$ran" -gt 0 ]; then
+		ok 0 "$prefix: ran its whole plan ($n checks, $ran not skipped)"
+		[ "$failed" -eq 0 ]
+	else
+		ok 1 "$prefix: ran its whole plan and exited 0 (exit status $status, plan ${plan:-missing}, $n checks, $ran not skipped)"
+		return 1
+	fi
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (polled every 0.1 s); fails after SECONDS.
+# For state that settles asynchronously: wait for the event, with a limit far above the noise.
+wait_for() {
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
 
 # defer COMMAND...: run at exit, last registered first.
 defer() { _cleanups+=("$*"); }

@@ -315,7 +315,9 @@ static int check_rt(const struct berth_rt *rt, bool need_netns, berth_error *err
 	return 0;
 }
 
-/* DEL plugins [0, last] in reverse.  Returns the first failure, after trying them all. */
+/* DEL plugins [0, last] in reverse.  Returns the first failure, after trying them all.  A plugin
+ * that is not installed is skipped with a warning: it cannot remove anything, and a DEL that
+ * fails for it would fail for ever (runtimes retry DEL until it succeeds). */
 static int del_range(const struct berth_core *core, const struct berth_netconf *net,
 		     const struct berth_rt *rt, size_t last, json_t *prev, berth_error *err)
 {
@@ -333,6 +335,10 @@ static int del_range(const struct berth_core *core, const struct berth_netconf *
 		if (!conf)
 			return -ENOMEM;
 		r = run_plugin(core, net, &inv, conf, NULL, &e);
+		if (r == -ENOENT) {
+			berth_log_warn("%s: skipped", e.msg);
+			continue;
+		}
 		if (r < 0) {
 			berth_log_warn("%s", e.msg);
 			if (ret == 0) {

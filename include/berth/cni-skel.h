@@ -38,8 +38,19 @@ typedef int (*berth_cni_verb_fn)(const struct berth_cni_call *call,
 struct berth_cni_plugin {
 	const char *name;
 	const char *min_version; /* lowest spec version supported, NULL = 0.1.0 */
-	berth_cni_verb_fn add, del, check, status, gc; /* NULL status/gc succeed silently */
+	berth_cni_verb_fn add, del, check, status, gc; /* every verb; a NULL one is refused */
+	bool ipam; /* an IPAM plugin: CHECK may come without prevResult (delegated CHECK) */
 };
+
+/*
+ * What the skeleton guarantees the verbs (and what it refuses with the spec's codes):
+ * - CHECK of a plugin that is not IPAM without prevResult: code 7 before the handler runs.
+ * - DEL is lenient, because runtimes retry a failed DEL for ever: a cniVersion the plugin
+ *   does not support and a prevResult that does not parse are ignored (logged).  Only stdin
+ *   that is not a JSON object, a missing or unusable network name, and the CNI_* variables DEL
+ *   needs (CNI_CONTAINERID, CNI_IFNAME) fail it.  A handler's DEL must likewise clean up for any
+ *   config it can read far enough to find what an ADD may have left.
+ */
 
 int berth_plugin_main(const struct berth_cni_plugin *plugin, int argc, char **argv);
 

@@ -63,6 +63,11 @@ extern const struct berth_cni_plugin berth_host_local_plugin;
 int berth_ipam_config_parse(json_t *config, const char *cni_args, struct berth_ipam_config **ret,
 			    berth_error *err);
 void berth_ipam_config_free(struct berth_ipam_config *c);
+
+/* For DEL, which must release what an ADD reserved also when the config is one ADD refuses:
+ * only <dataDir>/<name> (dataDir when "ipam.dataDir" is a non-empty string, else the default),
+ * nothing else validated.  Fails (code 7) only for a name that cannot name a directory. */
+int berth_ipam_config_parse_del(json_t *config, struct berth_ipam_config **ret, berth_error *err);
 static inline void berth_ipam_config_freep(struct berth_ipam_config **c)
 {
 	berth_ipam_config_free(*c);

@@ -13,8 +13,8 @@
  */
 
 /* Open a netns path (e.g. /run/netns/x, /proc/PID/ns/net) and check that it is an nsfs inode of
- * type CLONE_NEWNET.  -ENOENT (code BERTH_CNI_ERR_INVALID_NETNS) when the path does not exist,
- * -EINVAL (same code) when it exists but is not a network namespace. */
+ * type CLONE_NEWNET.  -ENOENT (code 4, BERTH_CNI_ERR_INVALID_ENV: CNI_NETNS is unusable) when
+ * the path does not exist, -EINVAL (same code) when it exists but is not a network namespace. */
 int berth_netns_open(const char *path, int *ret_fd, berth_error *err);
 
 /* fd of the calling thread's netns. */

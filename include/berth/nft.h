@@ -76,6 +76,9 @@ size_t berth_nft_batch_messages(const struct berth_nft_batch *b);
 /* Send a finished batch and wait for every ACK.  A kernel error becomes *err with the failing
  * message described and the extended ACK text appended.  Returns -errno of the first error. */
 int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err);
+/* Send an unfinished batch without committing it: the kernel checks every message and aborts
+ * the transaction (as `nft -c`).  0 when every message would apply, else the first error. */
+int berth_nft_batch_check(struct berth_nft_batch *b, berth_error *err);
 
 /* Does element e exist in the kernel?  1 yes, 0 no; *ret_comment (may be NULL) gets its
  * comment (caller frees). */
@@ -136,6 +139,11 @@ int berth_nft_reapply_all(berth_error *err);
  * the call's config and runs berth_nft_attach_gc for the call's network. */
 struct berth_cni_call;
 int berth_nft_gc_call(const char *kind, const struct berth_cni_call *call, berth_error *err);
+/* STATUS of a plugin that keeps its state in berth's tables (inet: portmap, firewall, ipMasq;
+ * bridge: macspoofchk): nf_tables answers, and the table and its sets exist or the batch that
+ * creates them passes the kernel's checks (not committed: STATUS changes nothing).  Code 50
+ * (not ready) naming the cause otherwise. */
+int berth_nft_status(bool inet, bool bridge, berth_error *err);
 /* `PLUGIN --reapply` from a plugin's main(): berth_nft_reapply_all, {"reapplied":N} on stdout,
  * the error on stderr; returns the exit code. */
 int berth_nft_reapply_main(const char *prog);

@@ -505,6 +505,30 @@ int berth_ipam_config_parse(json_t *config, const char *cni_args, struct berth_i
 	return 0;
 }
 
+int berth_ipam_config_parse_del(json_t *config, struct berth_ipam_config **ret, berth_error *err)
+{
+	_cleanup_ipam_config_ struct berth_ipam_config *c = config_new();
+	const char *name = json_string_value(json_object_get(config, "name"));
+	json_t *ipam = json_object_get(config, "ipam");
+	const char *dir = json_is_object(ipam) ? json_string_value(json_object_get(ipam, "dataDir"))
+					       : NULL;
+
+	if (!c)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	if (!berth_path_component_ok(name))
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "network name \"%s\" cannot name a directory", name ? name : "");
+	if (!dir || !*dir)
+		dir = BERTH_IPAM_DEFAULT_DATA_DIR;
+	c->name = strdup(name);
+	if (asprintf(&c->data_dir, "%s/%s", dir, name) < 0)
+		c->data_dir = NULL;
+	if (!c->name || !c->data_dir)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
 void berth_ipam_config_free(struct berth_ipam_config *c)
 {
 	if (!c)

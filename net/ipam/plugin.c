@@ -7,6 +7,7 @@
 #include "berth/cleanup.h"
 #include "berth/ipam.h"
 #include "berth/cni-skel.h"
+#include "berth/log.h"
 
 static int load(const struct berth_cni_call *call, struct berth_ipam_config **ret,
 		berth_error *err)
@@ -25,14 +26,20 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	return berth_ipam_add(c, call->container_id, call->ifname, call->version, ret, err);
 }
 
+/* DEL releases by owner in <dataDir>/<name>: that is all it needs, so a config ADD refuses (bad
+ * ranges, a bad IP= in CNI_ARGS) still releases what an earlier ADD reserved. */
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
 	_cleanup_ipam_config_ struct berth_ipam_config *c = NULL;
-	int r = load(call, &c, err);
+	berth_error perr = { 0 };
+	int r;
 
-	if (r < 0)
-		return r;
+	if (berth_ipam_config_parse(call->config, call->args, &c, &perr) < 0) {
+		berth_log_warn("DEL: ignoring config error: %s", perr.msg);
+		if ((r = berth_ipam_config_parse_del(call->config, &c, err)) < 0)
+			return r;
+	}
 	return berth_ipam_del(c, call->container_id, call->ifname, err);
 }
 
@@ -86,4 +93,5 @@ const struct berth_cni_plugin berth_host_local_plugin = {
 	.check = cmd_check,
 	.status = cmd_status,
 	.gc = cmd_gc,
+	.ipam = true,
 };

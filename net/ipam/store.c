@@ -15,7 +15,9 @@
  * The index lives in a subdirectory so that writing it does not touch the data directory's
  * own timestamps.  Everything happens under the lock.  An address file appears with its
  * content (O_TMPFILE + linkat); the index (checksummed) and last_reserved_ip are rewritten in
- * place, because a new inode per write costs more than the rest of the call on some disks.
+ * place, because a new inode per write costs more than the rest of the call on some disks, and
+ * truncated to what they now hold.  Nothing in the data directory names a container that holds
+ * no address: administrators look for leaked addresses with `grep -r ID <dataDir>`.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -289,8 +291,7 @@ static uint64_t fnv1a(const char *p, size_t len)
 }
 
 /* Load the index when it describes the directory as it is now; 1 loaded, 0 missing/stale.
- * Header: "<stamp> <count> <spares> <body length> <fnv1a-64 of the body>\n"; bytes after the body are
- * left over from a longer previous version (the file is rewritten in place, see write_index). */
+ * Header: "<stamp> <count> <spares> <body length> <fnv1a-64 of the body>\n". */
 static int load_index(struct berth_ipam_store *s, const struct stat *st)
 {
 	_cleanup_close_ int fd = -1;
@@ -358,8 +359,8 @@ bad:
 	return 0;
 }
 
-/* Overwrite fd's content with buf; shrink the file only when asked (shrinking frees blocks,
- * which is slow on some filesystems, and the index does not need it). */
+/* Overwrite fd's content with buf; shrink the file to it when asked (the index and
+ * last_reserved_ip: old lines past the end would still name containers that are gone). */
 static int overwrite(int fd, const char *buf, size_t len, bool shrink)
 {
 	size_t off = 0;
@@ -388,6 +389,8 @@ static struct berth_ipam_store *store_new(void)
 		s->dirfd = s->lockfd = s->sparefd = -1;
 	return s;
 }
+
+static void clear_top_spare(struct berth_ipam_store *s);
 
 int berth_ipam_store_open(const char *dir, bool create, struct berth_ipam_store **ret,
 			  berth_error *err)
@@ -429,6 +432,7 @@ int berth_ipam_store_open(const char *dir, bool create, struct berth_ipam_store 
 		r = rebuild(s, err);
 		if (r < 0)
 			return r;
+		clear_top_spare(s);
 	}
 	*ret = TAKE_PTR(s);
 	return 0;
@@ -440,8 +444,10 @@ bool berth_ipam_store_rebuilt(const struct berth_ipam_store *s)
 }
 
 /* The index is rewritten in place rather than renamed: creating a file costs an inode
- * allocation per call, milliseconds on some filesystems, and nothing reads it unlocked.  A crash
- * mid-write leaves a body whose checksum does not match, which is rebuilt like a stale one. */
+ * allocation per call, milliseconds on some filesystems, and nothing reads it unlocked.  It is
+ * truncated to the new content, so no line of a released address stays past its end.  A crash
+ * mid-write leaves a body whose checksum does not match, which is rebuilt like a stale one (and
+ * the rebuild rewrites the file whole). */
 static int write_index(struct berth_ipam_store *s)
 {
 	_cleanup_free_ char *out = NULL;
@@ -492,7 +498,7 @@ static int write_index(struct berth_ipam_store *s)
 		if (k < 0 || (size_t)k > hl)
 			return -EOVERFLOW;
 		memcpy(out + hl - (size_t)k, h, (size_t)k);
-		return overwrite(fd, out + hl - (size_t)k, (size_t)k + blen, false);
+		return overwrite(fd, out + hl - (size_t)k, (size_t)k + blen, true);
 	}
 }
 
@@ -525,7 +531,9 @@ void berth_ipam_store_close(struct berth_ipam_store *s)
  * ADD fills a spare with the new owner and renames it into place with RENAME_NOREPLACE, which
  * fails like the reference's O_EXCL create when the address is taken.  Spares are blank (the
  * reference trims contents, so they never match an owner) and their names are not addresses.
- * GC trims the pool; a rebuild recounts it.
+ * GC trims the pool; a rebuild recounts it.  Only the top spare can hold a container ID: the
+ * one ADD filled when its rename then failed (blanked at once) or when it was killed between
+ * the two; DEL, GC and a rebuild blank it (clear_top_spare).
  */
 static int spare_dir(struct berth_ipam_store *s)
 {
@@ -543,10 +551,46 @@ static int spare_dir(struct berth_ipam_store *s)
 	return s->sparefd;
 }
 
+static const char blanks[512] = { [0 ... 511] = ' ' };
+
+/* Blank a spare's content (same length: no block is freed).  0 or -errno. */
+static int blank_fd(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > sizeof(blanks))
+		return ftruncate(fd, 0) < 0 ? -errno : 0;
+	return st.st_size ? overwrite(fd, blanks, (size_t)st.st_size, false) : 0;
+}
+
+/* The top spare, if ADD left content in it (see above): blank it. */
+static void clear_top_spare(struct berth_ipam_store *s)
+{
+	char sp[32], buf[sizeof(blanks)];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
+
+	if (s->spares == 0 || spare_dir(s) < 0)
+		return;
+	snprintf(sp, sizeof(sp), "s%u", s->spares - 1);
+	fd = openat(s->sparefd, sp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] != ' ') {
+			blank_fd(fd);
+			return;
+		}
+	if (n == (ssize_t)sizeof(buf)) /* longer than any content we write: not ours to keep */
+		blank_fd(fd);
+}
+
 /* Remove an address file: into the pool when there is room, else unlink.  0 or -errno. */
 static int discard_file(struct berth_ipam_store *s, const char *name)
 {
-	static const char blanks[512] = { [0 ... 511] = ' ' };
 	struct stat st;
 	char sp[32];
 	int fd;
@@ -596,24 +640,32 @@ static int take_spare(struct berth_ipam_store *s, const char *name, const char *
 			continue;
 		}
 		r = overwrite(fd, data, len, true);
-		close(fd);
-		if (r < 0)
+		if (r < 0) {
+			blank_fd(fd);
+			close(fd);
 			return -EAGAIN;
+		}
+		BERTH_FAULT_POINT("host-local-spare-filled");
 		if (renameat2(s->sparefd, sp, s->dirfd, name, RENAME_NOREPLACE) == 0) {
+			close(fd);
 			s->spares--;
 			return 0;
 		}
-		/* Taken: the spare keeps the new content until it is used or blanked. */
-		return errno == EEXIST ? -EEXIST : -EAGAIN;
+		/* Taken: the spare goes back to the pool blank, naming no one. */
+		r = errno == EEXIST ? -EEXIST : -EAGAIN;
+		blank_fd(fd);
+		close(fd);
+		return r;
 	}
 	return -EAGAIN;
 }
 
-/* GC: shrink the pool to SPARE_KEEP. */
+/* GC: shrink the pool to SPARE_KEEP, and blank the top spare. */
 static void trim_spares(struct berth_ipam_store *s)
 {
 	char sp[32];
 
+	clear_top_spare(s);
 	if (s->spares <= SPARE_KEEP || spare_dir(s) < 0)
 		return;
 	while (s->spares > SPARE_KEEP) {
@@ -732,6 +784,9 @@ int berth_ipam_store_release_owner(struct berth_ipam_store *s, const char *id, c
 				   berth_error *err)
 {
 	int released = 0;
+
+	/* a DEL after an ADD that was killed with the spare filled: the spare names this owner */
+	clear_top_spare(s);
 
 	/* Exact owner first; only when there is none, files of plugins that wrote the ID alone. */
 	for (int legacy = 0; legacy < 2 && released == 0; legacy++)

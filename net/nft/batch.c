@@ -356,16 +356,24 @@ static const char *ext_ack_msg(const struct nlmsghdr *nlh)
 	return NULL;
 }
 
-int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
+/* Send the batch and collect one ACK per message.  commit false: no BATCH_END, so the kernel
+ * checks and acknowledges every message and then aborts the transaction (NFNL_ABORT_VALIDATE,
+ * what `nft -c` does): nothing is applied. */
+static int batch_talk(struct berth_nft_batch *b, bool commit, berth_error *err)
 {
 	struct mnl_socket *nl = NULL;
 	int r, first_err = 0;
 	size_t acks = 0, expect;
 
-	if ((r = berth_nft_batch_finish(b)) < 0)
+	if ((r = commit ? berth_nft_batch_finish(b) : berth_nft_batch_begin(b)) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, -r, "nft: out of memory");
-	expect = b->n_desc - 2; /* every message but BEGIN and END carries NLM_F_ACK */
-	BERTH_FAULT_POINT("nft-before-send");
+	if (!commit && b->finished)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
+				       "nft: a finished batch cannot be checked");
+	/* every message but BEGIN (and END) carries NLM_F_ACK */
+	expect = b->n_desc - (commit ? 2 : 1);
+	if (commit)
+		BERTH_FAULT_POINT("nft-before-send");
 	if ((r = nft_socket(&nl, b->len, err)) < 0)
 		return r;
 	if (mnl_socket_sendto(nl, b->buf, b->len) < 0) {
@@ -413,8 +421,18 @@ int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
 		r = 0;
 	}
 out:
-	close_socket(nl, b->deletes);
+	close_socket(nl, commit && b->deletes);
 	return r;
+}
+
+int berth_nft_batch_send(struct berth_nft_batch *b, berth_error *err)
+{
+	return batch_talk(b, true, err);
+}
+
+int berth_nft_batch_check(struct berth_nft_batch *b, berth_error *err)
+{
+	return batch_talk(b, false, err);
 }
 
 /* Send one request, feed every reply message to cb until the ACK or DONE. */

@@ -520,3 +520,59 @@ int berth_nft_ensure_table(int family, berth_error *err)
 	struct berth_nft_elem e = { .family = family };
 	return berth_nft_ensure_tables(&e, 1, err);
 }
+/* STATUS for one family: its table and every set are there, or the setup batch that ADD would
+ * send passes the kernel's checks (sent without committing). */
+static int status_family(int family, berth_error *err)
+{
+	const char *fam = family == NFPROTO_BRIDGE ? "bridge" : "inet";
+	const struct set_def *defs;
+	size_t n, present = 0;
+	const char *missing = NULL;
+	int r;
+
+	berth_nft_set_defs(family, &defs, &n);
+	for (size_t i = 0; i < n; i++) {
+		if ((r = berth_nft_set_exists(family, defs[i].name, err)) < 0)
+			return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, -r,
+					       "nf_tables cannot be used: %s", err->msg);
+		if (r)
+			present++;
+		else if (!missing)
+			missing = defs[i].name;
+	}
+	if (present == n)
+		return 0;
+	if (present > 0)
+		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, ENOENT,
+				       "table %s %s has no set %s (someone changed it; `%s --reapply` "
+				       "rebuilds it)",
+				       fam, berth_nft_table(), missing,
+				       family == NFPROTO_BRIDGE ? "bridge" : "portmap");
+	_cleanup_nft_batch_ struct berth_nft_batch *b = NULL;
+	if (berth_nft_batch_new(&b) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	if ((r = berth_nft_batch_setup(b, family, err)) < 0)
+		return r;
+	r = berth_nft_batch_check(b, err);
+	if (r == -EEXIST) /* a table of that name without our sets (or made meanwhile) */
+		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, EEXIST,
+				       "table %s %s exists without berth's sets", fam,
+				       berth_nft_table());
+	if (r < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, -r,
+				       "table %s %s and its sets cannot be created: %s", fam,
+				       berth_nft_table(), err->msg);
+	return 0;
+}
+
+int berth_nft_status(bool inet, bool bridge, berth_error *err)
+{
+	int r;
+
+	if (inet && (r = status_family(NFPROTO_INET, err)) < 0)
+		return r;
+	if (bridge && (r = status_family(NFPROTO_BRIDGE, err)) < 0)
+		return r;
+	return 0;
+}
+

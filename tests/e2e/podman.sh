@@ -98,7 +98,7 @@ check "a pings b" -- pod exec a$T ping -c1 -W5 "$ipb"
 check "b pings a" -- pod exec b$T ping -c1 -W5 "$ipa"
 get() { printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net="/run/netns/$H" socat -T5 - "TCP:$1:$2" 2>/dev/null | tail -1; }
 body=""
-for _ in $(seq 50); do body=$(get 127.0.0.1 18082); [ -n "$body" ] && break; sleep 0.1; done
+for _ in $(seq 300); do body=$(get 127.0.0.1 18082); [ -n "$body" ] && break; sleep 0.1; done
 is "$body" "hello-a$T" "published port 127.0.0.1:18082 answers from a"
 body=$(pod exec b$T wget -q -O- "http://$ipa/" 2>/dev/null)
 is "$body" "hello-a$T" "b reaches a's httpd"

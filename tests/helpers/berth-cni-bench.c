@@ -2,8 +2,11 @@
 /*
  * CNI benchmark driver (bench/bridge-hostlocal.sh runs it).
  *
- *   berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] [-k] -i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]
+ *   berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] [-k] -i LABEL,PLUGIN,CONFIG,CNI_PATH[,VAR=VALUE...]
+ *                   [-i ...]
  *
+ * Each VAR=VALUE after CNI_PATH is put into that implementation's environment (besides the CNI_*
+ * variables), e.g. BERTH_LINK_SYNC_DEL=1 or BERTH_NO_BUILTIN_DELEGATE=1.
  * Creates N network namespaces per implementation (/run/netns/<TAG>-<label>-<i>), then for
  * each container i runs ADD of every implementation, the order alternating between containers
  * so that neither always runs first; then DEL the same way; then VERSION RUNS times each.
@@ -14,11 +17,15 @@
  * Namespaces are removed on exit.  -4 turns IPv6 off in each container netns before its
  * interfaces exist (no link-local autoconfiguration traffic flooded over the bridge).
  *
- * -k adds the implementation "kernel": no plugin, no exec, no IPAM, only the netlink requests
- * every veth bridge plugin has to make, sent from this process.  ADD: create the veth pair with
- * the container end directly in the container netns, enslave the host end to a bridge, set
- * both ends up.  DEL: delete the container end, returning when the kernel has unlisted the
- * pair (berth_link_del_unlisted).  So its medians are the kernel's floor for ADD and DEL.
+ * -k adds the implementation "netlink": the netlink part of a veth bridge plugin's work, sent
+ * from this process: no plugin, no exec, and none of IPAM, addresses, routes or sysctls.  ADD:
+ * create the veth pair with the container end directly in the container netns, enslave the host
+ * end to a bridge, set both ends up.  DEL: delete the container end, returning when the kernel
+ * has unlisted the pair (berth_link_del_unlisted).  It is not a floor for a whole plugin call
+ * (a plugin does more), only the part of the work every veth bridge plugin shares.
+ *
+ * A call that fails (exit status not 0, or a netlink error) stops the run with status 1: a
+ * failed call is never a timed sample.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,12 +48,14 @@
 #include "berth/netns.h"
 #include "berth/nl.h"
 
-#define MAX_IMPL 4
+#define MAX_IMPL 8
+#define MAX_ENV 8
 
 struct impl {
 	char *label, *plugin, *config_path, *cni_path;
 	char *config;
 	size_t config_len;
+	char *env[MAX_ENV + 1];
 	double *t_add, *t_del, *t_ver;
 	long rss_add, rss_del, rss_ver; /* KiB */
 	int failures;
@@ -56,7 +65,7 @@ static struct impl impls[MAX_IMPL];
 static int n_impl, n;
 static const char *tag = "bb";
 static int no_ipv6;
-static int kernel_impl = -1; /* index of the "kernel" pseudo-implementation, -1 = none */
+static int kernel_impl = -1; /* index of the "netlink" pseudo-implementation, -1 = none */
 static struct berth_nl *host_nl;
 static int kernel_bridge;
 
@@ -149,7 +158,7 @@ static double run(struct impl *im, const char *cmd, const char *id, const char *
 		  long *rss)
 {
 	char e_cmd[64], e_id[160], e_ns[200], e_path[1024];
-	char *envp[] = { e_cmd, e_id, e_ns, "CNI_IFNAME=eth0", e_path, "CNI_ARGS=", NULL };
+	char *envp[7 + MAX_ENV] = { e_cmd, e_id, e_ns, "CNI_IFNAME=eth0", e_path, "CNI_ARGS=" };
 	char *argv[] = { im->plugin, NULL };
 	int in[2], status;
 	struct rusage ru;
@@ -160,6 +169,8 @@ static double run(struct impl *im, const char *cmd, const char *id, const char *
 	snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=%s", id);
 	snprintf(e_ns, sizeof(e_ns), "CNI_NETNS=%s", netns);
 	snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", im->cni_path);
+	for (int k = 0; im->env[k]; k++)
+		envp[6 + k] = im->env[k];
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return -1;
 	t0 = now_ms();
@@ -195,7 +206,7 @@ static double run(struct impl *im, const char *cmd, const char *id, const char *
 	return t1 - t0;
 }
 
-/* The kernel's part of ADD or DEL for container i, in this process; wall ms, negative on error. */
+/* The netlink part of ADD or DEL for container i, in this process; wall ms, negative on error. */
 static double run_kernel(const char *cmd, int i, const char *netns)
 {
 	struct berth_nl *cont = NULL;
@@ -237,7 +248,7 @@ static double run_kernel(const char *cmd, int i, const char *netns)
 	berth_nl_close(cont);
 	close(nsfd);
 	if (r < 0) {
-		fprintf(stderr, "kernel %s %d: %s\n", cmd, i, err.msg);
+		fprintf(stderr, "netlink %s %d: %s\n", cmd, i, err.msg);
 		return -(t1 - t0) - 1e-9;
 	}
 	return t1 - t0;
@@ -264,7 +275,7 @@ static double pct(double *v, int cnt, double p)
 static void usage(void)
 {
 	fprintf(stderr, "usage: berth-cni-bench -n N [-V RUNS] [-t TAG] [-4] [-k] "
-			"-i LABEL,PLUGIN,CONFIG,CNI_PATH [-i ...]\n");
+			"-i LABEL,PLUGIN,CONFIG,CNI_PATH[,VAR=VALUE...] [-i ...]\n");
 	exit(2);
 }
 
@@ -279,7 +290,7 @@ int main(int argc, char **argv)
 			if (n_impl == MAX_IMPL)
 				usage();
 			kernel_impl = n_impl;
-			impls[n_impl++].label = "kernel";
+			impls[n_impl++].label = "netlink";
 			break;
 		case '4':
 			no_ipv6 = 1;
@@ -303,9 +314,14 @@ int main(int argc, char **argv)
 			im->label = strsep(&s, ",");
 			im->plugin = strsep(&s, ",");
 			im->config_path = strsep(&s, ",");
-			im->cni_path = s;
+			im->cni_path = strsep(&s, ",");
 			if (!im->plugin || !im->config_path || !im->cni_path)
 				usage();
+			for (int e = 0; s; e++) {
+				if (e == MAX_ENV || !strchr(s, '='))
+					usage();
+				im->env[e] = strsep(&s, ",");
+			}
 			im->config = read_all(im->config_path, &im->config_len);
 			if (!im->config) {
 				fprintf(stderr, "cannot read %s\n", im->config_path);
@@ -330,7 +346,7 @@ int main(int argc, char **argv)
 		if (berth_nl_open(-1, &host_nl, &err) < 0 || berth_link_add_bridge(host_nl, &bo, &err) < 0 ||
 		    berth_link_get_by_name(host_nl, brname, &br, &err) < 0 ||
 		    berth_link_set_up(host_nl, br.ifindex, true, &err) < 0) {
-			fprintf(stderr, "kernel floor bridge %s: %s\n", brname, err.msg);
+			fprintf(stderr, "netlink bridge %s: %s\n", brname, err.msg);
 			return 1;
 		}
 		kernel_bridge = br.ifindex;
@@ -375,10 +391,12 @@ int main(int argc, char **argv)
 				else
 					t = run(im, verb ? "DEL" : "ADD", id, p, &rss);
 				if (t < 0) {
-					if (im->failures++ < 3)
-						fprintf(stderr, "%s %s %d failed\n", im->label,
-							verb ? "DEL" : "ADD", i);
-					t = -t;
+					im->failures++;
+					fprintf(stderr, "%s %s %d failed: the run stops\n", im->label,
+						verb ? "DEL" : "ADD", i);
+					stop = 1;
+					rc = 1;
+					break;
 				}
 				if (verb) {
 					im->t_del[i] = t;
@@ -407,7 +425,14 @@ int main(int argc, char **argv)
 			t = run(im, "VERSION", "dummy", "dummy", &rss);
 			im->config = save;
 			im->config_len = save_len;
-			im->t_ver[r] = t < 0 ? -t : t;
+			if (t < 0) {
+				im->failures++;
+				fprintf(stderr, "%s VERSION failed: the run stops\n", im->label);
+				stop = 1;
+				rc = 1;
+				break;
+			}
+			im->t_ver[r] = t;
 			if (rss > im->rss_ver)
 				im->rss_ver = rss;
 		}
@@ -427,8 +452,8 @@ int main(int argc, char **argv)
 			(void)berth_link_del(host_nl, kernel_bridge, &err);
 		berth_nl_close(host_nl);
 	}
-	if (stop && !rc)
-		return 130;
+	if (stop)
+		return rc ? rc : 130;
 
 	printf("%-8s %-7s %5s %10s %10s %10s %12s\n", "impl", "verb", "N", "median_ms", "p95_ms",
 	       "max_ms", "max_rss_kib");
@@ -460,7 +485,7 @@ int main(int argc, char **argv)
 		struct impl *a = &impls[k], *b = &impls[n_impl - 1];
 
 		if (k == kernel_impl) {
-			printf("ratio kernel/%s N=%d: ADD median %.3f, DEL median %.3f\n", b->label, n,
+			printf("ratio netlink/%s N=%d: ADD median %.3f, DEL median %.3f\n", b->label, n,
 			       med[k][0] / med[n_impl - 1][0], med[k][1] / med[n_impl - 1][1]);
 			continue;
 		}

@@ -18,8 +18,28 @@ run_err() {
 	jq -r '"\(.code)|\(.msg)|\(.details // "")"' <<<"$out" 2>/dev/null || echo "bad-json:$out"
 }
 
+# del_after PLUGIN DESC MAYFAIL-CODE ENV... -- STDIN: the DEL a runtime sends after the refused ADD
+# of the same input, twice.  It succeeds, or, where the input itself cannot be read (not JSON,
+# no usable name) or the environment is unusable, fails with that code and an error JSON.
+del_after() {
+	local plugin=$1 desc=$2 may=$3 i r envs=()
+	shift 3
+	while [ "$1" != "--" ]; do envs+=("${1/CNI_COMMAND=ADD/CNI_COMMAND=DEL}"); shift; done
+	shift
+	for i in 1 2; do
+		r=$(run_err "$plugin" "${envs[@]}" -- "$1")
+		case $may:$r in
+		*:rc=0) ok 0 "$plugin: $desc: DEL $i after the refused ADD succeeds" ;;
+		-:*) ok 1 "$plugin: $desc: DEL $i after the refused ADD succeeds"; diag "$r" ;;
+		*) is "${r%%|*}" "$may" "$plugin: $desc: DEL $i refuses the same input, code $may" ;;
+		esac
+	done
+}
+
 ns=bsk$T
 mknetns "$ns"
+nsstate() { ip -n "$ns" -o link show | awk -F': ' '{print $2}'; ip -o link show | grep -c .; }
+state0=$(nsstate)
 touch /tmp/notns.$T; defer "rm -f /tmp/notns.$T"
 base=(CNI_CONTAINERID=ctr1 CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN)
 
@@ -43,13 +63,33 @@ for p in $plugins; do
 
 	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- '{"cniVersion":"1.0.0",')
 	is "${r%%|*}" 6 "$p: malformed JSON -> code 6"
+	del_after "$p" "malformed JSON" 6 CNI_COMMAND=ADD "${base[@]}" -- '{"cniVersion":"1.0.0",'
 
 	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"9.9.9\",\"name\":\"x\",\"type\":\"$p\"}")
 	case $r in 1\|incompatible*9.9.9*) ok 0 "$p: unknown cniVersion -> code 1 with details" ;;
 	*) ok 1 "$p: unknown cniVersion -> code 1 with details"; diag "$r" ;; esac
+	del_after "$p" "unknown cniVersion" - CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"9.9.9\",\"name\":\"x\",\"type\":\"$p\"}"
+
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"$p\",\"prevResult\":{\"ips\":[{\"address\":\"nonsense\"}]}}")
+	is "${r%%|*}" 6 "$p: a prevResult that does not parse -> code 6"
+	del_after "$p" "bad prevResult" - CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"name\":\"x\",\"type\":\"$p\",\"prevResult\":{\"ips\":[{\"address\":\"nonsense\"}]}}"
+
+	junk="{\"cniVersion\":5,\"name\":\"x$T\",\"type\":\"$p\",\"ipam\":\"zz\",\"runtimeConfig\":7,\"prevResult\":[1],\"dataDir\":3,\"mtu\":{}}"
+	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "$junk")
+	is "${r%%|*}" 7 "$p: cniVersion not a string (and other keys of the wrong type) -> code 7"
+	del_after "$p" "keys of the wrong type" - CNI_COMMAND=ADD "${base[@]}" -- "$junk"
 
 	r=$(run_err "$p" CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"type\":\"$p\"}")
 	is "${r%%|*}" 7 "$p: missing network name -> code 7"
+	del_after "$p" "missing network name" 7 CNI_COMMAND=ADD "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"type\":\"$p\"}"
+
+	if [ "$p" = host-local ]; then
+		r=$(run_err "$p" CNI_COMMAND=CHECK "${base[@]}" -- "{\"cniVersion\":\"1.0.0\",\"name\":\"sk$T\",\"type\":\"host-local\",\"ipam\":{\"type\":\"host-local\",\"subnet\":\"10.250.8.0/24\",\"dataDir\":\"/tmp/notns.$T.d\"}}")
+		is "${r%%|*}" 3 "$p: CHECK without prevResult (IPAM: allowed) -> code 3, nothing reserved"
+	else
+		r=$(run_err "$p" CNI_COMMAND=CHECK "${base[@]}" -- "$conf")
+		is "${r%%|*}" 7 "$p: CHECK without prevResult -> code 7"
+	fi
 
 	r=$(run_err "$p" CNI_COMMAND=CHECK "${base[@]}" -- "{\"cniVersion\":\"0.3.1\",\"name\":\"x\",\"type\":\"$p\"}")
 	is "${r%%|*}" 1 "$p: CHECK with 0.3.1 -> code 1"
@@ -57,21 +97,21 @@ for p in $plugins; do
 	r=$(run_err "$p" CNI_COMMAND=STATUS CNI_PATH=$CNI_BIN -- "$conf")
 	is "${r%%|*}" 1 "$p: STATUS with 1.0.0 -> code 1"
 
-	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID='../etc' CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
-	is "${r%%|*}" 4 "$p: container ID with a path escape -> code 4"
-
-	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=abcdefghijklmnop CNI_PATH=$CNI_BIN -- "$conf")
-	is "${r%%|*}" 4 "$p: 16-character ifname -> code 4"
-
-	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/run/netns/$ns CNI_IFNAME=../x CNI_PATH=$CNI_BIN -- "$conf")
-	is "${r%%|*}" 4 "$p: ifname with / -> code 4"
-
-	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/tmp/notns.$T CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
-	is "${r%%|*}" 4 "$p: CNI_NETNS that is not a netns -> code 4"
-
-	r=$(run_err "$p" CNI_COMMAND=ADD CNI_CONTAINERID=c CNI_NETNS=/proc/self/ns/net CNI_IFNAME=eth0 CNI_PATH=$CNI_BIN -- "$conf")
-	is "${r%%|*}" 8 "$p: the plugin's own netns -> code 8"
+	for e in "CNI_CONTAINERID=../etc|CNI_IFNAME=eth0|CNI_NETNS=/run/netns/$ns|container ID with a path escape" \
+		 "CNI_CONTAINERID=c|CNI_IFNAME=abcdefghijklmnop|CNI_NETNS=/run/netns/$ns|16-character ifname" \
+		 "CNI_CONTAINERID=c|CNI_IFNAME=../x|CNI_NETNS=/run/netns/$ns|ifname with /" \
+		 "CNI_CONTAINERID=c|CNI_IFNAME=eth0|CNI_NETNS=/tmp/notns.$T|CNI_NETNS that is not a netns" \
+		 "CNI_CONTAINERID=c|CNI_IFNAME=eth0|CNI_NETNS=/proc/self/ns/mnt|CNI_NETNS a mount namespace" \
+		 "CNI_CONTAINERID=c|CNI_IFNAME=eth0|CNI_NETNS=/proc/self/ns/net|the plugin's own netns"; do
+		IFS='|' read -r id ifn nsv desc <<<"$e"
+		r=$(run_err "$p" CNI_COMMAND=ADD "$id" "$nsv" "$ifn" CNI_PATH=$CNI_BIN -- "$conf")
+		is "${r%%|*}" 4 "$p: $desc -> code 4"
+		# a netns that is not one (a file, another namespace type) counts as gone for DEL
+		case $desc in *"not a netns"* | *mount*) may=- ;; *) may=4 ;; esac
+		del_after "$p" "$desc" "$may" CNI_COMMAND=ADD "$id" "$nsv" "$ifn" CNI_PATH=$CNI_BIN -- "$conf"
+	done
 done
+is "$(nsstate)" "$state0" "the container netns and the host's links are as before all the refused ADDs and DELs"
 
 # Delegation: an IPAM plugin that exits without reading its (large) stdin must give its error
 # back, not kill the delegating plugin with SIGPIPE; the bridge it created is removed again.

@@ -56,6 +56,11 @@ for v in 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 	is "$rc" 1 "$v: ADD into a missing netns fails"
 done
 
+# STATUS (rtnetlink usable) and GC (loopback keeps no state outside the container)
+conf='{"cniVersion":"1.1.0","name":"lo'$T'","type":"loopback"}'
+out=$(env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$LO" <<<"$conf"); is "$?:$out" "0:" "1.1.0: STATUS ready"
+out=$(env -i CNI_COMMAND=GC CNI_PATH="$CNI_BIN" "$LO" <<<"${conf%\}},\"cni.dev/valid-attachments\":[]}"); is "$?:$out" "0:" "1.1.0: GC succeeds"
+
 # A file that is not a netns.
 touch "/tmp/notns.$T"; defer "rm -f /tmp/notns.$T"
 out=$(cni "$LO" ADD c$T "/tmp/notns.$T" eth0 <<<'{"cniVersion":"1.0.0","name":"x","type":"loopback"}'); rc=$?
@@ -71,6 +76,8 @@ if [ -x "$REF_CNI/loopback" ]; then
 	ref=$(CNI_PATH=$REF_CNI cni "$REF_CNI/loopback" ADD c$T "/run/netns/$ns" eth0 <<<"$conf" | jq -S .)
 	is "$ours" "$ref" "1.0.0 result identical to the reference loopback"
 	ip netns del "$ns"
+else
+	skip "1.0.0 result identical to the reference loopback: no reference loopback in $REF_CNI"
 fi
 is "$(mystate)" "$before" "host links and netns unchanged"
 done_testing

@@ -227,9 +227,12 @@ is "$(ip -j addr show "$br" | jq -r '[.[0].addr_info[] | select(.family=="inet")
 del_opt
 
 # ---- bad input: right code, host unchanged ---------------------------------------------
+# After every refused ADD the runtime calls DEL, and retries it until it succeeds: DEL (twice)
+# with the same input must succeed and leave the host, the container and the IPAM as they were.
+ctrstate() { ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
 bad() { # bad DESC WANT-CODE CONF [IFNAME] [CNI_ARGS]
-	local before after out rc
-	before=$(mystate); local nb; nb=$(ipam_count bad$T)
+	local before after out rc cbefore i
+	before=$(mystate); cbefore=$(ctrstate); local nb; nb=$(ipam_count bad$T)
 	out=$(cni "$BR" ADD cx$T "/run/netns/$ns" "${4:-eth0}" "${5:-}" <<<"$3"); rc=$?
 	if [ "$2" = "*" ]; then
 		is "$rc/$(jq -r '.msg | length > 0' <<<"$out" 2>/dev/null)" "1/true" "$1: exit 1 with a message"
@@ -239,6 +242,13 @@ bad() { # bad DESC WANT-CODE CONF [IFNAME] [CNI_ARGS]
 	after=$(mystate)
 	is "$after" "$before" "$1: host unchanged"
 	is "$(ipam_count bad$T)" "$nb" "$1: no IPAM reservation left"
+	for i in 1 2; do
+		out=$(cni "$BR" DEL cx$T "/run/netns/$ns" "${4:-eth0}" "${5:-}" <<<"$3" 2>/dev/null)
+		is "$?" 0 "$1: DEL $i after the refused ADD succeeds${out:+ ($out)}"
+	done
+	is "$(mystate)" "$before" "$1: host unchanged after the DELs"
+	is "$(ctrstate)" "$cbefore" "$1: the container's interfaces unchanged after the DELs"
+	is "$(ipam_count bad$T)" "$nb" "$1: IPAM unchanged after the DELs"
 }
 bbr=x$T; defer "ip link del $bbr"
 sn=$(subnet)
@@ -270,6 +280,26 @@ ip -n "$ns" link del eth7
 ip link add "$bbr" type veth peer name y$T; defer "ip link del y$T"
 bad "bridge name taken by a veth" 999 "$(conf $v bad$T $bbr $sn)"
 ip link del "$bbr"
+# DEL with a config that ADD refuses still removes what an earlier ADD (of the config as it was)
+# made: the veth pair, the address reservation, the masquerade and MAC-check elements.  Also with
+# the elements' state files gone (DEL then finds them in the kernel by their owner comment).
+for lost in keep lose; do
+	c=$(conf $v bdl$T $bbr $sn '{"ipMasq":true,"macspoofchk":true}')
+	out=$(cni "$BR" ADD cd$T "/run/netns/$ns" eth0 <<<"$c"); is $? 0 "refused-config DEL ($lost state): the ADD before"
+	hv=$(jget "$out" '.interfaces[1].name')
+	[ "$lost" = lose ] && rm -rf "${BERTH_NFT_STATE_DIR:?}"/*
+	cbad=$(jq -c '. + {hairpinMode:true, promiscMode:true, vlan:9999, ipMasq:"yes", mtu:"big"}' <<<"$c")
+	out=$(cni "$BR" ADD cd2$T "/run/netns/$ns" eth1 <<<"$cbad"); is "$?/$(jget "$out" .code)" 1/7 "refused-config DEL ($lost state): ADD refuses the changed config"
+	for i in 1 2; do
+		cni "$BR" DEL cd$T "/run/netns/$ns" eth0 <<<"$cbad" >/dev/null; ok $? "refused-config DEL ($lost state): DEL $i with it succeeds"
+	done
+	ip -n "$ns" link show eth0 >/dev/null 2>&1; is $? 1 "refused-config DEL ($lost state): the container's eth0 is gone"
+	ip link show "$hv" >/dev/null 2>&1; is $? 1 "refused-config DEL ($lost state): the host veth is gone"
+	is "$(ipam_count bdl$T)" 0 "refused-config DEL ($lost state): the address is released"
+	is "$(nelems inet masq4)$(nelems bridge mac_ok)" 00 "refused-config DEL ($lost state): masquerade and MAC-check elements removed"
+done
+ip link del "$bbr"
+
 # IPAM exhausted: a /30 has one usable address after the gateway
 sn30=10.$A.251.0/30
 c=$(conf $v bad$T $bbr $sn30)
@@ -288,7 +318,7 @@ out=$(cni "$BR" ADD cx$T "/run/netns/$ns" eth0 <<<"$(conf $v bad$T $bbr $sn '{"i
 ip link show "$bbr" >/dev/null 2>&1; is $? 1 "failed ADD removed the bridge it created"
 
 # ---- podman fixtures -------------------------------------------------------------------
-S=$SHARED/samples/podman
+S=$BERTH_SRC/tests/data/podman-bridge
 if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	pbr=pz$T; pnet=pz$T; sn=$(subnet); defer "ip link del $pbr"
 	c=$(jq -c --arg b "$pbr" --arg n "$pnet" --arg s "$sn" --arg g "${sn%.0/24}.1" --arg d "$DATA" \
@@ -315,6 +345,8 @@ if [ -f "$S/pzb-ADD-bridge.stdin.json" ]; then
 	is "$(jq -r '.ips[0].address' <<<"$out")" "${sn%.0/24}.50/24" "podman static ip+mac: the requested IP"
 	is "$(link_json eth0 "$pns" | jq -r .address)" 02:42:0a:c6:00:32 "podman static ip+mac: the requested MAC"
 	cni "$BR" DEL 4c8dc96fcc94$T "/run/netns/$pns" eth0 "$args" <<<"$c" >/dev/null; ok $? "podman static ip+mac: DEL"
+else
+	ok 1 "podman fixtures in $S"
 fi
 
 # ---- GC: host veths and IPAM reservations of attachments that are not valid -------------
@@ -357,4 +389,10 @@ c=$(conf 1.1.0 st$T $bbr $(subnet))
 cni "$BR" STATUS "" "" "" <<<"$c" >/dev/null; ok $? "STATUS succeeds with a working IPAM"
 out=$(cni "$BR" STATUS "" "" "" <<<"$(jq -c '.ipam.type="nosuchipam"' <<<"$c")"); rc=$?
 is "$rc" 1 "STATUS fails when the IPAM plugin is missing"
+# with ipMasq/macspoofchk the nft tables must be usable too
+cm=$(jq -c '. + {ipMasq:true, macspoofchk:true}' <<<"$c")
+cni "$BR" STATUS "" "" "" <<<"$cm" >/dev/null; ok $? "STATUS with ipMasq and macspoofchk: ready"
+out=$(env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE="$BERTH_NFT_TABLE" \
+	BERTH_NFT_STATE_DIR="$BERTH_NFT_STATE_DIR" setpriv --reuid=65534 --regid=65534 --clear-groups "$BR" <<<"$cm")
+is "$?/$(jget "$out" .code)" 1/50 "STATUS with ipMasq where nf_tables cannot be used: not ready, code 50"
 done_testing

@@ -97,21 +97,37 @@ c=$(conf 1.0.0 "q$T" "$D/req" '"ranges":[[{"subnet":"10.82.0.0/24"}]]')
 is "$(hl "$HL" ADD q3 eth0 "IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.82.0.11" <<<"$c" | jq -r '.ips[0].address')" "10.82.0.11/24" "CNI_ARGS IP="
 
 # ---- bad input: right code, message naming the problem, nothing left behind ------------------------
+# After each refused ADD the runtime's DEL (twice, same input) succeeds and changes nothing: it
+# must not release an address the refused container never had (bad1 asked for q3's).
+del_twice() { # del_twice DESC ID IFNAME CNI_ARGS DATADIR < conf
+	local c i want
+	c=$(cat)
+	want=$(listing "$5"; cat "$5"/.berth/index 2>/dev/null | sed 1d)
+	for i in 1 2; do
+		hl "$HL" DEL "$2" "$3" "$4" <<<"$c" >/dev/null; ok $? "$1: DEL $i after the refused ADD succeeds"
+	done
+	is "$(listing "$5"; cat "$5"/.berth/index 2>/dev/null | sed 1d)" "$want" "$1: the data dir unchanged by the DELs"
+}
 c=$(conf 1.0.0 "q$T" "$D/req" '"ranges":[[{"subnet":"10.82.0.0/24"}]]')
 before=$(listing "$D/req/q$T")
 out=$(hl "$HL" ADD bad1 eth0 "IP=10.82.0.11" <<<"$c"); rc=$?
 is "$rc.$(code "$out")" "1.11" "requested IP taken -> code 11"
 case $(jq -r .msg <<<"$out") in *10.82.0.11*) ok 0 "message names the taken IP" ;; *) ok 1 "message names the taken IP"; diag "$out" ;; esac
+del_twice "requested IP taken" bad1 eth0 "IP=10.82.0.11" "$D/req/q$T" <<<"$c"
 out=$(hl "$HL" ADD bad2 eth0 "IP=10.99.0.11" <<<"$c"); rc=$?
 is "$rc.$(code "$out")" "1.7" "requested IP outside the range -> code 7"
 case $(jq -r .msg <<<"$out") in *10.99.0.11*) ok 0 "message names the IP" ;; *) ok 1 "message names the IP"; diag "$out" ;; esac
+del_twice "requested IP outside the range" bad2 eth0 "IP=10.99.0.11" "$D/req/q$T" <<<"$c"
 out=$(hl "$HL" ADD bad3 eth0 "IP=10.82.0.1" <<<"$c"); rc=$?
 is "$rc.$(code "$out")" "1.7" "requested gateway -> code 7"
+del_twice "requested gateway" bad3 eth0 "IP=10.82.0.1" "$D/req/q$T" <<<"$c"
 out=$(hl "$HL" ADD bad4 eth0 "IP=banana" <<<"$c"); rc=$?
 is "$rc.$(code "$out")" "1.4" "CNI_ARGS IP not an address -> code 4"
+del_twice "CNI_ARGS IP not an address" bad4 eth0 "IP=banana" "$D/req/q$T" <<<"$c"
 cd2=$(conf 1.0.0 "q$T" "$D/req" '"ranges":[[{"subnet":"10.82.0.0/24"}],[{"subnet":"fd00:82::/64"}]]' '"runtimeConfig":{"ips":["fd00:82::9"]}')
 out=$(hl "$HL" ADD bad5 <<<"$cd2"); rc=$?
 is "$rc.$(code "$out")" "1.11" "second set fails (requested v6 taken) -> code 11"
+del_twice "second set fails" bad5 eth0 "" "$D/req/q$T" <<<"$cd2"
 is "$(listing "$D/req/q$T")" "$before" "failed ADDs left no file behind (v4 of bad5 rolled back)"
 is "$(cat "$D/req/q$T/last_reserved_ip.0")" "10.82.0.11" "last_reserved_ip unchanged by failures"
 for bad in '"ranges":[[{"subnet":"10.83.0.0/24"},{"subnet":"10.83.0.128/25"}]]|ranges [0]' \
@@ -126,7 +142,15 @@ for bad in '"ranges":[[{"subnet":"10.83.0.0/24"},{"subnet":"10.83.0.128/25"}]]|r
 	"1.7|"*"${bad##*|}"*) ok 0 "invalid config (${bad##*|}) -> code 7 naming it" ;;
 	*) ok 1 "invalid config (${bad##*|}) -> code 7 naming it"; diag "$out" ;;
 	esac
+	del_twice "invalid config (${bad##*|})" bad eth0 "" "$D/bad/b$T" <<<"$(conf 1.0.0 "b$T" "$D/bad" "${bad%%|*}")"
 done
+# a config ADD refuses still releases what an earlier ADD of the config as it was reserved
+c=$(conf 1.0.0 "rl$T" "$D/rel" '"ranges":[[{"subnet":"10.89.0.0/24"}]]')
+hl "$HL" ADD relx <<<"$c" >/dev/null
+cbad=$(conf 1.0.0 "rl$T" "$D/rel" '"ranges":[[{"subnet":"10.89.0.5/24"}]],"routes":"none"')
+out=$(hl "$HL" ADD rely <<<"$cbad"); is "$?.$(code "$out")" "1.7" "the changed config is refused"
+hl "$HL" DEL relx eth0 "IP=banana" <<<"$cbad" >/dev/null; ok $? "DEL with it (and a bad IP= in CNI_ARGS) succeeds"
+is "$(listing "$D/rel/rl$T" | tr ' ' '\n' | grep -c '^10\.')" 0 "and released the address of the earlier ADD"
 is "$(ls -A "$D/bad/b$T" 2>/dev/null | grep -c '^[0-9]')" 0 "invalid configs allocated nothing"
 
 # ---- the podman captures ---------------------------------------------------------------------------
@@ -158,6 +182,8 @@ if [ -f "$SAMPLES/pzb-ADD-host-local.stdin.json" ]; then
 		env -i PATH="$PATH" CNI_COMMAND=DEL CNI_CONTAINERID=pz-pzc1 CNI_NETNS= CNI_IFNAME=eth0 \
 			CNI_PATH="$CNI_BIN" CNI_ARGS= "$HL" <<<"$stdin" >/dev/null
 		ok $? "containerd's DEL capture (empty CNI_NETNS, prevResult) succeeds"
+	else
+		ok 1 "containerd's DEL capture in $SAMPLES"
 	fi
 else
 	skip "podman samples not found"
@@ -216,12 +242,37 @@ hl "$HL" GC "" <<<"$(gc_conf cni.dev/valid-attachments '[{"containerID":"f1","if
 ok $? "GC succeeds"
 is "$(listing "$D/fill/f$T")" ".berth 10.86.0.2 10.86.0.3 last_reserved_ip.0 lock " \
 	"GC kept f1/eth0 and f2/eth0, freed f3/eth0 (other ifname), leaks and the empty file"
+# grep -r, the administrator's way to find leaked addresses, finds only who holds one
+named() { grep -rlw -- "$1" "$2" 2>/dev/null | sed "s|^$2/||" | sort | tr '\n' ' '; }
+is "$(named f1 "$D/fill")" "f$T/.berth/index f$T/10.86.0.2 " "after GC: grep -r f1 finds its address file and the index"
+for id in f3 f4 f5 f13 dead; do
+	is "$(named "$id" "$D/fill")" "" "after GC: grep -r $id in the data dir finds nothing (.berth included)"
+done
 hl "$HL" ADD g1 <<<"$c" >/dev/null
 hl "$HL" GC "" <<<"$(gc_conf cni.dev/attachments '[{"containerID":"g1","ifname":"eth0"}]')" >/dev/null
 ok $? "GC with the legacy cni.dev/attachments key"
 is "$(listing "$D/fill/f$T")" ".berth 10.86.0.4 last_reserved_ip.0 lock " "legacy key honoured"
 hl "$HL" GC "" <<<"$(gc_conf cni.dev/valid-attachments '[]')" >/dev/null
 is "$(listing "$D/fill/f$T")" ".berth last_reserved_ip.0 lock " "GC with an empty list frees everything"
+is "$(named f1 "$D/fill")$(named f2 "$D/fill")$(named g1 "$D/fill")" "" "after GC: grep -r finds none of them"
+
+# ---- ADD/DEL: nothing in the data dir names a container that holds no address -------------------
+# The index is rewritten in place and must be truncated; released files are recycled into
+# .berth/spare and must be blank.  Long IDs first, so that shorter content follows longer.
+c=$(conf 1.0.0 "gr$T" "$D/grep" '"ranges":[[{"subnet":"10.88.0.0/24"}]]')
+long=abc123$(printf 'x%.0s' $(seq 1 60))
+for id in "$long" abc123 keep1 abc124; do hl "$HL" ADD "$id" <<<"$c" >/dev/null; done
+for id in abc124 "$long" abc123; do hl "$HL" DEL "$id" <<<"$c" >/dev/null; done
+is "$(named abc123 "$D/grep")$(named "$long" "$D/grep")$(named abc124 "$D/grep")" "" \
+	"after ADD/DEL: grep -r abc123 (and the others released) finds nothing in the data dir"
+is "$(named keep1 "$D/grep")" "gr$T/.berth/index gr$T/10.88.0.4 " "the one still attached is found, in its file and the index"
+is "$(ls "$D/grep/gr$T/.berth/spare" | wc -l)" 3 "the three released files were recycled as spares"
+is "$(cat "$D/grep/gr$T/.berth/spare"/* | tr -d ' ')" "" "and the spares are blank"
+hl "$HL" ADD abc125 <<<"$c" >/dev/null
+hl "$HL" DEL abc125 <<<"$c" >/dev/null
+is "$(named abc125 "$D/grep")" "" "a spare reused and released again names no one"
+hl "$HL" DEL keep1 <<<"$c" >/dev/null
+is "$(grep -rc . "$D/grep/gr$T/.berth/index")" 1 "with nothing attached the index is its header line alone"
 
 # ---- 64 parallel ADDs ------------------------------------------------------------------------------
 c=$(conf 1.0.0 "p$T" "$D/par" '"ranges":[[{"subnet":"10.87.0.0/24"}]]')

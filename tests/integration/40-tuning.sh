@@ -100,14 +100,27 @@ done
 ns=btunb$T
 mkctr "$ns"
 before=$(linkj "$ns" eth0)
+# After each refused ADD, the runtime's DEL (twice, same input) succeeds and changes nothing; only
+# stdin our JSON parser refuses (code 6) may fail it, with its error.
 bad() { # bad DESC WANT-CODE WANT-MSG-REGEX CONFIG [CNI_ARGS]
-	local out rc
+	local out rc i lbefore sbefore
+	lbefore=$(linkj "$ns" eth0); sbefore=$(sysctl_in "$ns" net/core/somaxconn)
 	out=$(cni "$TUN" ADD cb "/run/netns/$ns" eth0 "${5:-}" <<<"$4"); rc=$?
 	if [ $rc -eq 1 ] && [ "$(jget "$out" .code)" = "$2" ] && jget "$out" .msg | grep -Eq "$3"; then
 		ok 0 "bad input: $1"
 	else
 		ok 1 "bad input: $1"; diag "rc=$rc $out"
 	fi
+	for i in 1 2; do
+		out=$(cni "$TUN" DEL cb "/run/netns/$ns" eth0 "${5:-}" <<<"$4" 2>/dev/null); rc=$?
+		if [ "$2" = 6 ]; then
+			is "$rc/$(jget "$out" .code)" 1/6 "bad input: $1: DEL $i refuses the same unparsable stdin (code 6)"
+		else
+			is "$rc" 0 "bad input: $1: DEL $i after the refused ADD succeeds${out:+ ($out)}"
+		fi
+	done
+	is "$(linkj "$ns" eth0)/$(sysctl_in "$ns" net/core/somaxconn)" "$lbefore/$sbefore" \
+		"bad input: $1: link and sysctl unchanged after the DELs"
 }
 bad "sysctl outside net" 7 'invalid net sysctl key: "kernel.hostname"' \
 	"$(conf 1.0.0 "$ns" ',"mtu":1300,"sysctl":{"kernel.hostname":"x"}')"
@@ -171,6 +184,19 @@ env -i CNI_COMMAND=GC CNI_PATH="$CNI_BIN" "$TUN" <<<"$gc" >/dev/null
 ok $? "GC succeeds"
 [ ! -e "$tmp/data/cg2_eth0.json" ] && [ -e "$tmp/data/cg3_eth0.json" ] && [ -e "$tmp/data/other_eth0.json" ]
 ok $? "GC removes only this network's stale files"
+
+# ---- STATUS: the config is valid and ADD can save the previous values ----
+stconf() { printf '{"cniVersion":"1.1.0","name":"tun%s","type":"tuning","dataDir":"%s"%s}' "$T" "$1" "${2:-}"; }
+env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/data")" >/dev/null
+ok $? "STATUS with a writable dataDir: ready"
+env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/not/yet/there")" >/dev/null
+ok $? "STATUS with a dataDir that ADD can create: ready"
+[ ! -e "$tmp/not" ]; ok $? "... and STATUS did not create it"
+: >"$tmp/afile"
+out=$(env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/afile/sub")"); rc=$?
+is "$rc/$(jget "$out" .code)" 1/50 "STATUS with a dataDir under a regular file: not ready, code 50"
+out=$(env -i CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" "$TUN" <<<"$(stconf "$tmp/data" ',"mtu":"big"')"); rc=$?
+is "$rc/$(jget "$out" .code)" 1/7 "STATUS with an invalid config: code 7"
 
 # ---- differential: the reference plugin on the same input ----
 if [ -x "$REF" ]; then

@@ -1,4 +1,5 @@
 #!/bin/bash
+# time-limit: 1000 (the VM times out at 900 s: that is reported as a failure first)
 # The vrf plugin.  This host's kernel has no VRF: here, bad input for every option (checked
 # before any kernel work), STATUS answering 50, and an ADD that fails cleanly; the rest
 # (every spec version, a second interface, table, conflicts, DEL without interface or netns,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection for bandwidth and sbr (FAULT=1 build, common/fault.c): kill the plugin at
 # every point its ADD passes, then DEL as the runtime would and prove that nothing is left
 # (bandwidth: no qdisc on the host veth, no ifb; sbr: no rule); kill DEL half-way and prove that

@@ -17,7 +17,7 @@ export BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE
 wait_listen() {
 	local i f=-t
 	[ "$2" = udp ] && f=-u
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
 		sleep 0.05
 	done
@@ -140,13 +140,19 @@ case $msg in *portMappings\[1\]*ctr1*ctr3*) ok 0 "... naming the key and both co
 *) ok 1 "... naming the key and both containers"; diag "$msg" ;; esac
 is "$(dump)" "$before" "nothing half-applied (9300 not mapped either)"
 
+# ... and the runtime's DEL after it (twice, same input) succeeds and leaves the table alone
 bad() { # bad DESC WANT-CODE WANT-KEY MAPPINGS [EXTRA]
-	local out
+	local out i
 	out=$(conf 2 "$4" "${5:-}" | pm ADD ctrbad /run/netns/$C2 eth9)
 	is "$(jq -r .code <<<"$out")" "$2" "bad input: $1 -> code $2"
 	case $(jq -r .msg <<<"$out") in *"$3"*) ok 0 "bad input: $1 names $3" ;;
 	*) ok 1 "bad input: $1 names $3"; diag "$out" ;; esac
 	is "$(dump)" "$before" "bad input: $1 leaves the table unchanged"
+	for i in 1 2; do
+		out=$(conf 2 "$4" "${5:-}" | pm DEL ctrbad /run/netns/$C2 eth9)
+		is "$?" 0 "bad input: $1: DEL $i after the refused ADD succeeds${out:+ ($out)}"
+	done
+	is "$(dump)" "$before" "bad input: $1: the table unchanged after the DELs"
 }
 bad "hostPort 70000" 7 hostPort '[{"hostPort":70000,"containerPort":80}]'
 bad "containerPort 0" 7 containerPort '[{"hostPort":80,"containerPort":0}]'
@@ -184,6 +190,22 @@ conf 2 "$MAP2" | pm DEL ctr2 "" eth0 >/dev/null
 ok $? "DEL again, without a netns"
 ip netns exec "$O" "$ECHO" ask tcp 192.0.2.1 9000 >/dev/null 2>&1
 ok $((! $?)) "ctr2's port is closed after DEL"
+
+# STATUS: nf_tables usable, and our table with its maps and sets there or creatable; it changes
+# nothing (the setup batch is checked by the kernel, not committed)
+S=pms$T; mknetns "$S"
+st() { ip netns exec "$S" env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE=$TBL \
+	BERTH_NFT_STATE_DIR=$STATE "$@" "$PM" <<<"{\"cniVersion\":\"1.1.0\",\"name\":\"pmnet$T\",\"type\":\"portmap\"}"; }
+out=$(st); is "$?:$out" "0:" "STATUS in a netns without our table: ready"
+is "$(ip netns exec "$S" nft list ruleset | wc -l)" 0 "... and STATUS created nothing there"
+out=$(st setpriv --reuid=65534 --regid=65534 --clear-groups); rc=$?
+is "$rc/$(jget "$out" .code)" 1/50 "STATUS where nf_tables cannot be used (no CAP_NET_ADMIN): not ready, code 50"
+case $(jget "$out" .msg) in *nf_tables*) ok 0 "... saying so" ;; *) ok 1 "... saying so"; diag "$out" ;; esac
+ip netns exec "$S" nft add table inet "$TBL"
+out=$(st); is "$?/$(jget "$out" .code)" 1/50 "a table of our name without our sets: not ready, code 50"
+ip netns exec "$S" nft delete table inet "$TBL"
+out=$(st); is "$?:$out" "0:" "STATUS once the stray table is gone: ready again"
+out=$(printf '{"cniVersion":"1.1.0","name":"pmnet%s","type":"portmap"}' "$T" | pm STATUS "" "" ""); is "$?:$out" "0:" "STATUS where our tables are in use: ready"
 
 # GC: ctr2 again, then GC with only ctr1 valid
 conf 2 "$MAP2" | pm ADD ctr2 /run/netns/$C2 eth0 >/dev/null

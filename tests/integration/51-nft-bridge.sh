@@ -15,7 +15,7 @@ STATE=$(mktemp -d); defer "rm -rf $STATE"
 wait_listen() {
 	local i f=-t
 	[ "$2" = udp ] && f=-u
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
 		sleep 0.05
 	done
@@ -98,6 +98,11 @@ is "$(jq -r .code <<<"$out")" 7 "unknown ipMasqBackend -> code 7"
 case $(jq -r .msg <<<"$out") in *ipMasqBackend*) ok 0 "... naming ipMasqBackend" ;;
 *) ok 1 "... naming ipMasqBackend"; diag "$out" ;; esac
 is "$(dump)" "$before" "... and nothing applied"
+for i in 1 2; do
+	conf '"ipMasqBackend":"bogus"' | plug DEL ctr3 /run/netns/$C1 >/dev/null
+	ok $? "DEL $i after the refused ADD succeeds"
+done
+is "$(dump)" "$before" "... and the DELs changed nothing"
 
 # GC: an attachment that is not valid loses its elements
 conf | plug ADD ctr4 /run/netns/$C1 >/dev/null

@@ -15,7 +15,7 @@ STATE=$(mktemp -d); defer "rm -rf $STATE"
 wait_listen() {
 	local i f=-t
 	[ "$2" = udp ] && f=-u
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		[ -n "$(ip netns exec "$1" ss -Hln $f "sport = :$3")" ] && return 0
 		sleep 0.05
 	done
@@ -116,7 +116,25 @@ is "$(jq -r .code <<<"$out")" 7 "unknown ingressPolicy -> code 7"
 case $(jq -r .msg <<<"$out") in *ingressPolicy*) ok 0 "... naming ingressPolicy" ;;
 *) ok 1 "... naming ingressPolicy"; diag "$out" ;; esac
 is "$(dump)" "$before" "... nothing applied"
+for i in 1 2; do
+	conf A1 bogus | fw DEL "$A1" >/dev/null
+	ok $? "DEL $i with the refused config succeeds"
+done
+is "$(dump)" "$before" "... and the DELs changed nothing"
 conf A1 open | fw DEL "$A1" >/dev/null
 ok $? "DEL of something never added succeeds"
+
+# STATUS: nf_tables usable, our inet and bridge tables there or creatable; nothing created
+S=fws$T; mknetns "$S"
+st() { ip netns exec "$S" env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE=$TBL \
+	BERTH_NFT_STATE_DIR=$STATE "$@" "$FW" <<<"{\"cniVersion\":\"1.1.0\",\"name\":\"fw$T\",\"type\":\"firewall\"}"; }
+out=$(st); is "$?:$out" "0:" "STATUS in a netns without our tables: ready"
+is "$(ip netns exec "$S" nft list ruleset | wc -l)" 0 "... and STATUS created nothing there"
+ip netns exec "$S" nft add table bridge "$TBL"
+out=$(st); is "$?/$(jget "$out" .code)" 1/50 "a bridge table of our name without our sets: not ready, code 50"
+ip netns exec "$S" nft delete table bridge "$TBL"
+out=$(st setpriv --reuid=65534 --regid=65534 --clear-groups); is "$?/$(jget "$out" .code)" 1/50 "without CAP_NET_ADMIN: not ready, code 50"
+out=$(ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=STATUS CNI_PATH="$CNI_BIN" BERTH_NFT_TABLE=$TBL BERTH_NFT_STATE_DIR=$STATE "$FW" \
+	<<<"{\"cniVersion\":\"1.1.0\",\"name\":\"fw$T\",\"type\":\"firewall\"}"); is "$?:$out" "0:" "STATUS where our tables are in use: ready"
 
 done_testing

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # berth-snapshotter crash injection.  The FAULT=1 build SIGKILLs the daemon at a chosen
 # BERTH_FAULT_POINT (common/fault.c).  For every point a Prepare, a View, a Commit and a Remove
 # pass: kill the daemon there, restart it, and check that the operation happened completely

@@ -1,4 +1,5 @@
 #!/bin/bash
+# time-limit: 1300 (the VM times out at 1200 s: that is reported as a failure first)
 # berth-snapshotter on the devicemapper driver, on a real kernel device-mapper: boots the dm-vm
 # (the host kernel has no device-mapper) with the daemon, the driver and snap-client, and runs
 # tests/vm/snapshotter-dm-inner.sh there (TAP).  The exit status is the VM's test status.

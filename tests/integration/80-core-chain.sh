@@ -45,7 +45,7 @@ for ver in 0.3.1 0.4.0 1.0.0 1.1.0; do
 	is "$(jq -c .cniArgs "$cf")" "[[\"IgnoreUnknown\",\"1\"],[\"K8S_POD_NAME\",\"p$T\"]]" "$ver: cniArgs cached as pairs"
 
 	got=""
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		got=$(ip netns exec "$H" socat -T2 - "TCP:127.0.0.1:$PORT" </dev/null 2>/dev/null) && [ -n "$got" ] && break
 		sleep 0.1
 	done

@@ -69,6 +69,11 @@ for bad in nosuchplugin garbage failtext badresult failcode failjson; do
 	esac
 	grep -q "$pat" <<<"$err"; ok $? "$bad: clear error: $err"
 	nothing_left "$bad"
+	# the runtime's DEL after the failed ADD, twice: succeeds and leaves nothing
+	for i in 1 2; do
+		check "$bad: net del $i after the failed add" -- berth net del "$NET" --container c$T --netns "/run/netns/$C"
+	done
+	nothing_left "$bad, after the DELs"
 done
 out=$(berth net add "$NET" --container c$T --netns "/run/netns/$C" --json 2>/dev/null)
 is "$(jget "$out" '.code')/$(jget "$out" '.details')" "7/more" "--json error carries the plugin's code and details"
@@ -78,6 +83,10 @@ err=$(add)
 grep -q "plugin oldver (plugins\[1\]) does not support cniVersion 1.0.0" <<<"$err"
 ok $? "VERSION validation before use: $err"
 nothing_left "unsupported plugin version"
+for i in 1 2; do
+	check "unsupported plugin version: net del $i after the failed add" -- berth net del "$NET" --container c$T --netns "/run/netns/$C"
+done
+nothing_left "unsupported plugin version, after the DELs"
 
 # invalid configs
 F=$D/net.d/10-$NET.conflist

@@ -42,6 +42,9 @@ grep -q "network $NET as eth0" <<<"$t"; ok $? "tree has the network branch"
 if command -v dot >/dev/null; then
 	check "DOT renders with both sides" -- sh -c "ip netns exec $H $BERTH_BIN --cache-dir $D/cache inspect $ID --dot | dot -Tsvg -o $D/full.svg"
 	grep -q storage "$D/full.svg"; ok $? "the picture has the storage"
+else
+	skip "DOT renders with both sides: graphviz not installed"
+	skip "the picture has the storage: graphviz not installed"
 fi
 check "net del" -- berth net del "$NET" --container $ID
 done_testing

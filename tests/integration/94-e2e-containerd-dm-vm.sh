@@ -1,4 +1,5 @@
 #!/bin/bash
+# time-limit: 1000 (the VM times out at 900 s: that is reported as a failure first)
 # containerd + berth-snapshotter on the devicemapper driver, inside the dm VM (the host kernel
 # has no device-mapper): tests/vm/containerd-dm.sh runs tests/e2e/containerd.sh there with a
 # thin pool on brd ramdisks.  containerd, ctr, runc and the shim are copied in from the host.

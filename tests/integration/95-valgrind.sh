@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (valgrind cannot run ASan binaries; scripts/test.sh runs it in the plain tier only)
 # Plugin runs under valgrind (memcheck): every ADD, CHECK and DEL of a bridge + host-local +
 # portmap + tuning + loopback chain, and the error paths, must finish with no memory error and no
 # definite leak.  Not in the sanitizer tier (valgrind and ASan do not mix).  Runs the binaries

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection (issue 7): the FAULT=1 build kills a process with SIGKILL at a chosen point of
 # ADD (common/fault.c).  For every point that a full ADD of bridge(+host-local, ipMasq) ->
 # portmap -> firewall -> tuning through `berth net add` passes, kill there, then run
@@ -22,7 +23,8 @@ leftovers() { # ID
 	ip -n "$H" -o link show type veth 2>/dev/null | awk -F': ' '{print "veth " $2}'
 	ip -n "$H" -o link show master "$BR" 2>/dev/null | awk -F': ' '{print "port " $2}'
 	ip -n "$C" -o link show eth0 2>/dev/null | awk -F': ' '{print "container " $2}'
-	grep -l "^$id" "$D/ipam/$NET"/* 2>/dev/null | sed 's/^/ipam /'
+	# grep -r over host-local's whole data dir, .berth (index, spares) included
+	grep -rl -- "$id" "$D/ipam" 2>/dev/null | sed 's/^/ipam /'
 	ls "$D/cache/results" 2>/dev/null | grep -- "$id" | sed 's/^/cache /'
 	ls "$TUNING_DIR" 2>/dev/null | grep -- "$id" | sed 's/^/tuning /'
 	ip netns exec "$H" nft -j list ruleset 2>/dev/null |
@@ -47,7 +49,7 @@ n_points=$(wc -l <<<"$points")
 [ "$n_points" -ge 10 ]; ok $? "at least 10 crash points passed during ADD ($n_points)"
 # (bridge runs its sibling host-local in its own process: its point is bridge's)
 for want in bridge:bridge-after-veth bridge:bridge-after-ipam bridge:host-local-after-reserve \
-	bridge:nft-before-send portmap:nft-before-send firewall:nft-before-send \
+	bridge:host-local-spare-filled bridge:nft-before-send portmap:nft-before-send firewall:nft-before-send \
 	tuning:tuning-after-backup berth:core-before-cache; do
 	grep -q "^$want#1$" <<<"$points"; ok $? "point $want is on the ADD path"
 done

@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection for the btrfs and vfs storage drivers (the FAULT=1 build SIGKILLs a driver
 # at a chosen BERTH_FAULT_POINT, common/fault.c), as 98-storage-crash.sh does for overlay.
 # For every point that CREATE (a child of a shared base: a snapshot for btrfs, a copy for vfs,

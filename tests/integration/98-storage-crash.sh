@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection for the overlay storage driver (issue 7).  The FAULT=1 build SIGKILLs the
 # driver at a chosen BERTH_FAULT_POINT (common/fault.c).  For every point that CREATE (on a
 # shared parent), APPLY_DIFF and REMOVE pass: kill there, run the recovery the protocol

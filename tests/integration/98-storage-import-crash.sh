@@ -1,4 +1,5 @@
 #!/bin/bash
+# sanitize: no (needs the FAULT=1 build; scripts/test.sh runs it in the plain tier only)
 # Crash injection through `berth storage import` (issue 7): for every fault point an OCI
 # import of a two-layer image passes, in the core (berth) and in the overlay driver, SIGKILL
 # there; the next import of the same layout must succeed and leave exactly the image's two

@@ -32,7 +32,7 @@ ctr_start() {
 	unshare --net sleep 3600 &
 	PID=$!
 	defer "kill $PID"
-	for ((i = 0; i < 500; i++)); do
+	for ((i = 0; i < 3000; i++)); do
 		[ "$(readlink "/proc/$PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] && return 0
 		sleep 0.01
 	done
@@ -48,7 +48,7 @@ proc_in() {
 	ip netns exec "$1" sleep 3600 &
 	PID=$!
 	defer "kill $PID"
-	for ((i = 0; i < 500; i++)); do
+	for ((i = 0; i < 3000; i++)); do
 		[ "$(stat -L -c %i "/proc/$PID/ns/net" 2>/dev/null)" = "$want" ] && return 0
 		sleep 0.01
 	done

@@ -76,7 +76,10 @@ is() { # is GOT WANT DESCRIPTION
 		echo "#   got '$1', want '$2'" | head -5
 	fi
 }
-skip() { N=$((N + 1)); echo "ok $N # SKIP $*"; }
+skip() { # skip DESCRIPTION REASON: a check that cannot run with this driver/config (never a pass)
+	N=$((N + 1))
+	echo "ok $N - $1 # SKIP $2"
+}
 diag() { echo "# $*"; }
 
 # call VERB [ARGS_JSON] [CONFIG]: runs the driver; sets OUT (stdout) and RC.
@@ -258,13 +261,14 @@ call UNMOUNT '{"id":"l2"}'
 expect 0 "UNMOUNT of an unmounted layer succeeds"
 
 mnt l1 ',"ro":true'
+expect 0 "read-only MOUNT"
 if [ "$RC" -eq 0 ]; then
 	( : >"$MP/ro-probe" ) 2>/dev/null
 	[ $? -ne 0 ]
 	ok $? "ro mount refuses writes"
 	call UNMOUNT '{"id":"l1"}'
 else
-	skip "ro mounts not supported ($(code))"
+	ok 1 "ro mount refuses writes (no read-only mount)"
 fi
 
 # dm_active /dev/mapper/NAME: the kernel has a device-mapper device of that name (sysfs; the
@@ -475,34 +479,39 @@ call UNMOUNT '{"id":"bigsrc"}'
 call DIFF '{"id":"bigsrc","stream":{"fd":3}}' 3>"$WORK/big.tar"
 
 # kill9 ID RECOVERY_VERB: start APPLY_DIFF from a FIFO, feed part of the tar, kill -9.
+# Every helper started in the background here has its stdin, stdout and stderr away from the
+# caller's (a caller reading our output through a pipe must see EOF when we exit), and is
+# killed and reaped (wait) before kill9 returns.
 kill9() {
-	rm -f "$WORK/fifo"
+	rm -f "$WORK/fifo" "$WORK/written"
 	mkfifo "$WORK/fifo"
 	call CREATE "{\"id\":\"$1\"}"
 	_req=$("$TREE" request "$CONF" "{\"id\":\"$1\",\"stream\":{\"path\":\"$WORK/fifo\"}}")
-	printf '%s' "$_req" | STOR_COMMAND=APPLY_DIFF "$DRV" >/dev/null 2>&1 &
+	printf '%s' "$_req" 2>/dev/null | STOR_COMMAND=APPLY_DIFF "$DRV" >/dev/null 2>&1 &
 	_pid=$!
-	# If the driver dies before it opens the FIFO (a sanitizer abort, a refused request), our
-	# open for writing would block forever: a watcher opens the read end once the driver is
-	# gone and drains what we write (until we close it), so the suite fails instead of
-	# hanging.  Once our open returned the watcher is not needed any more.
-	( while kill -0 "$_pid" 2>/dev/null; do sleep 0.2; done; exec cat "$WORK/fifo" >/dev/null 2>&1 ) &
-	_watch=$!
-	exec 4>"$WORK/fifo"
-	kill "$_watch" 2>/dev/null
-	# 2 MiB more than a pipe holds: the driver has read and written at least 1 MiB
-	head -c 2097152 "$WORK/big.tar" >&4
+	# The writer opens the FIFO (that waits until the driver opens it for reading), writes
+	# 2 MiB, more than a pipe holds, so that the driver has read and written at least 1 MiB,
+	# says so, and keeps the FIFO open until it is killed.  If the driver dies before opening
+	# the FIFO, the writer stays blocked in open(2) and is killed below: nothing waits forever.
+	( head -c 2097152 "$WORK/big.tar" && : >"$WORK/written" && exec sleep 3600 ) \
+		>"$WORK/fifo" 2>/dev/null </dev/null &
+	_writer=$!
+	_i=0
+	while [ ! -e "$WORK/written" ] && kill -0 "$_pid" 2>/dev/null && [ "$_i" -lt 3000 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ -e "$WORK/written" ]
+	ok $? "the driver is reading the stream (2 MiB written into the FIFO)"
 	# a call that would wait for the busy apply fails fast with code 11
 	call CREATE '{"id":"waiter","noWait":true}'
 	expect 11 "a noWait call while APPLY_DIFF holds the store is code 11"
 	call EXISTS "{\"id\":\"$1\"}"
 	is "$(get exists)" false "a layer being applied is not visible"
-	kill -9 "$_pid"
+	kill -9 "$_pid" 2>/dev/null
 	wait "$_pid" 2>/dev/null
-	exec 4>&-
-	# the watcher may have got past its loop (and become a cat on the FIFO) before our kill
-	kill "$_watch" 2>/dev/null
-	wait "$_watch" 2>/dev/null
+	kill -9 "$_writer" 2>/dev/null
+	wait "$_writer" 2>/dev/null
 	call EXISTS "{\"id\":\"$1\"}"
 	is "$(get exists)" false "killed mid-APPLY_DIFF: the layer is not visible"
 	call "$2"
@@ -539,7 +548,7 @@ while [ "$i" -lt "$PAR" ]; do
 		printf '%s' "$_c" | STOR_COMMAND=CREATE "$DRV" >"$WORK/par$i.out" 2>&1 &&
 			printf '%s' "$_a" | STOR_COMMAND=APPLY_DIFF "$DRV" >>"$WORK/par$i.out" 2>&1 3<"$WORK/t1.tar" &&
 			printf '%s' "$_m" | STOR_COMMAND=MOUNT "$DRV" >"$WORK/par$i.mnt" 2>>"$WORK/par$i.out"
-	) &
+	) </dev/null >/dev/null 2>&1 &
 	pids="$pids $!"
 done
 fails=0
@@ -566,7 +575,7 @@ while [ "$i" -lt "$PAR" ]; do
 		_d=$("$TREE" request "$CONF" "{\"id\":\"par$i\",\"stream\":{\"fd\":3}}")
 		printf '%s' "$_r" | STOR_COMMAND=UNMOUNT "$DRV" >/dev/null 2>&1 &&
 			printf '%s' "$_d" | STOR_COMMAND=DIFF "$DRV" >/dev/null 2>&1 3>"$WORK/par$i.tar"
-	) &
+	) </dev/null >/dev/null 2>&1 &
 	pids="$pids $!"
 done
 fails=0
@@ -584,7 +593,7 @@ i=0
 while [ "$i" -lt "$PAR" ]; do
 	i=$((i + 1))
 	_r=$("$TREE" request "$CONF" "{\"id\":\"par$i\"}")
-	( printf '%s' "$_r" | STOR_COMMAND=REMOVE "$DRV" >/dev/null 2>&1 ) &
+	( printf '%s' "$_r" | STOR_COMMAND=REMOVE "$DRV" ) </dev/null >/dev/null 2>&1 &
 	pids="$pids $!"
 done
 fails=0
@@ -640,6 +649,9 @@ if [ -z "$SMALL" ]; then
 	[ -d "$WORK/small" ] &&
 		printf '{"root":"%s/small/root","runRoot":"%s/small-run"}\n' "$WORK" "$WORK" >"$WORK/small.json" &&
 		SMALL=$WORK/small.json
+	# building it is part of the test for these drivers: when that fails, the check fails
+	_built=$?
+	case $DRIVER_NAME in overlay | vfs | btrfs) ok $_built "$DRIVER_NAME: a small store for the no-space case" ;; esac
 fi
 if [ -z "$WRONG" ]; then
 	case $DRIVER_NAME in
@@ -657,6 +669,8 @@ if [ -z "$WRONG" ]; then
 	[ -n "${WRONGROOT:-}" ] &&
 		printf '{"root":"%s","runRoot":"%s/wrong-run"}\n' "$WRONGROOT" "$WORK" >"$WORK/wrong.json" &&
 		WRONG=$WORK/wrong.json
+	_built=$?
+	case $DRIVER_NAME in overlay | vfs | btrfs) ok $_built "$DRIVER_NAME: a wrong backing filesystem for the code-13 case" ;; esac
 fi
 if [ -n "$SMALL" ]; then
 	call INIT '{}' "$SMALL"
@@ -692,13 +706,13 @@ if [ -n "$SMALL" ]; then
 	call REMOVE '{"id":"small-ok"}' "$SMALL"
 	call CLEANUP '{}' "$SMALL"
 else
-	skip "no small store for code 14 (set STOR_CONF_SMALL_CONFIG)"
+	skip "APPLY_DIFF beyond the space of the store is code 14" "no small store (set STOR_CONF_SMALL_CONFIG)"
 fi
 if [ -n "$WRONG" ]; then
 	call INIT '{}' "$WRONG"
 	expect 13 "INIT on an unusable backing filesystem is code 13"
 else
-	skip "no wrong backing store for code 13 (set STOR_CONF_WRONGFS_CONFIG)"
+	skip "INIT on an unusable backing filesystem is code 13" "no wrong backing store (set STOR_CONF_WRONGFS_CONFIG)"
 fi
 
 echo "1..$N"

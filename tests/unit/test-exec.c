@@ -3,10 +3,14 @@
  * written (ETXTBSY), as when a plugin is replaced while a runtime calls it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,27 +29,63 @@ static int run(int *status, char **out, berth_error *err)
 			  NULL, err);
 }
 
-/* a child holds the program open for writing for `ms` milliseconds, then exits */
-static pid_t hold_open(int ms)
+/*
+ * The program is held open for writing by a thread of this process, so that exec fails with
+ * ETXTBSY.  With release_on_retry, the thread lets go as soon as it sees the main thread
+ * sleeping between two exec attempts (/proc/self/task/<tid>/syscall shows clock_nanosleep):
+ * the next attempt must then succeed.  No fixed delay: the test waits for the event.  Without
+ * it, the thread holds the file until the exec has given up (stop).
+ */
+struct holder {
+	pthread_t thread;
+	pid_t main_tid;
+	int fd;
+	bool release_on_retry;
+	atomic_bool stop;
+	atomic_bool saw_retry;
+};
+
+static bool main_thread_sleeping(pid_t tid)
 {
-	int ready[2];
-	if (pipe(ready) < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(prog, O_WRONLY);
-		close(ready[0]);
-		(void)!write(ready[1], "x", 1);
-		nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-			  NULL);
-		close(fd);
-		_exit(0);
+	char path[64], buf[64] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool r = fgets(buf, sizeof(buf), f) &&
+		 (atol(buf) == SYS_clock_nanosleep || atol(buf) == SYS_nanosleep);
+	fclose(f);
+	return r;
+}
+
+static void *hold(void *arg)
+{
+	struct holder *h = arg;
+	while (!atomic_load(&h->stop)) {
+		if (h->release_on_retry && main_thread_sleeping(h->main_tid)) {
+			atomic_store(&h->saw_retry, true);
+			break;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 }, NULL);
 	}
-	char c;
-	close(ready[1]);
-	(void)!read(ready[0], &c, 1);
-	close(ready[0]);
-	return pid;
+	close(h->fd);
+	return NULL;
+}
+
+static int hold_start(struct holder *h, bool release_on_retry)
+{
+	*h = (struct holder){ .main_tid = (pid_t)syscall(SYS_gettid),
+			      .release_on_retry = release_on_retry };
+	h->fd = open(prog, O_WRONLY | O_CLOEXEC);
+	if (h->fd < 0)
+		return -errno;
+	return -pthread_create(&h->thread, NULL, hold, h);
+}
+
+static void hold_stop(struct holder *h)
+{
+	atomic_store(&h->stop, true);
+	pthread_join(h->thread, NULL);
 }
 
 int main(void)
@@ -78,7 +118,7 @@ int main(void)
 	const char *hang_argv[] = { prog, NULL };
 	berth_error_clear(&err);
 	int hr = berth_exec(&(struct berth_exec_opts){ .argv = hang_argv, .extra_fd = -1,
-						 .timeout_ms = 1000 },
+						 .timeout_ms = 3000 },
 			    &status, &out, NULL, &err);
 	is_int(hr, -ETIMEDOUT, "a hanging plugin times out (%s)", err.msg);
 	free(TAKE_PTR(out));
@@ -92,7 +132,8 @@ int main(void)
 	ok(cpid > 0, "the plugin started a child (pid %d)", cpid);
 	/* killed, it is reparented and reaped by init/subreaper; it must not be running */
 	int alive = 0;
-	for (int i = 0; i < 50 && cpid > 0; i++) {
+	/* SIGKILL is sent before berth_exec returns; wait for it to land (up to 30 s) */
+	for (int i = 0; i < 1500 && cpid > 0; i++) {
 		char st[64], line[256] = "";
 		snprintf(st, sizeof(st), "/proc/%d/stat", cpid);
 		FILE *sf = fopen(st, "r");
@@ -110,22 +151,24 @@ int main(void)
 	fputs("#!/bin/sh\necho hello\nexit 3\n", f);
 	fclose(f);
 
-	pid_t pid = hold_open(300);
+	struct holder h;
+	is_int(hold_start(&h, true), 0, "the program is open for writing");
 	berth_error_clear(&err);
-	is_int(run(&status, &out, &err), 0, "exec while the program is open for writing for 300 ms: "
-					     "retried until it is free (%s)", err.msg);
+	is_int(run(&status, &out, &err), 0, "exec while the program is open for writing, freed after "
+					     "the first failed attempt: retried until it is free (%s)",
+	       err.msg);
 	is_str(out, "hello\n", "... and it ran");
 	free(TAKE_PTR(out));
-	waitpid(pid, NULL, 0);
+	hold_stop(&h);
+	ok(atomic_load(&h.saw_retry), "... after sleeping between attempts (a retry happened)");
 
-	pid = hold_open(3000);
+	is_int(hold_start(&h, false), 0, "the program is open for writing until exec gives up");
 	berth_error_clear(&err);
 	int r = run(&status, &out, &err);
+	hold_stop(&h);
 	is_int(r, -ETXTBSY, "busy for longer than the retries: -ETXTBSY");
 	ok(strstr(err.msg, "exec") != NULL, "with a message naming the exec: %s", err.msg);
 	free(TAKE_PTR(out));
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
 
 	unlink(prog);
 	rmdir(dir);

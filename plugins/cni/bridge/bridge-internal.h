@@ -39,3 +39,9 @@ bool bridge_conf_vlan_filtering(const struct bridge_conf *c);
  * and the nftables elements. */
 int bridge_cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		     berth_error *err);
+
+/* For DEL, which must clean up for any config it can read far enough, also one ADD refused:
+ * only what DEL needs (ipam.type, ipMasq, macspoofchk), read leniently; never fails.  A key
+ * that is present but unreadable counts as set (ipMasq: look for elements to remove); an
+ * unusable ipam.type as no IPAM (nothing can have been reserved through it). */
+void bridge_conf_parse_del(json_t *config, struct bridge_conf *ret);

@@ -182,6 +182,30 @@ fail:
 	return r;
 }
 
+/* a boolean key for DEL: its value, true when present but not a boolean, false when absent */
+static bool lenient_bool(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+
+	return v && !json_is_null(v) && (!json_is_boolean(v) || json_is_true(v));
+}
+
+void bridge_conf_parse_del(json_t *j, struct bridge_conf *c)
+{
+	json_t *ipam = json_object_get(j, "ipam"), *type = NULL;
+	const char *br = json_string_value(json_object_get(j, "bridge"));
+
+	memset(c, 0, sizeof(*c));
+	c->br_name = br && *br ? br : "cni0";
+	c->ip_masq = lenient_bool(j, "ipMasq");
+	c->mac_spoof_chk = lenient_bool(j, "macspoofchk");
+	if (json_is_object(ipam))
+		type = json_object_get(ipam, "type");
+	if (json_is_string(type) && *json_string_value(type) &&
+	    !strchr(json_string_value(type), '/'))
+		c->ipam_type = json_string_value(type);
+}
+
 void bridge_conf_free(struct bridge_conf *c)
 {
 	free(c->trunk);

@@ -17,6 +17,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/cniargs.h"
+#include "berth/exec.h"
 #include "berth/fault.h"
 #include "berth/ipam.h"
 #include "berth/json.h"
@@ -723,15 +724,49 @@ static int del_host_veth(const struct berth_cni_call *call, berth_error *err)
 	return 0;
 }
 
+/*
+ * Is the container's veth l the one an ADD of this attachment made?  Its host end carries our
+ * owner record (alias), or, made by the reference plugin or before owner records, no berth
+ * record and a place on the configured bridge.  A veth whose other end is not in the host netns
+ * (the container's own pair), or is another attachment's, is not ours: DEL after an ADD that
+ * found the name taken must leave it alone.
+ */
+static bool container_veth_is_ours(const struct berth_cni_call *call, const struct bridge_conf *conf,
+				   const struct berth_link *l)
+{
+	_cleanup_nl_ struct berth_nl *host = NULL;
+	struct berth_link peer, br;
+	berth_error e = { 0 };
+	char alias[256];
+
+	if (l->link_netnsid < 0 || l->link <= 0 || berth_nl_open(-1, &host, &e) < 0 ||
+	    berth_link_get_by_index(host, l->link, &peer, &e) < 0 || !STREQ(peer.kind, "veth"))
+		return false;
+	snprintf(alias, sizeof(alias), "%s%s %s %s", OWNER_PREFIX, call->name, call->container_id,
+		 call->ifname);
+	if (STREQ(peer.alias, alias))
+		return true;
+	if (strncmp(peer.alias, OWNER_PREFIX, strlen(OWNER_PREFIX)) == 0)
+		return false;
+	return peer.master > 0 && berth_link_get_by_name(host, conf->br_name, &br, &e) == 0 &&
+	       br.ifindex == peer.master;
+}
+
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
 	struct bridge_conf conf;
+	berth_error perr = { 0 };
 	int r;
 
-	r = bridge_conf_parse(call->config, call->args, &conf, err);
-	if (r < 0)
-		return r;
+	/* DEL cleans up whatever ADD may have left, also for a config ADD refuses (runtimes call
+	 * DEL after a failed ADD and retry it until it succeeds): it needs the owner (name, ID,
+	 * ifname), ipam.type, ipMasq and macspoofchk, read leniently. */
+	if (bridge_conf_parse(call->config, call->args, &conf, &perr) < 0)
+		berth_log_warn("DEL: ignoring config error: %s", perr.msg);
+	else
+		bridge_conf_free(&conf);
+	bridge_conf_parse_del(call->config, &conf);
 	/* Without the netns, the host end is looked up by its owner (see del_host_veth). */
 	if (!call->netns || !*call->netns || call->netns_gone) {
 		if ((r = del_host_veth(call, err)) < 0)
@@ -759,6 +794,10 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			berth_log_warn("DEL: %s in %s is a %s link, not our veth; left alone",
 				       call->ifname, call->netns, *l.kind ? l.kind : "physical");
 			r = 0;
+		} else if (r == 0 && !container_veth_is_ours(call, &conf, &l)) {
+			berth_log_warn("DEL: %s in %s is a veth this attachment did not create; left "
+				       "alone", call->ifname, call->netns);
+			r = 0;
 		} else if (r == 0) {
 			r = berth_link_del_unlisted(nsfd, l.ifindex, err);
 			if (r == -ENODEV)
@@ -780,8 +819,17 @@ ipam:
 		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
-	if (conf.ipam_type)
-		r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
+	if (conf.ipam_type) {
+		_cleanup_free_ char *ipam = NULL;
+		berth_error ferr = { 0 };
+
+		/* an IPAM plugin that is not installed has nothing reserved that we could release */
+		if (berth_find_in_path(conf.ipam_type, call->path, &ipam, &ferr) < 0)
+			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
+				       conf.ipam_type, ferr.msg);
+		else
+			r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
+	}
 out:
 	bridge_conf_free(&conf);
 	return r;
@@ -796,7 +844,10 @@ static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result
 	r = bridge_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
-	if (conf.ipam_type)
+	/* ipMasq and macspoofchk keep their state in berth's nft tables */
+	if (conf.ip_masq || conf.mac_spoof_chk)
+		r = berth_nft_status(conf.ip_masq, conf.mac_spoof_chk, err);
+	if (r == 0 && conf.ipam_type)
 		r = berth_cni_delegate(call, conf.ipam_type, "STATUS", NULL, err);
 	bridge_conf_free(&conf);
 	return r;

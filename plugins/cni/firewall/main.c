@@ -215,12 +215,21 @@ static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **r
 	return r;
 }
 
+/* Ready when nf_tables answers and berth's inet and bridge tables (the isolation set is a
+ * bridge one) with their sets are there or can be created.  Code 50 otherwise. */
+static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		      berth_error *err)
+{
+	return berth_nft_status(true, true, err);
+}
+
 static const struct berth_cni_plugin plugin = {
 	.name = "firewall",
 	.min_version = "0.4.0",
 	.add = cmd_add,
 	.del = cmd_del,
 	.check = cmd_check,
+	.status = cmd_status,
 	.gc = cmd_gc,
 };
 

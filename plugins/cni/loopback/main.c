@@ -110,6 +110,25 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	return berth_link_set_up(nl, lo.ifindex, false, err);
 }
 
+/* loopback needs nothing from the host but rtnetlink: ready when a route socket opens. */
+static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		      berth_error *err)
+{
+	_cleanup_nl_ struct berth_nl *nl = NULL;
+
+	if (berth_nl_open(-1, &nl, err) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, EIO,
+				       "rtnetlink cannot be used: %s", err->msg);
+	return 0;
+}
+
+/* loopback keeps no state outside the container's netns (lo goes with it): nothing to collect. */
+static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		  berth_error *err)
+{
+	return 0;
+}
+
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		     berth_error *err)
 {
@@ -133,6 +152,8 @@ int main(int argc, char **argv)
 		.add = cmd_add,
 		.del = cmd_del,
 		.check = cmd_check,
+		.status = cmd_status,
+		.gc = cmd_gc,
 	};
 
 	return berth_plugin_main(&plugin, argc, argv);

@@ -439,11 +439,20 @@ static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **r
 	return berth_nft_gc_call("portmap", call, err);
 }
 
+/* Ready when nf_tables answers and berth's inet table with its maps and sets is there or can be
+ * created (checked by the kernel, not committed).  Code 50 otherwise. */
+static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		      berth_error *err)
+{
+	return berth_nft_status(true, false, err);
+}
+
 static const struct berth_cni_plugin plugin = {
 	.name = "portmap",
 	.add = cmd_add,
 	.del = cmd_del,
 	.check = cmd_check,
+	.status = cmd_status,
 	.gc = cmd_gc,
 };
 

@@ -691,6 +691,36 @@ out:
 	return 0;
 }
 
+/* Ready when the config is valid and ADD can save the previous values: dataDir is a writable
+ * directory, or can be created under the nearest existing parent (not created here). */
+static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		      berth_error *err)
+{
+	_cleanup_(tuning_conf_done) struct tuning_conf c = {0};
+	char dir[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if ((r = parse_conf(call, &c, err)) < 0)
+		return r;
+	if (snprintf(dir, sizeof(dir), "%s", c.data_dir) >= (int)sizeof(dir))
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENAMETOOLONG,
+				       "dataDir \"%s\" is too long", c.data_dir);
+	while (stat(dir, &st) < 0) {
+		char *slash = strrchr(dir, '/');
+
+		if (errno != ENOENT || !slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, EACCES,
+				       "dataDir %s cannot hold the saved values: %s is not a writable "
+				       "directory",
+				       c.data_dir, dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct berth_cni_plugin plugin = {
@@ -698,6 +728,7 @@ int main(int argc, char **argv)
 		.add = cmd_add,
 		.del = cmd_del,
 		.check = cmd_check,
+		.status = cmd_status,
 		.gc = cmd_gc,
 	};
 	return berth_plugin_main(&plugin, argc, argv);
