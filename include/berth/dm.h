@@ -158,7 +158,7 @@ int berth_dmset_create(struct berth_dmset *s, const char *id, const char *parent
 int berth_dmset_remove(struct berth_dmset *s, const char *id, berth_error *err);
 bool berth_dmset_exists(struct berth_dmset *s, const char *id);
 /* Ids in safe removal order (children before parents). */
-int berth_dmset_list(struct berth_dmset *s, json_t **ret, berth_error *err);
+int berth_dmset_list(struct berth_dmset *s, json_t **ret, json_t **layers, berth_error *err);
 int berth_dmset_metadata(struct berth_dmset *s, const char *id, json_t **ret, berth_error *err);
 /* Activate and mount (refcounted on disk in run_root); *ret_path is root/mnt/<id>.  Returns
  * the reference count. */

@@ -521,7 +521,7 @@ int berth_dmset_gc(struct berth_dmset *s, json_t *keep, json_t **ret, berth_erro
 		size_t i;
 		json_t *v;
 
-		r = berth_dmset_list(s, &order, err);
+		r = berth_dmset_list(s, &order, NULL, err);
 		if (r < 0)
 			return r;
 		json_array_foreach(order, i, v) {

@@ -239,16 +239,16 @@ static int v_exists(const struct berth_stor_call *call, json_t **ret, berth_erro
 static int v_list(const struct berth_stor_call *call, json_t **ret, berth_error *err)
 {
 	_cleanup_dmset_ struct berth_dmset *s = NULL;
-	json_t *ids = NULL;
+	json_t *ids = NULL, *layers = NULL;
 	int r;
 
 	r = open_set(call, &s, err);
 	if (r < 0)
 		return r;
-	r = berth_dmset_list(s, &ids, err);
+	r = berth_dmset_list(s, &ids, &layers, err);
 	if (r < 0)
 		return r;
-	*ret = json_pack("{s:o}", "ids", ids);
+	*ret = json_pack("{s:o,s:o}", "ids", ids, "layers", layers);
 	return 0;
 }
 

@@ -396,7 +396,7 @@ static int depth_of(const struct layer *all, size_t n, size_t i)
 	return d;
 }
 
-int berth_dmset_list(struct berth_dmset *s, json_t **ret, berth_error *err)
+int berth_dmset_list(struct berth_dmset *s, json_t **ret, json_t **layers, berth_error *err)
 {
 	_cleanup_free_ struct layer *all = NULL;
 	_cleanup_free_ int *depth = NULL;
@@ -427,6 +427,15 @@ int berth_dmset_list(struct berth_dmset *s, json_t **ret, berth_error *err)
 			if (depth[i] == d)
 				json_array_append_new(a, json_string(all[i].id));
 	*ret = a;
+	if (layers) { /* docs/storage-protocol.md: layers[] with id and, unless on the base, parent */
+		*layers = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *l = json_pack("{s:s}", "id", all[i].id);
+			if (all[i].parent[0])
+				json_object_set_new(l, "parent", json_string(all[i].parent));
+			json_array_append_new(*layers, l);
+		}
+	}
 	return 0;
 }
 
