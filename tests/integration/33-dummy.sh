@@ -32,7 +32,7 @@ call() { # CMD IFNAME [NETNS] < conf: stdout in $OUT, exit status in $rc
 	OUT=$(cni "$DM" "$1" c$T "${3-/run/netns/$NS}" "$2" 2>/dev/null)
 	rc=$?
 }
-links() { ip -n "$NS" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; }
+links() { ip -n "$NS" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; }
 reserved() { ls "$DATA/$NET" 2>/dev/null | grep -c '^10\.' ; }
 bad() { # DESC CODE MSG-REGEX CMD CONF [IFNAME]
 	call "$4" "${6:-net1}" <<<"$5"

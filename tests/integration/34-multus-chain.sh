@@ -50,7 +50,7 @@ done
 
 for pod in pa pb; do
 	ns=$pod$T
-	is "$(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')" "eth0 lo net1 " \
+	is "$(ip -n "$ns" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')" "eth0 lo net1 " \
 		"$pod: the pod has eth0 and net1"
 	is "$(ip -n "$ns" -d -j link show eth0 | jq -r '.[0].linkinfo.info_kind')" veth "$pod: eth0 is a veth"
 	is "$(ip -n "$ns" -d -j link show net1 | jq -r '.[0].linkinfo.info_kind + " " + .[0].linkinfo.info_data.mode')" \
@@ -89,7 +89,7 @@ for pod in pa pb; do
 		call "$MV" DEL $pod net1 <<<"$(withprev "$(secondary "${NET1[$pod]}")" "${R1[$pod]}")"; is "$rc" 0 "$pod: DEL of the secondary ($i)"
 		call "$BR" DEL $pod eth0 <<<"$(withprev "$PRIMARY" "${R0[$pod]}")"; is "$rc" 0 "$pod: DEL of the primary ($i)"
 	done
-	is "$(ip -n "$pod$T" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ')" "lo " "$pod: only lo left in the pod"
+	is "$(ip -n "$pod$T" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | tr '\n' ' ')" "lo " "$pod: only lo left in the pod"
 done
 is "$(ip -o link show master "$BRN" 2>/dev/null | wc -l)" 0 "no host veth left on the bridge"
 is "$(ip -d -j link show 2>/dev/null | jq --arg l "$LOW" '[.[] | select(.linkinfo.info_kind == "macvlan" and .link == $l)] | length')" 0 \
