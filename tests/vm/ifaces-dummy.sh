@@ -31,6 +31,7 @@ haslink() { ip -n "$1" link show "$2" >/dev/null 2>&1 && echo yes || echo no; }
 i=0
 for v in 0.2.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 	i=$((i + 1)); ns=dv$i
+	rm -rf "$DATA" # host-local goes round robin: a fresh store gives the first addresses
 	ip netns add "$ns"; ip -n "$ns" link set lo up
 	out=$(cni "$P" ADD "$ns" net1 <<<"$(conf "$v" "$HL")"); rc=$?
 	is "$rc" 0 "$v: ADD succeeds"
@@ -66,6 +67,7 @@ done
 
 # ---- a name taken, failed ADDs undone ----
 ns=dx; ip netns add $ns
+rm -rf "$DATA"
 cni "$P" ADD $ns net1 <<<"$(conf 1.0.0 "$HL")" >/dev/null; ok $? "ADD net1"
 o=$(cni "$P" ADD $ns net1 <<<"$(conf 1.0.0 "$HL")"); rc=$?
 case "$rc $o" in "1 "*"failed to create dummy"*"exists"*) ok 0 "a second ADD of net1 fails: name taken" ;; *) ok 1 "a second ADD of net1 fails: name taken"; echo "# $rc $o" ;; esac

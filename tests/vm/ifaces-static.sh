@@ -19,6 +19,8 @@ if [ "$REF_DIR" != - ] && [ -x "$REF_DIR/static" ]; then
 	for v in 0.2.0 0.4.0 1.0.0; do
 		c="{\"cniVersion\":\"$v\",\"name\":\"sn\",\"ipam\":$IPAM}"
 		is "$(cni "$S" ADD st1 eth0 <<<"$c")" "$(cni "$REF_DIR/static" ADD st1 eth0 <<<"$c")" "$v: the same output as the reference"
+		# 0.2.0 refuses a second IPv4 address: code 1 here, 999 there (docs/static.md)
+		[ $v = 0.2.0 ] && continue
 		is "$(cni "$S" ADD st1 eth0 'IP=10.45.0.5/24;GATEWAY=10.45.0.1' <<<"$c")" \
 			"$(cni "$REF_DIR/static" ADD st1 eth0 'IP=10.45.0.5/24;GATEWAY=10.45.0.1' <<<"$c")" \
 			"$v: with CNI_ARGS IP and GATEWAY, the same output as the reference"
