@@ -95,7 +95,8 @@ if [ "$FAULT_DIR" != - ] && [ -x "$FAULT_DIR/dummy" ]; then
 	ok $? "ADD with fault points recorded"
 	cni "$FAULT_DIR/dummy" DEL $ns net1 <<<"$(conf 1.0.0 "$HL")" >/dev/null
 	for pt in $(grep '^dummy:dummy-[a-z-]*$' /tmp/dummypoints | sort -u); do
-		BERTH_FAULT=$pt cni "$FAULT_DIR/dummy" ADD $ns net1 <<<"$(conf 1.0.0 "$HL")" >/dev/null
+		# a subshell, so that bash's "Killed" report goes to /dev/null too
+		(BERTH_FAULT=$pt cni "$FAULT_DIR/dummy" ADD $ns net1 <<<"$(conf 1.0.0 "$HL")" >/dev/null) 2>/dev/null
 		is $? 137 "kill at $pt: ADD killed"
 		cni "$FAULT_DIR/dummy" DEL $ns net1 <<<"$(conf 1.0.0 "$HL")" >/dev/null; ok $? "kill at $pt: DEL succeeds"
 		is "$(haslink $ns net1):$(reserved)" "no:0" "kill at $pt: no link, no reservation left"
