@@ -82,7 +82,7 @@ echo "## static IPAM"
 echo
 echo "\`bench/static.sh -r $ROUNDS\` (started $started, load $load0 -> $load1): latency of one"
 echo "plugin call in ms, fork+exec included, median of $ROUNDS calls per row; berth's static"
-echo "(\`$BUILD/cni/static\`) and the reference (\`$REF/static\`) interleaved call by call."
+echo "(\`${BUILD#"$SRC"/}/cni/static\`) and the reference (\`$REF/static\`) interleaved call by call."
 echo "ADD: cniVersion 1.0.0, two addresses with gateways, two routes, dns; \"runtimeConfig.ips\":"
 echo "the same with runtimeConfig.ips replacing the addresses. \`x ref\` = berth / reference."
 echo
