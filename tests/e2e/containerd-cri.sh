@@ -5,7 +5,8 @@
 # configured as a cluster would be: bin_dir = our plugin dir, conf_dir = a conflist of
 # bridge + host-local, portmap and bandwidth (capabilities, which the CRI plugin fills from the
 # pod's port mappings and its kubernetes.io/*-bandwidth annotations; `ctr` cannot pass them),
-# firewall; the sandbox ("pause") image is built offline and imported into the k8s.io namespace.
+# firewall; the sandbox ("pause") image is built offline and imported into the k8s.io namespace;
+# the CRI's snapshotter is berth-snapshotter (overlay driver), as a node would configure it.
 # (restrict_oom_score_adj: this machine refuses the sandbox's -998, as in a user namespace.)
 # Two pods: each has its address, they ping each other and the gateway, a TCP connection
 # through the pod's host port reaches a listener in it, its host veth is shaped; StopPodSandbox
@@ -15,7 +16,8 @@ source "$(dirname "$0")/lib-containerd.bash"
 ctrd_have || skip_all "containerd, ctr, runc or containerd-shim-runc-v2 not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 CRI=$BERTH_BUILD/tests/helpers/cri-client
-[ -x "$CRI" ] || { echo "Bail out! $CRI not built"; exit 1; }
+SNAPD=$BERTH_BUILD/bin/berth-snapshotter
+for b in "$CRI" "$SNAPD" "$STOR_BIN/overlay"; do [ -x "$b" ] || { echo "Bail out! $b not built"; exit 1; }; done
 core_setup
 for p in bridge host-local portmap bandwidth firewall loopback; do
 	[ -x "$CNI_BIN/$p" ] || { echo "Bail out! $CNI_BIN/$p missing"; exit 1; }
@@ -28,6 +30,12 @@ HP=$((20000 + 0x$T % 20000)) # the host port of pod a's mapping
 check "build the sandbox image (busybox, Cmd sleep)" -- \
 	bash "$BERTH_SRC/tests/e2e/mk-oci-image.sh" -n "$PAUSE" -c '["/bin/sleep","3600"]' "$D/pause.tar"
 ctrd_holder
+SR=$D/snap
+mkdir -p "$SR" && chmod 0700 "$SR"
+printf '{"driver":"overlay","root":"%s/store","runRoot":"%s/run","options":{"overlay":{}}}\n' "$SR" "$SR" >"$SR/storage.json"
+SOCK=$SR/sock/berth.sock
+defer snapd_stop
+snapd_start; ok $? "berth-snapshotter starts (overlay)"
 cat >"$CT/net.d/10-$NET.conflist" <<JSON
 {
   "cniVersion": "1.0.0", "name": "$NET",
@@ -47,6 +55,10 @@ cat >"$CT/net.d/10-$NET.conflist" <<JSON
 }
 JSON
 CTRD_CRI=1 ctrd_start "
+[proxy_plugins]
+  [proxy_plugins.berth]
+    type = \"snapshot\"
+    address = \"$SOCK\"
 [plugins.\"io.containerd.grpc.v1.cri\"]
   sandbox_image = \"$PAUSE\"
   stream_server_address = \"127.0.0.1\"
@@ -54,7 +66,7 @@ CTRD_CRI=1 ctrd_start "
   enable_selinux = false
   restrict_oom_score_adj = true
   [plugins.\"io.containerd.grpc.v1.cri\".containerd]
-    snapshotter = \"overlayfs\"
+    snapshotter = \"berth\"
     default_runtime_name = \"runc\"
     [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]
       runtime_type = \"io.containerd.runc.v2\"
@@ -62,10 +74,13 @@ CTRD_CRI=1 ctrd_start "
     bin_dir = \"$CNI_BIN\"
     conf_dir = \"$CT/net.d\"
     max_conf_num = 1"
-ok $? "containerd starts with its CRI plugin (bin_dir = berth's plugins)"
+ok $? "containerd starts with its CRI plugin (bin_dir = berth's plugins, snapshotter berth)"
 cri() { in_ns "$CRI" "$CT/containerd.sock" "$@"; }
 defer "ctr images rm $PAUSE"
-check "ctr -n k8s.io images import (the sandbox image)" -- ctr images import --base-name "${PAUSE%:*}" "$D/pause.tar"
+check "ctr -n k8s.io images import --snapshotter berth (the sandbox image)" -- \
+	ctr images import --snapshotter berth --base-name "${PAUSE%:*}" "$D/pause.tar"
+snaps() { ctr snapshots --snapshotter berth ls | tail -n +2 | awk '{print $NF}' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' '; }
+is "$(snaps)" "Committed=2 " "the image unpacked into berth: two committed snapshots"
 is "$(cri version | jq -r '"\(.runtime_name) \(.runtime_api_version)"')" "containerd v1" "CRI Version: containerd, runtime API v1"
 
 # pods: "NAME ID" lines, for the cleanup (stop + remove whatever this test ran)
@@ -138,5 +153,8 @@ cri remove "$B" >/dev/null; ok $? "RemovePodSandbox b"
 : >"$pods"
 is "$(cri status "$A" | jq -r .code)" 5 "PodSandboxStatus of a removed pod: NotFound"
 is "$(ctr containers ls -q | wc -l)" 0 "containerd keeps no sandbox container"
+is "$(snaps)" "Committed=2 " "berth holds the image's two layers and no sandbox snapshot"
+is "$(in_ns grep " $SR/store/containerd/overlay/" /proc/self/mounts)" "" "nothing is mounted below the driver's root (no container rootfs left)"
+snapd_stop >"$D/snapd-stop.out" 2>&1; ok $? "berth-snapshotter drains and exits 0 on SIGTERM"
 is "$(ls /var/lib/cni/results 2>/dev/null | grep -c -- "$NET-")" 0 "go-cni's result cache holds nothing of the network"
 done_testing
