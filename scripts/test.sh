@@ -30,7 +30,7 @@ if ! scripts/deps.sh test; then
 fi
 
 total_pass=0 total_fail=0 total_skip=0
-declare -a summary problems
+declare -a summary=() problems=()
 
 # The integration files the sanitizer tier runs: not the VM tests (they boot an emulated kernel
 # and test the same code paths as the plain tier) and not the files that declare
