@@ -483,7 +483,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 				berth_log_warn("DEL: %s in %s is not a macvlan this attachment made; "
 					       "left alone", call->ifname, call->netns);
 			} else if (r == 0) {
-				r = berth_link_del(cont, l.ifindex, err);
+				/* returns once unlisted; the kernel's RCU wait goes on in a child */
+				r = berth_link_del_unlisted(nsfd, l.ifindex, err);
 				if (r < 0 && r != -ENODEV)
 					return r;
 			} else if (r != -ENODEV) {
