@@ -117,7 +117,7 @@ mv DEL r$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 # default master: the interface of $H's default route
 c=$(conf 1.0.0 | jq -c 'del(.master)')
 mv ADD d$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "no master: ADD"
-is "$(ip -n "$C1" -j -d link show eth0 | jq -r '.[0].link_index')" "$(ip -n "$H" -j link show "$M" | jq -r '.[0].ifindex')" "no master: on the default route's interface"
+is "$(ip -n "$C1" -j -d link show eth0 2>/dev/null | jq -r '.[0].link_index')" "$(ip -n "$H" -j link show "$M" | jq -r '.[0].ifindex')" "no master: on the default route's interface"
 mv DEL d$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 
 # without IPAM: the link only, up
@@ -138,7 +138,7 @@ mv DEL n$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 ip -n "$C2" link add lm$T type veth peer name lp$T; ip -n "$C2" link set lm$T up
 c=$(conf 1.0.0 "{\"master\":\"lm$T\",\"linkInContainer\":true}")
 out=$(mv ADD k$T "/run/netns/$C2" eth1 <<<"$c"); ok $? "linkInContainer: ADD"
-is "$(ip -n "$C2" -j -d link show eth1 | jq -r '[.[0].linkinfo.info_kind, .[0].link] | join(",")')" "macvlan,lm$T" "linkInContainer: macvlan on the container's own master"
+is "$(ip -n "$C2" -j -d link show eth1 2>/dev/null | jq -r '[.[0].linkinfo.info_kind, .[0].link] | join(",")')" "macvlan,lm$T" "linkInContainer: macvlan on the container's own master"
 cc=$(jq -c --argjson p "$out" '. + {prevResult:$p}' <<<"$c")
 mv CHECK k$T "/run/netns/$C2" eth1 <<<"$cc" >/dev/null; ok $? "linkInContainer: CHECK"
 mv DEL k$T "/run/netns/$C2" eth1 <<<"$c" >/dev/null; ok $? "linkInContainer: DEL"
