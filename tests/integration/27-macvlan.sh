@@ -43,7 +43,7 @@ ipam_count() { ls "$DATA/mvn$T" 2>/dev/null | grep -cE '^[0-9a-f.:]+$'; }
 linfo() { ip -n "$1" -j -d link show "${2:-eth0}" 2>/dev/null | jq -c '.[0]'; }
 state() { # everything an ADD may touch
 	for n in "$H" "$P" "$C1" "$C2"; do
-		echo "## $n"; ip -n "$n" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
+		echo "## $n"; ip -n "$n" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
 		ip -n "$n" -o addr show | awk '{print $2, $4}' | sort
 	done
 	ls "$DATA/mvn$T" 2>/dev/null | grep -E '^[0-9a-f.:]+$'
@@ -75,7 +75,7 @@ for v in 0.1.0 0.2.0 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 		mv CHECK v$T "/run/netns/$C1" eth0 <<<"$cc" >/dev/null; ok $? "$v: CHECK"
 	fi
 	mv DEL v$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "$v: DEL"
-	is "$(ip -n "$C1" -o link show | grep -c eth0)" 0 "$v: link gone after DEL"
+	is "$(ip -n "$C1" -o link show 2>/dev/null | grep -c eth0)" 0 "$v: link gone after DEL"
 	is "$(ipam_count)" 0 "$v: address released"
 done
 
@@ -142,7 +142,7 @@ is "$(ip -n "$C2" -j -d link show eth1 2>/dev/null | jq -r '[.[0].linkinfo.info_
 cc=$(jq -c --argjson p "$out" '. + {prevResult:$p}' <<<"$c")
 mv CHECK k$T "/run/netns/$C2" eth1 <<<"$cc" >/dev/null; ok $? "linkInContainer: CHECK"
 mv DEL k$T "/run/netns/$C2" eth1 <<<"$c" >/dev/null; ok $? "linkInContainer: DEL"
-is "$(ip -n "$C2" -o link show | grep -c eth1)" 0 "linkInContainer: link gone"
+is "$(ip -n "$C2" -o link show 2>/dev/null | grep -c eth1)" 0 "linkInContainer: link gone"
 out=$(mv ADD k$T "/run/netns/$C1" eth1 <<<"$c"); rc=$?
 is "$rc:$(jq -r .code <<<"$out")" "1:7" "linkInContainer: master missing in that container is code 7"
 ip -n "$C2" link del lm$T
@@ -184,7 +184,7 @@ ip -n "$C1" link add eth0 type veth peer name other$T
 out=$(mv ADD y$T "/run/netns/$C1" eth0 <<<"$c"); rc=$?
 ok $((rc == 0)) "ADD refused when eth0 exists in the container"
 mv DEL y$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "DEL after that"
-is "$(ip -n "$C1" -o link show | grep -c 'eth0@')" 1 "the container's own eth0 is left"
+is "$(ip -n "$C1" -o link show 2>/dev/null | grep -c 'eth0@')" 1 "the container's own eth0 is left"
 ip -n "$C1" link del eth0
 is "$(ipam_count)" 0 "nothing reserved"
 

@@ -27,7 +27,7 @@ mv() { # mv COMMAND ID [VAR=VALUE...] < config
 		CNI_NETNS="/run/netns/$C" CNI_IFNAME=eth0 CNI_PATH="$FB/cni" BERTH_LOG_LEVEL=error "$@" "$MV"
 }
 kstate() {
-	ip -n "$C" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v '^lo$'
+	ip -n "$C" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v '^lo$'
 	ls "$D/ipam/kn" 2>/dev/null | grep -E '^[0-9a-f.:]+$'
 }
 clean() { is "$(kstate)" "" "$1"; }
