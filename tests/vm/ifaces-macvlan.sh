@@ -27,7 +27,7 @@ cni() { # PLUGIN_DIR CMD ID NS [IFNAME] < conf
 		CNI_IFNAME="${5:-eth0}" CNI_PATH="$1" ${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1/macvlan" 2>/dev/null
 }
 conf() { # EXTRA (a JSON fragment starting with a comma, or empty) [DATADIR]
-	echo "{\"cniVersion\":\"1.0.0\",\"name\":\"vmn\",\"type\":\"macvlan\",\"master\":\"vmm\"$1,\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"${2:-$D/ipam}\",\"ranges\":[[{\"subnet\":\"10.44.0.0/24\",\"rangeStart\":\"10.44.0.10\"}]]}}"
+	echo "{\"cniVersion\":\"1.0.0\",\"name\":\"vmn\",\"type\":\"macvlan\",\"master\":\"${MASTERNAME:-vmm}\"$1,\"ipam\":{\"type\":\"host-local\",\"dataDir\":\"${2:-$D/ipam}\",\"ranges\":[[{\"subnet\":\"10.44.0.0/24\",\"rangeStart\":\"10.44.0.10\"}]]}}"
 }
 kind() { ip -n "$1" -d -o link show "${2:-eth0}" 2>/dev/null | sed -n 's/.* \(macvlan mode [a-z]*\) .*/\1/p'; }
 mtu() { ip -n "$1" -o link show "${2:-eth0}" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\) .*/\1/p'; }
@@ -55,12 +55,16 @@ conf "" | cni "$CNI" DEL p1 $C1 >/dev/null; ok $? "container 1 DEL"
 conf "" | cni "$CNI" DEL p2 $C2 >/dev/null; ok $? "container 2 DEL"
 conf "" | cni "$CNI" DEL p2 $C2 >/dev/null; ok $? "DEL again"
 
-for bad in ',"mode":"nope"' ',"mtu":9000' ',"master":"nxvm"' ',"mac":"zz"'; do
+for bad in ',"mode":"nope"' ',"mtu":9000' nxvm ',"mac":"zz"'; do
+	MASTERNAME=
+	what=$bad
+	[ "$bad" = nxvm ] && { MASTERNAME=nxvm; bad=; what="master nxvm"; }
 	out=$(conf "$bad" | cni "$CNI" ADD bad $C1); rc=$?
-	case "$rc:$out" in 1:*'"code": 7'*) ok 0 "bad $bad: code 7" ;; *) ok 1 "bad $bad: code 7"; echo "# $rc $out" ;; esac
-	conf "$bad" | cni "$CNI" DEL bad $C1 >/dev/null; ok $? "bad $bad: DEL"
-	is "$(nlinks $C1):$(held):$(nlinks $H)" "0:0:1" "bad $bad: nothing changed"
+	case "$rc:$out" in 1:*'"code": 7'*) ok 0 "bad $what: code 7" ;; *) ok 1 "bad $what: code 7"; echo "# $rc $(echo $out)" ;; esac
+	out=$(conf "$bad" | cni "$CNI" DEL bad $C1); rc=$?; ok $rc "bad $what: DEL"; [ $rc = 0 ] || echo "# $(echo $out)"
+	is "$(nlinks $C1):$(held):$(nlinks $H)" "0:0:1" "bad $what: nothing changed"
 done
+MASTERNAME=
 
 ip netns add vmgone
 conf "" | cni "$CNI" ADD g vmgone >/dev/null; ok $? "ADD into a netns about to go"
