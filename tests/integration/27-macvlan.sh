@@ -43,7 +43,7 @@ ipam_count() { ls "$DATA/mvn$T" 2>/dev/null | grep -cE '^[0-9a-f.:]+$'; }
 linfo() { ip -n "$1" -j -d link show "${2:-eth0}" 2>/dev/null | jq -c '.[0]'; }
 state() { # everything an ADD may touch
 	for n in "$H" "$P" "$C1" "$C2"; do
-		echo "## $n"; ip -n "$n" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
+		echo "## $n"; ip -n "$n" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
 		ip -n "$n" -o addr show | awk '{print $2, $4}' | sort
 	done
 	ls "$DATA/mvn$T" 2>/dev/null | grep -E '^[0-9a-f.:]+$'
@@ -75,7 +75,7 @@ for v in 0.1.0 0.2.0 0.3.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 		mv CHECK v$T "/run/netns/$C1" eth0 <<<"$cc" >/dev/null; ok $? "$v: CHECK"
 	fi
 	mv DEL v$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "$v: DEL"
-	is "$(ip -n "$C1" -o link show | grep -c eth0)" 0 "$v: link gone after DEL"
+	is "$(ip -n "$C1" -o link show 2>/dev/null | grep -c eth0)" 0 "$v: link gone after DEL"
 	is "$(ipam_count)" 0 "$v: address released"
 done
 
@@ -117,7 +117,7 @@ mv DEL r$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 # default master: the interface of $H's default route
 c=$(conf 1.0.0 | jq -c 'del(.master)')
 mv ADD d$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "no master: ADD"
-is "$(ip -n "$C1" -j -d link show eth0 | jq -r '.[0].link_index')" "$(ip -n "$H" -j link show "$M" | jq -r '.[0].ifindex')" "no master: on the default route's interface"
+is "$(ip -n "$C1" -j -d link show eth0 2>/dev/null | jq -r '.[0].link_index')" "$(ip -n "$H" -j link show "$M" | jq -r '.[0].ifindex')" "no master: on the default route's interface"
 mv DEL d$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 
 # without IPAM: the link only, up
@@ -138,11 +138,11 @@ mv DEL n$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null
 ip -n "$C2" link add lm$T type veth peer name lp$T; ip -n "$C2" link set lm$T up
 c=$(conf 1.0.0 "{\"master\":\"lm$T\",\"linkInContainer\":true}")
 out=$(mv ADD k$T "/run/netns/$C2" eth1 <<<"$c"); ok $? "linkInContainer: ADD"
-is "$(ip -n "$C2" -j -d link show eth1 | jq -r '[.[0].linkinfo.info_kind, .[0].link] | join(",")')" "macvlan,lm$T" "linkInContainer: macvlan on the container's own master"
+is "$(ip -n "$C2" -j -d link show eth1 2>/dev/null | jq -r '[.[0].linkinfo.info_kind, .[0].link] | join(",")')" "macvlan,lm$T" "linkInContainer: macvlan on the container's own master"
 cc=$(jq -c --argjson p "$out" '. + {prevResult:$p}' <<<"$c")
 mv CHECK k$T "/run/netns/$C2" eth1 <<<"$cc" >/dev/null; ok $? "linkInContainer: CHECK"
 mv DEL k$T "/run/netns/$C2" eth1 <<<"$c" >/dev/null; ok $? "linkInContainer: DEL"
-is "$(ip -n "$C2" -o link show | grep -c eth1)" 0 "linkInContainer: link gone"
+is "$(ip -n "$C2" -o link show 2>/dev/null | grep -c eth1)" 0 "linkInContainer: link gone"
 out=$(mv ADD k$T "/run/netns/$C1" eth1 <<<"$c"); rc=$?
 is "$rc:$(jq -r .code <<<"$out")" "1:7" "linkInContainer: master missing in that container is code 7"
 ip -n "$C2" link del lm$T
@@ -184,7 +184,7 @@ ip -n "$C1" link add eth0 type veth peer name other$T
 out=$(mv ADD y$T "/run/netns/$C1" eth0 <<<"$c"); rc=$?
 ok $((rc == 0)) "ADD refused when eth0 exists in the container"
 mv DEL y$T "/run/netns/$C1" eth0 <<<"$c" >/dev/null; ok $? "DEL after that"
-is "$(ip -n "$C1" -o link show | grep -c 'eth0@')" 1 "the container's own eth0 is left"
+is "$(ip -n "$C1" -o link show 2>/dev/null | grep -c 'eth0@')" 1 "the container's own eth0 is left"
 ip -n "$C1" link del eth0
 is "$(ipam_count)" 0 "nothing reserved"
 

@@ -42,8 +42,8 @@ state() {
 		printf '%s=%s\n' "$k" "$(ip netns exec "$ns" cat /proc/sys/net/$k 2>/dev/null)"
 	done
 	echo "## master"
-	ip -n "$H" -j -d link show "$M" | jq -c '.[0] | {mtu, flags, promiscuity}'
-	ip -n "$H" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; echo
+	ip -n "$H" -j -d link show "$M" 2>/dev/null | jq -c '.[0] | {mtu, flags, promiscuity}'
+	ip -n "$H" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; echo
 }
 
 # run IMPL EXTRA VERSION [CNI_ARGS] [error]: fresh container netns and IPAM dir; ADD, state,

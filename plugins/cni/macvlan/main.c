@@ -448,6 +448,27 @@ static bool link_is_ours(struct berth_nl *cont, const struct berth_cni_call *cal
 	return strncmp(l->alias, "berth ", 6) != 0;
 }
 
+/* An ADD killed between creating the link and renaming it leaves it under its temporary name
+ * ("bt" and 8 hex digits, no owner record yet): remove such macvlans from the container. */
+static void del_tmp_links(struct berth_nl *cont, int nsfd)
+{
+	_cleanup_free_ struct berth_link *links = NULL;
+	berth_error ign = { 0 };
+	size_t n = 0;
+
+	if (berth_link_list(cont, &links, &n, &ign) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = links[i].name;
+
+		if (!STREQ(links[i].kind, "macvlan") || links[i].alias[0] || strlen(nm) != 10 ||
+		    strncmp(nm, "bt", 2) != 0 || strspn(nm + 2, "0123456789abcdef") != 8)
+			continue;
+		berth_log_info("DEL: removing %s, left by an interrupted ADD", nm);
+		(void)berth_link_del_unlisted(nsfd, links[i].ifindex, &ign);
+	}
+}
+
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
@@ -483,7 +504,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 				berth_log_warn("DEL: %s in %s is not a macvlan this attachment made; "
 					       "left alone", call->ifname, call->netns);
 			} else if (r == 0) {
-				r = berth_link_del(cont, l.ifindex, err);
+				/* returns once unlisted; the kernel's RCU wait goes on in a child */
+				r = berth_link_del_unlisted(nsfd, l.ifindex, err);
 				if (r < 0 && r != -ENODEV)
 					return r;
 			} else if (r != -ENODEV) {
@@ -491,6 +513,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			}
 			r = 0;
 			berth_error_clear(err);
+			del_tmp_links(cont, nsfd);
 		}
 	}
 	if (ipam_type) {
