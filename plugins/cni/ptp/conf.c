@@ -9,6 +9,34 @@
 #include "berth/json.h"
 #include "ptp-internal.h"
 
+/* The reference decodes "dns" into its typed struct: a key of the wrong type fails there. */
+static int dns_valid(json_t *dns, berth_error *err)
+{
+	static const char *const lists[] = { "nameservers", "search", "options" };
+	const char *domain;
+	int r;
+
+	if (!dns)
+		return 0;
+	if ((r = berth_json_get_string(dns, "dns", "domain", false, &domain, err)) < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		json_t *a = json_object_get(dns, lists[i]), *v;
+		size_t k;
+
+		if (!a || json_is_null(a))
+			continue;
+		if (!json_is_array(a))
+			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+					       "dns.%s must be a list of strings", lists[i]);
+		json_array_foreach(a, k, v)
+			if (!json_is_string(v))
+				return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+						       "dns.%s[%zu] must be a string", lists[i], k);
+	}
+	return 0;
+}
+
 static bool dns_set(json_t *dns)
 {
 	const char *k;
@@ -52,6 +80,8 @@ int ptp_conf_parse(json_t *j, struct ptp_conf *c, berth_error *err)
 	if (strchr(c->ipam_type, '/'))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "ipam.type: invalid ipam type \"%s\"", c->ipam_type);
+	if ((r = dns_valid(dns, err)) < 0)
+		return r;
 	if (dns_set(dns))
 		c->dns = dns;
 	return 0;
