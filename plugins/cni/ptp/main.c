@@ -167,13 +167,37 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 	    (r = berth_link_set_up(s->cont, idx, true, err)) < 0)
 		return r;
 	for (size_t i = 0; i < res->n_ips; i++) {
+		r = berth_addr_add(s->cont, idx, &res->ips[i].address, IFA_F_NODAD, err);
+		if (r < 0)
+			return berth_error_prefix(err, "failed to add IP addr to %s", s->call->ifname);
+	}
+	for (size_t i = 0; i < res->n_routes; i++) {
+		const struct berth_cni_route *cr = &res->routes[i];
+		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
+		struct berth_route rt;
+
+		berth_route_init(&rt);
+		rt.dst = cr->dst;
+		if (gw)
+			rt.gw = *gw;
+		rt.ifindex = idx;
+		rt.priority = cr->priority;
+		rt.mtu = cr->mtu;
+		rt.advmss = cr->advmss;
+		rt.table = cr->table > 0 ? cr->table : 0;
+		rt.scope = cr->scope;
+		r = berth_route_add(s->cont, &rt, false, err);
+		if (r < 0)
+			return berth_error_prefix(err, "failed to add route %s",
+						  berth_ipnet_format(&cr->dst, (char[BERTH_IPNET_STRLEN]){ 0 }));
+	}
+	/* then, as the reference, the prefix routes replaced by routes through the gateway (the
+	 * IPAM routes went in first, while their gateways were on-link) */
+	for (size_t i = 0; i < res->n_ips; i++) {
 		const struct berth_cni_ipconfig *ip = &res->ips[i];
 		struct berth_route rt;
 		int bits = ip->address.ip.family == AF_INET ? 32 : 128;
 
-		r = berth_addr_add(s->cont, idx, &ip->address, IFA_F_NODAD, err);
-		if (r < 0)
-			return berth_error_prefix(err, "failed to add IP addr to %s", s->call->ifname);
 		berth_route_init(&rt);
 		rt.dst = berth_ipnet_network(&ip->address);
 		rt.ifindex = idx;
@@ -200,26 +224,6 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 		if ((r = berth_route_add(s->cont, &rt, false, err)) < 0 && r != -EEXIST)
 			return berth_error_prefix(err, "failed to add route to the subnet");
 		berth_error_clear(err);
-	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = idx;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(s->cont, &rt, false, err);
-		if (r < 0)
-			return berth_error_prefix(err, "failed to add route %s",
-						  berth_ipnet_format(&cr->dst, (char[BERTH_IPNET_STRLEN]){ 0 }));
 	}
 	return 0;
 }
