@@ -69,7 +69,7 @@ fi
 
 if [ "$FAULT" != - ] && [ -x "$FAULT/ptp" ]; then
 	ip netns add c3$$
-	BERTH_FAULT=ptp:ptp-after-container hc "$FAULT" ADD c3 c3$$ <<<"$c" >/dev/null
+	(BERTH_FAULT=ptp:ptp-after-container hc "$FAULT" ADD c3 c3$$ <<<"$c" >/dev/null) 2>/dev/null
 	is $? 137 "FAULT build: ADD killed after the container side"
 	hc "$FAULT" DEL c3 c3$$ <<<"$c" >/dev/null; ok $? "DEL after the crash"
 	is "$(hstate)" "$EMPTY" "nothing left after the crash and DEL"
