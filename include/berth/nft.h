@@ -157,6 +157,10 @@ int berth_nft_masq_backend_ok(const char *backend, berth_error *err);
  * the VLAN interface that carries the container's subnet) or is multicast. */
 int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet *addrs, size_t n,
 		       const char *ifname, berth_error *err);
+/* ptp's ipMasq: masquerade traffic from each address unless it goes to that address's own
+ * subnet (addrs carry the IPAM prefix) or is multicast, as the reference's rules do. */
+int berth_nft_masq_add_subnets(const struct berth_nft_owner *o, const struct berth_ipnet *addrs,
+			       size_t n, berth_error *err);
 int berth_nft_masq_del(const struct berth_nft_owner *o, bool sweep, berth_error *err);
 int berth_nft_masq_check(const struct berth_nft_owner *o, berth_error *err);
 /* macspoofchk: frames entering the bridge from host_ifname must carry source MAC mac. */

@@ -59,6 +59,38 @@ int berth_nft_masq_add(const struct berth_nft_owner *o, const struct berth_ipnet
 	return berth_nft_attach_set("masq", o, e, m, err);
 }
 
+int berth_nft_masq_add_subnets(const struct berth_nft_owner *o, const struct berth_ipnet *addrs,
+			       size_t n, berth_error *err)
+{
+	_cleanup_free_ struct berth_nft_elem *e = calloc(2 * n + 1, sizeof(*e));
+	size_t m = 0;
+	if (!e)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	static const char *const order[] = { "masq4", "masq4_net", "masq6", "masq6_net" };
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+		bool v6 = k >= 2, net = k % 2;
+		for (size_t i = 0; i < n; i++) {
+			const struct berth_ip *ip = &addrs[i].ip;
+			struct berth_ip first, last;
+			struct berth_nft_elem *x = &e[m++];
+			if (ip->family != (v6 ? AF_INET6 : AF_INET)) {
+				m--;
+				continue;
+			}
+			berth_nft_elem_ip(x, order[k], ip, NULL);
+			if (!net)
+				continue;
+			/* saddr . [first, last] of the subnet */
+			berth_nft_prefix_range(&addrs[i], &first, &last);
+			memcpy(x->key_end, x->key, x->key_len);
+			x->key_end_len = x->key_len;
+			x->key_len += berth_nft_put_ip(x->key + x->key_len, &first);
+			x->key_end_len += berth_nft_put_ip(x->key_end + x->key_end_len, &last);
+		}
+	}
+	return berth_nft_attach_set("masq", o, e, m, err);
+}
+
 int berth_nft_masq_del(const struct berth_nft_owner *o, bool sweep, berth_error *err)
 {
 	return berth_nft_attach_del("masq", o, sweep, err);

@@ -259,6 +259,17 @@ static int add_postrouting_rules(struct berth_nft_batch *b)
 		if ((r = berth_nft_add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip own bridge")) < 0)
 			break;
 
+		/* ptp: traffic to the container's own subnet (other containers) stays as is */
+		rl = nftnl_rule_alloc();
+		berth_nft_expr_nfproto(rl, nfp);
+		berth_nft_expr_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, so, alen, NFT_REG32_00);
+		berth_nft_expr_payload(rl, NFT_PAYLOAD_NETWORK_HEADER, dof, alen, NFT_REG32_00 + aregs);
+		berth_nft_expr_lookup(rl, NFPROTO_INET, v6 ? "masq6_net" : "masq4_net", NFT_REG32_00, -1,
+			 false);
+		berth_nft_expr_verdict(rl, NFT_RETURN);
+		if ((r = berth_nft_add_rule(b, rl, NFPROTO_INET, "postrouting", "masq skip own subnet")) < 0)
+			break;
+
 		/* ... and so is multicast (224.0.0.0/4, ff00::/8), as the reference does */
 		rl = nftnl_rule_alloc();
 		berth_nft_expr_nfproto(rl, nfp);

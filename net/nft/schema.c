@@ -89,6 +89,9 @@ static const struct set_def inet_sets[] = {
 	{ "masq6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
 	{ "masq4_skip", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
 	{ "masq6_skip", { DT_IP6ADDR, DT_IFNAME }, { 16, 16 }, 2, { 0 }, 0, 0, false },
+	/* ptp's ipMasq: the container's own subnet stays as is (saddr . daddr range) */
+	{ "masq4_net", { DT_IPADDR, DT_IPADDR }, { 4, 4 }, 2, { 0 }, 0, 0, true },
+	{ "masq6_net", { DT_IP6ADDR, DT_IP6ADDR }, { 16, 16 }, 2, { 0 }, 0, 0, true },
 	{ "fw4", { DT_IPADDR }, { 4 }, 1, { 0 }, 0, 0, false },
 	{ "fw6", { DT_IP6ADDR }, { 16 }, 1, { 0 }, 0, 0, false },
 	{ "iso4", { DT_IPADDR, DT_IFNAME }, { 4, 16 }, 2, { 0 }, 0, 0, false },
@@ -167,7 +170,7 @@ uint32_t berth_nft_set_id(int family, const char *name)
 
 /* In the order `berth inspect` lists them. */
 const struct berth_nft_kind berth_nft_kinds[] = {
-	{ "masq", { "masq4", "masq6", "masq4_skip", "masq6_skip", NULL } },
+	{ "masq", { "masq4", "masq6", "masq4_skip", "masq6_skip", "masq4_net", "masq6_net", NULL } },
 	{ "portmap",
 	  { "pm4_ip", "pm4_any", "pm6_ip", "pm6_any", "pm_local4", "pm_all4", "pm_all6",
 	    "pm_hairpin4", "pm_hairpin6", NULL } },

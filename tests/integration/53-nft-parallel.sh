@@ -27,7 +27,7 @@ wait
 fails=$(cat "$STATE"/rc.ADD.* | grep -vc '^0$')
 is "$fails" 0 "$N parallel ADDs on a fresh host all succeed"
 [ "$fails" -eq 0 ] || cat "$STATE"/out.ADD.* | grep -m3 msg | sed 's/^/# /'
-is "$(ip netns exec "$H" nft -j list table inet $TBL | jq '[.nftables[] | select(.rule)] | length')" 27 \
+is "$(ip netns exec "$H" nft -j list table inet $TBL | jq '[.nftables[] | select(.rule)] | length')" 29 \
 	"the rules exist exactly once"
 is "$(ip netns exec "$H" nft -j list map inet $TBL pm4_any | jq '.nftables[1].map.elem | length')" $N \
 	"one element per container"

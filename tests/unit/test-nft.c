@@ -63,10 +63,10 @@ int main(void)
 	is_int(c.table, 1, "one table");
 	is_int(c.excl, 1, "only the table is exclusive (concurrent setup loses cleanly)");
 	is_int(c.chain, 4, "prerouting, output, postrouting, forward");
-	is_int(c.set, 17, "17 sets and maps");
-	is_int(c.rule, 27, "a fixed set of rules, none per container");
+	is_int(c.set, 19, "19 sets and maps");
+	is_int(c.rule, 29, "a fixed set of rules, none per container");
 	is_int(c.ack, c.table + c.chain + c.set + c.rule, "every message asks for an ACK");
-	is_int(berth_nft_batch_messages(b), 2 + 1 + 4 + 17 + 27, "message count");
+	is_int(berth_nft_batch_messages(b), 2 + 1 + 4 + 19 + 29, "message count");
 	berth_nft_batch_free(b);
 
 	ok(berth_nft_batch_new(&b) == 0 && berth_nft_batch_setup(b, NFPROTO_BRIDGE, &err) == 0 &&
