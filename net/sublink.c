@@ -109,9 +109,8 @@ int berth_sublink_add(struct berth_nl *nl, struct berth_nl *target,
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "interface name \"%s\" is longer than %d characters", o->name,
 				       IF_NAMESIZE - 1);
-	if (berth_link_get_by_name(target, o->name, ret, &ign) == 0)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EEXIST,
-				       "%s: name \"%s\" already exists", o->kind, o->name);
+	/* A taken final name shows up as EEXIST from the create (same netns) or the rename
+	 * (which then removes the new link): no lookup first on the common path. */
 	if (o->nsfd < 0) {
 		/* same netns: the final name at once */
 		r = create(nl, o, o->name, err);
