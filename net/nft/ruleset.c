@@ -24,6 +24,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
+#include "berth/log.h"
 #include "berth/nft.h"
 #include "nft-internal.h"
 
@@ -553,12 +554,17 @@ static int status_family(int family, berth_error *err)
 	}
 	if (present == n)
 		return 0;
-	if (present > 0)
-		return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, ENOENT,
-				       "table %s %s has no set %s (someone changed it; `%s --reapply` "
-				       "rebuilds it)",
-				       fam, berth_nft_table(), missing,
-				       family == NFPROTO_BRIDGE ? "bridge" : "portmap");
+	if (present > 0) {
+		/* made by an older berth (its schema had fewer sets) or changed by someone: the
+		 * next ADD that needs the set rebuilds the table from the state files, so an ADD
+		 * can work */
+		berth_log_warn("nft: table %s %s has no set %s (an older berth made it, or someone "
+			       "changed it); the next ADD that needs it rebuilds the table, `%s "
+			       "--reapply` does now",
+			       fam, berth_nft_table(), missing,
+			       family == NFPROTO_BRIDGE ? "bridge" : "portmap");
+		return 0;
+	}
 	_cleanup_nft_batch_ struct berth_nft_batch *b = NULL;
 	if (berth_nft_batch_new(&b) < 0)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
