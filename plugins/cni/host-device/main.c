@@ -641,29 +641,89 @@ static int find_in_host(struct berth_nl *host, const struct hd_state *s, struct 
 			       s->device);
 }
 
-/* Move the container's link (cont, cifindex) to the host netns under `name`, or under the
- * kernel's fallback "dev<ifindex>" when the host has a link of that name; the new ifindex in
- * *ret_ifindex. */
-static int move_out(struct berth_nl *cont, struct berth_nl *host, int cifindex, const char *name,
-		    int *ret_ifindex, berth_error *err)
+/* The one link (lo aside) of a temporary netns. */
+static int tmp_link(struct berth_nl *tnl, struct berth_link *ret, berth_error *err)
+{
+	_cleanup_free_ struct berth_link *all = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = berth_link_list(tnl, &all, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (!(all[i].flags & IFF_LOOPBACK)) {
+			*ret = all[i];
+			return 0;
+		}
+	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENODEV,
+			       "the link went missing in the temporary netns");
+}
+
+/*
+ * Move link ifindex from the netns of `from` (from_fd) to the netns to_fd, named `name` there.
+ * The kernel renames a link on a move only when its name is taken in the target, so the
+ * rename happens in a temporary empty netns, where no other link holds a name and no udev or
+ * NetworkManager of the host sees it (as the reference does since 1.6).  With `fallback`, a
+ * name taken in the target becomes "dev<ifindex>", as the kernel names links it returns from a
+ * dying netns.  On failure the link is back in `from` under its previous name.  The final name
+ * lands in ret_name.
+ */
+static int move_named(struct berth_nl *from, int from_fd, int ifindex, int to_fd,
+		      const char *name, bool fallback, char ret_name[IF_NAMESIZE],
+		      berth_error *err)
+{
+	_cleanup_close_ int tmpfd = -1;
+	_cleanup_nl_ struct berth_nl *tnl = NULL;
+	struct berth_link l, tl;
+	berth_error ign = { 0 };
+	char fb[IF_NAMESIZE];
+	int r;
+
+	if ((r = berth_link_get_by_index(from, ifindex, &l, err)) < 0 ||
+	    (r = berth_netns_new_anon(&tmpfd, err)) < 0 || (r = berth_nl_open(tmpfd, &tnl, err)) < 0)
+		return r;
+	if ((r = berth_link_set_netns(from, ifindex, tmpfd, NULL, err)) < 0)
+		return berth_error_prefix(err, "failed to move %s to a temporary netns", l.name);
+	if ((r = tmp_link(tnl, &tl, err)) < 0)
+		return r;
+	if (!STREQ(tl.name, name) && (r = berth_link_set_name(tnl, tl.ifindex, name, err)) < 0) {
+		berth_error_prefix(err, "failed to rename %s to %s", l.name, name);
+		goto back;
+	}
+	snprintf(ret_name, IF_NAMESIZE, "%s", name);
+	r = berth_link_set_netns(tnl, tl.ifindex, to_fd, NULL, err);
+	if (r == -EEXIST && fallback) {
+		snprintf(fb, sizeof(fb), "dev%d", tl.ifindex);
+		berth_log_warn("host-device: %s is taken, the link comes back as %s", name, fb);
+		if (berth_link_set_name(tnl, tl.ifindex, fb, &ign) == 0) {
+			snprintf(ret_name, IF_NAMESIZE, "%s", fb);
+			r = berth_link_set_netns(tnl, tl.ifindex, to_fd, NULL, err);
+		}
+	}
+	if (r == -EEXIST)
+		berth_error_prefix(err, "%s is taken in the target netns", name);
+	if (r == 0)
+		return 0;
+back:
+	(void)berth_link_set_name(tnl, tl.ifindex, l.name, &ign);
+	if (berth_link_set_netns(tnl, tl.ifindex, from_fd, NULL, &ign) < 0)
+		berth_log_warn("host-device: could not move %s back: %s", l.name, ign.msg);
+	return r;
+}
+
+/* Move the container's link (cont in nsfd, cifindex) to the host netns under `name` (or a
+ * fallback name); its host ifindex in *ret_ifindex. */
+static int move_out(struct berth_nl *cont, int nsfd, struct berth_nl *host, int cifindex,
+		    const char *name, int *ret_ifindex, berth_error *err)
 {
 	_cleanup_close_ int hostfd = -1;
 	struct berth_link l;
-	char fb[IF_NAMESIZE];
-	const char *got = name;
+	char got[IF_NAMESIZE];
 	int r;
 
 	if ((r = berth_netns_open_current(&hostfd, err)) < 0)
 		return r;
-	r = berth_link_set_netns(cont, cifindex, hostfd, name, err);
-	if (r == -EEXIST) {
-		snprintf(fb, sizeof(fb), "dev%d", cifindex);
-		berth_log_warn("host-device: %s is taken on the host, %s comes back as %s", name,
-			       name, fb);
-		got = fb;
-		r = berth_link_set_netns(cont, cifindex, hostfd, fb, err);
-	}
-	if (r < 0)
+	if ((r = move_named(cont, nsfd, cifindex, hostfd, name, true, got, err)) < 0)
 		return berth_error_prefix(err, "failed to move %s back to the host netns", name);
 	if ((r = berth_link_get_by_name(host, got, &l, err)) < 0)
 		return r;
@@ -694,10 +754,11 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		   berth_error *err)
 {
 	struct hd_conf c;
-	_cleanup_close_ int nsfd = -1;
+	_cleanup_close_ int nsfd = -1, hostfd = -1;
 	_cleanup_nl_ struct berth_nl *host = NULL, *cont = NULL;
 	_cleanup_cni_result_ struct berth_cni_result *res = NULL, *ipam = NULL;
 	_cleanup_free_ struct hd_state *s = calloc(1, sizeof(*s));
+	char got[IF_NAMESIZE];
 	struct berth_link hl, cl = { 0 };
 	char mac[BERTH_MAC_STRLEN] = "", who[512];
 	berth_error ign = { 0 };
@@ -732,14 +793,14 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	BERTH_FAULT_POINT("host-device-after-state");
 	/* the reference's record of the name (its DEL reads it) */
 	if ((r = berth_link_set_alias(host, hl.ifindex, hl.name, err)) < 0)
-		goto undo_state;
-	/* one request: moved and renamed, or neither */
-	r = berth_link_set_netns(host, hl.ifindex, nsfd, call->ifname, err);
+		goto undo_alias;
+	if ((r = berth_netns_open_current(&hostfd, err)) < 0)
+		goto undo_alias;
+	r = move_named(host, hostfd, hl.ifindex, nsfd, call->ifname, false, got, err);
 	if (r < 0) {
 		berth_error_prefix(err, "failed to move %s to the container as %s", hl.name,
 				   call->ifname);
-		(void)berth_link_set_alias(host, hl.ifindex, s->alias, &ign);
-		goto undo_state;
+		goto undo_alias;
 	}
 	BERTH_FAULT_POINT("host-device-after-move");
 	if ((r = berth_link_get_by_name(cont, call->ifname, &cl, err)) < 0)
@@ -795,16 +856,20 @@ undo_move:
 	}
 	if (c.dpdk)
 		return r;
-	if (cl.ifindex && move_out(cont, host, cl.ifindex, s->device, &hidx, &ign) == 0) {
+	if (cl.ifindex && move_out(cont, nsfd, host, cl.ifindex, s->device, &hidx, &ign) == 0) {
 		if (restore(host, hidx, s, &ign) < 0)
 			berth_log_warn("undo: %s", ign.msg);
-	} else if (!cl.ifindex) {
-		/* moved, but not found under its new name: look for it again by ifindex */
+	} else if (cl.ifindex) {
+		berth_log_warn("undo: %s", ign.msg);
+	}
+	goto undo_state;
+undo_alias:
+	/* the link is in the host netns, under its name: a move takes its addresses */
+	{
 		struct berth_link l2;
 
-		if (berth_link_get_by_index(cont, hl.ifindex, &l2, &ign) == 0 &&
-		    move_out(cont, host, l2.ifindex, s->device, &hidx, &ign) == 0)
-			(void)restore(host, hidx, s, &ign);
+		if (berth_link_get_by_name(host, s->device, &l2, &ign) == 0)
+			(void)restore(host, l2.ifindex, s, &ign);
 	}
 undo_state:
 	state_remove(call);
@@ -846,7 +911,7 @@ static int bring_back(const struct berth_cni_call *call, int nsfd, const struct 
 				const char *name = s ? s->device : l.alias;
 				struct hd_state plain;
 
-				if ((r = move_out(cont, host, l.ifindex, name, &hidx, err)) < 0)
+				if ((r = move_out(cont, nsfd, host, l.ifindex, name, &hidx, err)) < 0)
 					return r;
 				BERTH_FAULT_POINT("host-device-del-after-move");
 				if (!s) {
