@@ -6,8 +6,8 @@
  * addresses from IPAM.  Same config as the reference (multiQueue, mtu, mac with CNI_ARGS MAC and
  * runtimeConfig.mac, owner, group, bridge, ipam, dns).  The device stays non-persistent, held
  * by our file, until everything else is done: a failed or killed ADD leaves no tap behind.
- * DEL deletes only a tap (never another kind of link of that name, nor a tap another attachment
- * recorded as its own) and works without the netns.
+ * DEL deletes only the tap this attachment made (its alias is the owner record; never another
+ * link or tap of that name) and works without the netns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -277,8 +277,9 @@ undo_ipam:
 	return r;
 }
 
-/* The link of ifname in nl's netns is a tap this attachment (or the reference plugin, which
- * records no owner) made. */
+/* The link of ifname in nl's netns is a tap this attachment made: it carries our owner record.
+ * A tap without one may be an admin's or a VM's (DEL after an ADD that found the name taken):
+ * left alone, also when the reference plugin made it (it dies with the netns). */
 static bool tap_is_ours(const struct berth_cni_call *call, struct berth_nl *nl,
 			const struct berth_link *l)
 {
@@ -289,7 +290,7 @@ static bool tap_is_ours(const struct berth_cni_call *call, struct berth_nl *nl,
 	if (berth_tun_info_get(nl, l->ifindex, &ti, &e) < 0 || ti.type != 2)
 		return false;
 	owner_alias(call, alias, sizeof(alias));
-	return STREQ(l->alias, alias) || strncmp(l->alias, OWNER_PREFIX, strlen(OWNER_PREFIX)) != 0;
+	return STREQ(l->alias, alias);
 }
 
 static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **ret,
