@@ -38,12 +38,12 @@ hoststate() {
 	} | sort
 }
 cfg='{"cniVersion":"1.0.0","name":"hk'$T'","type":"host-device","device":"'$d'","ipam":{"type":"host-local","dataDir":"'$TMP/ipam'","ranges":[[{"subnet":"10.61.0.0/24","rangeStart":"10.61.0.5","rangeEnd":"10.61.0.9"}]]}}'
-hd() { # CMD ID
-	ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
+hd() { # CMD ID (a subshell: no "Killed" notice from bash)
+	(ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
 		CNI_NETNS="/run/netns/$c" CNI_IFNAME=eth0 CNI_PATH="$FB/cni" \
 		BERTH_HOSTDEV_STATE_DIR="$TMP/state" BERTH_LOG_LEVEL=error \
 		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} ${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} \
-		"$FB/cni/host-device" <<<"$cfg" >/dev/null 2>&1
+		"$FB/cni/host-device" <<<"$cfg" >/dev/null 2>&1) 2>/dev/null
 }
 before=$(hoststate)
 BERTH_FAULT='*' BERTH_FAULT_LOG=$TMP/hpoints hd ADD enum; ok $? "host-device: ADD with fault points recorded"
@@ -68,10 +68,10 @@ is "$(hoststate)" "$before" "host-device: the retried DEL restored everything"
 # ---- tap ------------------------------------------------------------------------------------
 tcfg='{"cniVersion":"1.0.0","name":"tk'$T'","type":"tap","multiQueue":true,"ipam":{"type":"host-local","dataDir":"'$TMP/ipam'","ranges":[[{"subnet":"10.62.0.0/24"}]]}}'
 tp() { # CMD ID
-	env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/run/netns/$c" \
+	(env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/run/netns/$c" \
 		CNI_IFNAME=tap0 CNI_PATH="$FB/cni" BERTH_LOG_LEVEL=error \
 		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} ${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} \
-		"$FB/cni/tap" <<<"$tcfg" >/dev/null 2>&1
+		"$FB/cni/tap" <<<"$tcfg" >/dev/null 2>&1) 2>/dev/null
 }
 tstate() { ip -n "$c" -br link show | awk '{print $1}'; ls "$TMP/ipam/tk$T" 2>/dev/null | grep '^10\.'; }
 tbefore=$(tstate)
