@@ -43,7 +43,7 @@ hd() { # CMD ID (a subshell: no "Killed" notice from bash)
 		CNI_NETNS="/run/netns/$c" CNI_IFNAME=eth0 CNI_PATH="$FB/cni" \
 		BERTH_HOSTDEV_STATE_DIR="$TMP/state" BERTH_LOG_LEVEL=error \
 		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} ${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} \
-		"$FB/cni/host-device" <<<"$cfg" >/dev/null 2>&1) 2>/dev/null
+		"$FB/cni/host-device" <<<"$cfg" >/dev/null 2>&1; r=$?; exit $r) 2>/dev/null
 }
 before=$(hoststate)
 BERTH_FAULT='*' BERTH_FAULT_LOG=$TMP/hpoints hd ADD enum; ok $? "host-device: ADD with fault points recorded"
@@ -71,7 +71,7 @@ tp() { # CMD ID
 	(env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/run/netns/$c" \
 		CNI_IFNAME=tap0 CNI_PATH="$FB/cni" BERTH_LOG_LEVEL=error \
 		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} ${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} \
-		"$FB/cni/tap" <<<"$tcfg" >/dev/null 2>&1) 2>/dev/null
+		"$FB/cni/tap" <<<"$tcfg" >/dev/null 2>&1; r=$?; exit $r) 2>/dev/null
 }
 tstate() { ip -n "$c" -br link show | awk '{print $1}'; ls "$TMP/ipam/tk$T" 2>/dev/null | grep '^10\.'; }
 tbefore=$(tstate)
