@@ -711,6 +711,64 @@ back:
 	return r;
 }
 
+/*
+ * The usual cases need no temporary netns (creating one costs more than the rest of the call):
+ * a link whose name is free in the container moves under that name and is renamed there, and
+ * on the way back it is renamed in the container first and moves under its own name.  Either
+ * way the rename happens where the host's udev and NetworkManager do not see it.  These return
+ * 1 when done, 0 when a name was taken so that move_named() must do it (the link is then where
+ * it was, under the name it had), <0 on other errors (likewise).
+ */
+static int move_in_fast(struct berth_nl *host, int hostfd, int ifindex, const char *hname,
+			struct berth_nl *cont, int nsfd, const char *ifname, berth_error *err)
+{
+	struct berth_link cl;
+	berth_error e = { 0 };
+	int r;
+
+	r = berth_link_set_netns(host, ifindex, nsfd, NULL, &e);
+	if (r == -EEXIST)
+		return 0;
+	if (r < 0) {
+		*err = e;
+		return berth_error_prefix(err, "failed to move %s to the container", hname);
+	}
+	if ((r = berth_link_get_by_name(cont, hname, &cl, err)) < 0)
+		return r;
+	if (STREQ(hname, ifname) || (r = berth_link_set_name(cont, cl.ifindex, ifname, &e)) == 0)
+		return 1;
+	if (berth_link_set_netns(cont, cl.ifindex, hostfd, NULL, err) < 0)
+		return berth_error_prefix(err, "%s could not be renamed to %s in the container (%s), "
+					  "nor moved back", hname, ifname, e.msg);
+	return r == -EEXIST ? 0 : (*err = e, r);
+}
+
+static int move_out_fast(struct berth_nl *cont, int cifindex, const char *cname, int hostfd,
+			 const char *name, berth_error *err)
+{
+	berth_error e = { 0 };
+	int r;
+
+	if (!STREQ(cname, name)) {
+		r = berth_link_set_name(cont, cifindex, name, &e);
+		if (r == -EEXIST)
+			return 0;
+		if (r < 0) {
+			*err = e;
+			return r;
+		}
+	}
+	r = berth_link_set_netns(cont, cifindex, hostfd, NULL, &e);
+	if (r == 0)
+		return 1;
+	if (!STREQ(cname, name))
+		(void)berth_link_set_name(cont, cifindex, cname, err);
+	if (r == -EEXIST)
+		return 0;
+	*err = e;
+	return r;
+}
+
 /* Move the container's link (cont in nsfd, cifindex) to the host netns under `name` (or a
  * fallback name); its host ifindex in *ret_ifindex. */
 static int move_out(struct berth_nl *cont, int nsfd, struct berth_nl *host, int cifindex,
@@ -718,12 +776,22 @@ static int move_out(struct berth_nl *cont, int nsfd, struct berth_nl *host, int 
 {
 	_cleanup_close_ int hostfd = -1;
 	struct berth_link l;
+	berth_error ign = { 0 };
 	char got[IF_NAMESIZE];
 	int r;
 
-	if ((r = berth_netns_open_current(&hostfd, err)) < 0)
+	if ((r = berth_netns_open_current(&hostfd, err)) < 0 ||
+	    (r = berth_link_get_by_index(cont, cifindex, &l, err)) < 0)
 		return r;
-	if ((r = move_named(cont, nsfd, cifindex, hostfd, name, true, got, err)) < 0)
+	/* a link is renamed only when down; the move takes it down anyway */
+	if (l.flags & IFF_UP)
+		(void)berth_link_set_up(cont, cifindex, false, &ign);
+	r = move_out_fast(cont, cifindex, l.name, hostfd, name, err);
+	if (r == 1)
+		snprintf(got, sizeof(got), "%s", name);
+	else if (r == 0)
+		r = move_named(cont, nsfd, cifindex, hostfd, name, true, got, err);
+	if (r < 0)
 		return berth_error_prefix(err, "failed to move %s back to the host netns", name);
 	if ((r = berth_link_get_by_name(host, got, &l, err)) < 0)
 		return r;
@@ -796,7 +864,9 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		goto undo_alias;
 	if ((r = berth_netns_open_current(&hostfd, err)) < 0)
 		goto undo_alias;
-	r = move_named(host, hostfd, hl.ifindex, nsfd, call->ifname, false, got, err);
+	r = move_in_fast(host, hostfd, hl.ifindex, hl.name, cont, nsfd, call->ifname, err);
+	if (r == 0)
+		r = move_named(host, hostfd, hl.ifindex, nsfd, call->ifname, false, got, err);
 	if (r < 0) {
 		berth_error_prefix(err, "failed to move %s to the container as %s", hl.name,
 				   call->ifname);
