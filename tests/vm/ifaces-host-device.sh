@@ -13,9 +13,9 @@ ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not o
 is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
 ST=/tmp/hdvm-state
 cni() { # PLUGIN CMD ID NS < conf
-	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \
+	(env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \
 		CNI_IFNAME=eth0 CNI_PATH="$(dirname "$1")" BERTH_HOSTDEV_STATE_DIR=$ST \
-		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null
+		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null; r=$?; exit $r) 2>/dev/null
 }
 mkdev() { ip link add hdv0 type dummy; ip addr add 10.70.0.2/24 dev hdv0; ip link set hdv0 up; ip route add 10.71.0.0/16 via 10.70.0.1 dev hdv0; }
 state() { ip -o link show hdv0 2>/dev/null | grep -o 'state [A-Z]*\|,UP'; ip -o addr show dev hdv0 scope global 2>/dev/null | awk '{print $4}'; ip route show dev hdv0 2>/dev/null; }

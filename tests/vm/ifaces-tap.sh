@@ -11,9 +11,9 @@ n=0
 ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
 cni() { # PLUGIN CMD ID NS < conf
-	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \
+	(env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \
 		CNI_IFNAME=tap0 CNI_PATH="$(dirname "$1")" \
-		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null
+		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null; r=$?; exit $r) 2>/dev/null
 }
 [ -c /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; }
 conf='{"cniVersion":"1.1.0","name":"tv","type":"tap","multiQueue":true,"owner":4242,"group":4343,"mtu":1400,"mac":"02:70:00:00:00:01","ipam":{"type":"host-local","dataDir":"/tmp/tapvm-ipam","ranges":[[{"subnet":"10.72.0.0/24"}]]}}'
