@@ -311,6 +311,9 @@ static int find_link(struct berth_nl *nl, const struct hd_conf *c, struct berth_
 			return r;
 		f[n++].what = c->pci ? "pciBusID" : "deviceID";
 	}
+	if (n == 0)
+		return bad(err, "specify either \"device\", \"hwaddr\", \"kernelpath\" or "
+				"\"pciBusID\"");
 	for (size_t i = 1; i < n; i++)
 		if (f[i].l.ifindex != f[0].l.ifindex)
 			return bad(err, "conflicting selectors: %s selects %s, %s selects %s",
@@ -827,11 +830,11 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	_cleanup_cni_result_ struct berth_cni_result *res = NULL, *ipam = NULL;
 	_cleanup_free_ struct hd_state *s = calloc(1, sizeof(*s));
 	char got[IF_NAMESIZE];
-	struct berth_link hl, cl = { 0 };
+	struct berth_link hl = { 0 }, cl = { 0 };
 	char mac[BERTH_MAC_STRLEN] = "", who[512];
 	berth_error ign = { 0 };
 	bool ipam_done = false;
-	int r, hidx;
+	int r, hidx = 0;
 
 	if (!s)
 		return oom(err);
@@ -955,7 +958,7 @@ static int bring_back(const struct berth_cni_call *call, int nsfd, const struct 
 	_cleanup_nl_ struct berth_nl *host = NULL, *cont = NULL;
 	struct berth_link l;
 	berth_error e = { 0 };
-	int r, hidx;
+	int r, hidx = 0;
 
 	if ((r = berth_nl_open(-1, &host, err)) < 0)
 		return r;
