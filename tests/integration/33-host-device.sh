@@ -203,6 +203,16 @@ gcfg=$(jq -c '. + {"cni.dev/valid-attachments":[{"containerID":"gc2","ifname":"e
 hd "$HD" GC "" "" "" <<<"$gcfg" >/dev/null
 ip -n "$c" link show eth0 >/dev/null 2>&1; ok $? "GC leaves a valid attachment alone"
 hd "$HD" DEL gc2 "/run/netns/$c" eth0 <<<"$cfg" >/dev/null
+# a bridge port comes back into its bridge, with its MTU
+ip -n "$H" link add hbr$T type bridge
+ip -n "$H" link set "$d" master hbr$T
+ip -n "$H" link set "$d" mtu 1400
+hd "$HD" ADD brp "/run/netns/$c" eth0 <<<"$cfg" >/dev/null; ok $? "a bridge port: ADD"
+ip -n "$c" link set eth0 mtu 1300
+hd "$HD" DEL brp "/run/netns/$c" eth0 <<<"$cfg" >/dev/null; ok $? "a bridge port: DEL"
+is "$(ip -n "$H" -j link show "$d" | jq -r '.[0] | "\(.master) \(.mtu)"')" "hbr$T 1400" "a bridge port: back in its bridge, with its MTU"
+ip -n "$H" link del hbr$T
+ip -n "$H" link set "$d" mtu 1500
 hd "$HD" STATUS "" "" "" <<<"$cfg" >/dev/null; ok $? "STATUS"
 is "$(hd "$HD" VERSION "" "" "" <<<"$cfg" | jq -c .supportedVersions)" \
 	'["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' "VERSION"
