@@ -502,9 +502,12 @@ static bool held_by(const char *device, char *buf, size_t len)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			if (state_read_path(path, &s, &ign) == 1 && STREQ(s.device, device)) {
-				snprintf(buf, len, "attachment %.*s of network %s", 
-					 (int)(strrchr(e->d_name, '.') ? strrchr(e->d_name, '.') - e->d_name : 0),
-					 e->d_name, n->d_name);
+				/* "<id>@<ifname>.json" */
+				const char *dot = strrchr(e->d_name, '.');
+				int stem = dot ? (int)(dot - e->d_name) : (int)strlen(e->d_name);
+
+				snprintf(buf, len, "attachment %.*s of network %s", stem, e->d_name,
+					 n->d_name);
 				hit = true;
 			}
 		}
@@ -555,8 +558,8 @@ static int record(struct berth_nl *host, const struct berth_link *l, const char 
 	/* routes someone added (the kernel makes the prefix and local routes again) */
 	for (size_t i = 0; i < nr && s->n_routes < MAX_SAVED; i++)
 		if (routes[i].ifindex == l->ifindex && routes[i].protocol != RTPROT_KERNEL &&
-		    routes[i].protocol != 2 /* RTPROT_KERNEL */ && !is_v6_link_local(&routes[i].dst) &&
-		    routes[i].table != RT_TABLE_LOCAL && routes[i].protocol != RTPROT_RA)
+		    routes[i].protocol != RTPROT_RA && routes[i].table != RT_TABLE_LOCAL &&
+		    !is_v6_link_local(&routes[i].dst))
 			s->routes[s->n_routes++] = routes[i];
 	return 0;
 }
