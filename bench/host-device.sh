@@ -92,7 +92,7 @@ echo "kernel $(uname -r), $(nproc) CPUs, load average $load0 before and $load1 a
 echo "Medians over $ROUNDS rounds (berth and reference interleaved call by call), in ms per call,"
 echo "nsenter+fork+exec included for both; \"x ref\" divides by the reference's median.  ADD moves a"
 echo "veth of a throwaway host netns into a container netns as eth0 (no IPAM), DEL moves it back."
-echo "**berth**: $BUILD/cni/host-device (renames in a temporary netns, writes and removes its state"
+echo "**berth**: $BUILD/cni/host-device (renames inside the container netns, a temporary netns only when a name is taken; writes and removes its state"
 echo "file, restores address and up state on DEL); **reference**: $REF/host-device"
 echo "(containernetworking-plugins $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo '?');"
 echo "renames inside the container netns, restores nothing)."
