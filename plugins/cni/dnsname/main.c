@@ -527,7 +527,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		berth_error e = { 0 };
 
 		if (berth_ip_parse(json_string_value(json_array_get(ips, 0)), &want) == 0 &&
-		    dnsname_query(&gws[0], name, &want, 2000, 5, &e) != 1)
+		    dnsname_query(&gws[0], name, &want, 2000, 1, &e) != 1)
 			berth_log_warn("dnsmasq on %s does not answer for %s yet%s%s",
 				       berth_ip_format(&gws[0], (char[BERTH_IP_STRLEN]){ 0 }), name,
 				       e.msg[0] ? ": " : "", e.msg);
