@@ -7,10 +7,12 @@
  *
  * The CNI_* variables come from the environment.  add: runs the plugin's ADD with the config on
  * stdin (fork+exec+wait, CLOCK_MONOTONIC), then asks SERVER:53 for NAME (type A) over UDP again
- * and again (a new question as soon as an answer does not hold IP, or 1 ms without an answer)
+ * and again (a new question as soon as an answer does not hold IP, or 1 ms without an answer;
+ * all with one id, so that a late answer counts)
  * until an answer holds IP.  ADD_MS is the plugin call; RESOLVE_MS runs from the start of the
- * ADD to that first answer: how long after a runtime starts ADD a peer finds the new name.
- * A plugin that fails, or a name that does not resolve within 10 s, exits 1: never a sample.
+ * ADD to that first answer: how long after a runtime starts ADD a peer finds the new name,
+ * "-" when it did not within 2 s (the name is lost until the server reloads for another
+ * reason).  A plugin that fails exits 1: never a sample.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,11 +151,12 @@ int main(int argc, char **argv)
 	if (run_plugin(argv[2], argv[3]) < 0)
 		return 1;
 	t1 = now_ms();
-	while (now_ms() - t0 < 10000) {
+	while (now_ms() - t1 < 2000) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		id++;
+		/* one id for every question: on a loaded machine an answer can come after the
+		 * next question went out, and it still tells whether the name resolves */
 		qlen = build_query(q, sizeof(q), argv[5], id);
 		if (send(fd, q, qlen, 0) < 0 && errno != ECONNREFUSED) {
 			perror("send");
@@ -170,8 +173,9 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){ 0, 200000 }, NULL);
 	}
 	if (t2 == 0) {
-		fprintf(stderr, "%s did not resolve to %s within 10 s\n", argv[5], argv[6]);
-		return 1;
+		fprintf(stderr, "%s did not resolve to %s within 2 s\n", argv[5], argv[6]);
+		printf("%.3f -\n", t1 - t0);
+		return 0;
 	}
 	printf("%.3f %.3f\n", t1 - t0, t2 - t0);
 	return 0;

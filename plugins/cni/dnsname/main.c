@@ -521,17 +521,29 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	close(TAKE_FD(lock));
 
 	/* dnsmasq rereads its hosts file when it handles the SIGHUP: answer once it serves the
-	 * name, so that a peer started right after us finds it */
+	 * name, so that a peer started right after us finds it.  Should the name still be
+	 * missing after 200 ms (dnsmasq ignores a SIGHUP that comes before its startup is
+	 * complete), signal again. */
 	{
 		struct berth_ip want;
 		berth_error e = { 0 };
+		int found = 0;
 
-		if (berth_ip_parse(json_string_value(json_array_get(ips, 0)), &want) == 0 &&
-		    dnsname_query(&gws[0], name, &want, 2000, 1, &e) != 1)
+		if (berth_ip_parse(json_string_value(json_array_get(ips, 0)), &want) < 0)
+			goto done;
+		for (int round = 0; round < 10 && found != 1; round++) {
+			if (round > 0 && (pid = dnsname_dnsmasq_pid(p.pidfile, p.conf)) > 0)
+				kill(pid, SIGHUP);
+			found = dnsname_query(&gws[0], name, &want, 200, 1, &e);
+			if (found < 0)
+				break;
+		}
+		if (found != 1)
 			berth_log_warn("dnsmasq on %s does not answer for %s yet%s%s",
 				       berth_ip_format(&gws[0], (char[BERTH_IP_STRLEN]){ 0 }), name,
 				       e.msg[0] ? ": " : "", e.msg);
 	}
+done:
 	*ret = TAKE_PTR(res);
 	return 0;
 
