@@ -76,7 +76,7 @@ res() { # NETNS NAME: the address glibc resolves NAME to in NETNS
 	ip netns exec "$1" getent ahostsv4 "$2" 2>/dev/null | awk 'NR==1{print $1}'
 }
 nxdomain() { # NAME: dnsmasq answers NXDOMAIN for NAME (asked from the host netns)
-	ip netns exec "$H" busybox nslookup "$1" "$GW" 2>&1 | grep -qiE "NXDOMAIN|can't find"
+	nsenter --net="/run/netns/$H" busybox nslookup "$1" "$GW" 2>&1 | grep -qiE "NXDOMAIN|can't find"
 }
 delr() { # NAME [IFNAME] [NETNS]: dnsname DEL then bridge DEL
 	local n=$1 cfg
@@ -199,7 +199,7 @@ is "$fails" 0 "64 parallel ADDs succeed"
 is "$(jq '.entries | length' "$BERTH_DNSNAME_DIR/$NET/records.json")" 64 "64 records"
 bad_res=0
 for i in $(seq 1 64); do
-	ip netns exec "$H" busybox nslookup "par$i-$T" "$GW" 2>/dev/null | grep -q "$SUB.$((100 + i))\$" || bad_res=$((bad_res + 1))
+	nsenter --net="/run/netns/$H" busybox nslookup "par$i-$T" "$GW" 2>/dev/null | grep -q "$SUB.$((100 + i))\$" || bad_res=$((bad_res + 1))
 done
 is "$bad_res" 0 "all 64 names resolve to their addresses"
 is "$(pgrep -fc -- "--conf-file=$BERTH_DNSNAME_DIR/$NET/")" 1 "one dnsmasq for the network"
