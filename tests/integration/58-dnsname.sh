@@ -115,6 +115,15 @@ is "$(res a$T b$T.dns.podman)" "$IP_b" "a resolves b.dns.podman"
 ok "$(nxdomain "no$T.dns.podman"; echo $?)" "an alias of another network is not published"
 out=$(dnconf 1.0.0 "$R_a" | hcni "$DN" CHECK a$T /run/netns/a$T eth0 "K8S_POD_NAME=web$T")
 ok $? "CHECK a: dnsmasq runs and answers web with a's address"
+# dnsmasq dies: CHECK says so, the next ADD starts it again with every name
+pid=$(pidof_net)
+kill -9 "$pid"
+for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+out=$(dnconf 1.0.0 "$R_a" | hcni "$DN" CHECK a$T /run/netns/a$T eth0 "K8S_POD_NAME=web$T"); rc=$?
+is "$rc:$(jq -r .msg <<<"$out")" "1:dnsmasq instance not running" "CHECK a after dnsmasq died: not running"
+out=$(dnconf 1.0.0 "$B_b" | hcni "$DN" ADD b$T /run/netns/b$T eth0)
+ok "$(dnsmasq_runs; echo $?)" "the next ADD (b again) starts dnsmasq again"
+is "$(res b$T web$T)" "$IP_a" "and a's name is served again"
 
 # --- spec versions: a third container per version ---
 for v in 0.3.1 0.4.0 1.0.0 1.1.0; do
