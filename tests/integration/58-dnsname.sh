@@ -171,6 +171,24 @@ check "DEL a" -- delr a
 ok "$( ! alive "$pid"; echo $?)" "the last DEL stopped dnsmasq ($pid)"
 ok "$( [ ! -e "$BERTH_DNSNAME_DIR/$NET" ]; echo $?)" "and removed the network's state directory"
 
+# --- dual stack: dnsmasq listens on both gateways, answers A and AAAA ---
+ip -n "$H" link add "d6$T" type bridge
+ip -n "$H" addr add "10.253.$OCT.1/24" dev "d6$T"
+ip -n "$H" addr add "fd53:$OCT::1/64" dev "d6$T" nodad
+ip -n "$H" link set "d6$T" up
+C6=$(jq -n --arg b "d6$T" --arg n "dn6$T" --arg s "/run/netns/f$T" --arg o "$OCT" \
+	'{cniVersion:"1.0.0", name:$n, type:"dnsname", prevResult:{cniVersion:"1.0.0",
+	  interfaces:[{name:$b},{name:"eth0",sandbox:$s}],
+	  ips:[{address:"10.253.\($o).5/24", gateway:"10.253.\($o).1", interface:1},
+	       {address:"fd53:\($o)::5/64", gateway:"fd53:\($o)::1", interface:1}]}}')
+out=$(hcni "$DN" ADD six$T "/run/netns/f$T" eth0 "K8S_POD_NAME=six$T" <<<"$C6")
+is "$(jq -c .dns.nameservers <<<"$out")" "[\"10.253.$OCT.1\",\"fd53:$OCT::1\"]" "dual stack: both gateways are nameservers"
+is "$(nsenter --net="/run/netns/$H" busybox nslookup -type=aaaa "six$T" "fd53:$OCT::1" 2>/dev/null | awk '/^Address: /{print $2}')" "fd53:$OCT::5" "dual stack: AAAA over IPv6"
+is "$(nsenter --net="/run/netns/$H" busybox nslookup -type=a "six$T.dns.podman" "10.253.$OCT.1" 2>/dev/null | awk '/^Address: /{print $2}')" "10.253.$OCT.5" "dual stack: A over IPv4"
+check "dual stack: CHECK asks both gateways" -- hcni "$DN" CHECK six$T "/run/netns/f$T" eth0 "K8S_POD_NAME=six$T" <<<"$C6"
+check "dual stack: DEL" -- hcni "$DN" DEL six$T "" eth0 <<<"$C6"
+ok "$( [ ! -e "$BERTH_DNSNAME_DIR/dn6$T" ]; echo $?)" "dual stack: nothing left"
+
 # --- bad input: error JSON, nothing left ---
 bad() { # DESC WANT-CODE CNI_ARGS CONFIG
 	local out rc
