@@ -522,8 +522,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 
 	/* dnsmasq rereads its hosts file when it handles the SIGHUP: answer once it serves the
 	 * name, so that a peer started right after us finds it.  Should the name still be
-	 * missing after 200 ms (dnsmasq ignores a SIGHUP that comes before its startup is
-	 * complete), signal again. */
+	 * missing after 200 ms (a reload missed, whatever the reason), signal again. */
 	{
 		struct berth_ip want;
 		berth_error e = { 0 };
