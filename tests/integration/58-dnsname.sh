@@ -89,7 +89,7 @@ out=$(echo '{"cniVersion":"1.0.0"}' | hcni "$DN" VERSION x "" eth0)
 is "$(jq -r '.supportedVersions | join(",")' <<<"$out")" "0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0,1.1.0" "VERSION lists every spec version"
 out=$(dnconf 1.1.0 '{}' | hcni "$DN" STATUS "" "" "")
 ok $? "STATUS: ready where dnsmasq is installed"
-out=$(dnconf 1.1.0 '{}' | BERTH_DNSMASQ=/nonexistent hcni "$DN" STATUS "" "" ""); rc=$?
+out=$(dnconf 1.1.0 '{}' | BERTH_DNSMASQ=$S/no-dnsmasq hcni "$DN" STATUS "" "" ""); rc=$?
 is "$rc:$(jq -r .code <<<"$out")" "1:50" "STATUS without dnsmasq: code 50 (not ready)"
 
 # --- two containers: names, aliases, the result's dns ---

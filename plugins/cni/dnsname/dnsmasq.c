@@ -26,9 +26,14 @@ int dnsname_dnsmasq_find(char **ret, berth_error *err)
 	berth_error e = { 0 };
 
 	if (env && *env) {
-		if (access(env, X_OK) < 0)
+		struct stat st;
+
+		if (stat(env, &st) < 0 || access(env, X_OK) < 0)
 			return berth_error_errno(err, BERTH_CNI_ERR_STATUS_NOT_READY,
 						 "unable to locate dnsmasq at %s", env);
+		if (!S_ISREG(st.st_mode))
+			return berth_error_set(err, BERTH_CNI_ERR_STATUS_NOT_READY, EISDIR,
+					       "unable to locate dnsmasq at %s: not a file", env);
 		if (!(*ret = strdup(env)))
 			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
 		return 0;
