@@ -137,7 +137,13 @@ int dnsname_dnsmasq_start(const char *bin, const char *conf, berth_error *err)
 		/* no lock or netlink fd of ours may outlive us in the daemon */
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
+		/* a blocked or ignored signal survives exec: dnsmasq must see SIGHUP and SIGTERM */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
 		execl(bin, "dnsmasq", arg, (char *)NULL);
 		_exit(127);
 	}
