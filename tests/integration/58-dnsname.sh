@@ -37,6 +37,12 @@ hcni() {
 		${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} \
 		${BERTH_DNSNAME_TEST_FAIL_ADD:+BERTH_DNSNAME_TEST_FAIL_ADD=1} "$plugin"
 }
+hcni_x() { # as hcni, passing XDG_RUNTIME_DIR (the reference's state dir)
+	local plugin=$1 cmd=$2 id=$3 netns=$4 ifname=$5 args=${6:-}
+	nsenter --net="/run/netns/$H" env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" \
+		CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_ARGS="$args" CNI_PATH="$CNI_BIN" \
+		BERTH_DNSNAME_DIR="$BERTH_DNSNAME_DIR" XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" "$plugin"
+}
 brconf() { # VERSION
 	jq -n --arg v "$1" --arg n "$NET" --arg b "$BR" --arg s "$SUB.0/24" --arg d "$S/ipam" \
 		'{cniVersion:$v, name:$n, type:"bridge", bridge:$b, isGateway:true,
@@ -188,6 +194,35 @@ is "$(nsenter --net="/run/netns/$H" busybox nslookup -type=a "six$T.dns.podman" 
 check "dual stack: CHECK asks both gateways" -- hcni "$DN" CHECK six$T "/run/netns/f$T" eth0 "K8S_POD_NAME=six$T" <<<"$C6"
 check "dual stack: DEL" -- hcni "$DN" DEL six$T "" eth0 <<<"$C6"
 ok "$( [ ! -e "$BERTH_DNSNAME_DIR/dn6$T" ]; echo $?)" "dual stack: nothing left"
+
+# --- differential: the reference (containers/dnsname) given the same prevResult ---
+REFDN=$REF_CNI/dnsname
+if [ -x "$REFDN" ]; then
+	defer "for p in \$(cat $S/xdg/containers/cni/dnsname/*/pidfile 2>/dev/null); do kill \$p; done"
+	for impl in ours ref; do
+		b=d$impl$T; b=${b:0:15}
+		ip -n "$H" link add "$b" type bridge
+		ip -n "$H" addr add "10.250.$OCT.1/24" dev "$b"
+		ip -n "$H" link set "$b" up
+		cfg=$(jq -n --arg b "$b" --arg n "dr$impl$T" --arg s "/run/netns/f$T" --arg o "$OCT" \
+			'{cniVersion:"1.0.0", name:$n, type:"dnsname", domainName:"dns.podman",
+			  runtimeConfig:{aliases:{($n):["alias"]}}, prevResult:{cniVersion:"1.0.0",
+			  interfaces:[{name:$b},{name:"eth0",sandbox:$s}],
+			  ips:[{address:"10.250.\($o).7/24", gateway:"10.250.\($o).1", interface:1}],
+			  routes:[{dst:"0.0.0.0/0"}]}}')
+		plug=$DN; [ $impl = ref ] && plug=$REFDN
+		mkdir -p "$S/xdg"
+		res_json=$(XDG_RUNTIME_DIR=$S/xdg hcni_x "$plug" ADD "dr$T" "/run/netns/f$T" eth0 "IgnoreUnknown=1;K8S_POD_NAME=diff$T" <<<"$cfg")
+		printf -v "D_$impl" '%s' "$(jq -cS 'del(.cniVersion) | .interfaces[0].name = "BRIDGE"' <<<"$res_json")"
+		printf -v "N_$impl" '%s' "$(nsenter --net="/run/netns/$H" busybox nslookup -type=a "diff$T.dns.podman" "10.250.$OCT.1" 2>/dev/null | awk '/^Address: /{print $2}'):$(nsenter --net="/run/netns/$H" busybox nslookup -type=a "alias.dns.podman" "10.250.$OCT.1" 2>/dev/null | awk '/^Address: /{print $2}')"
+		XDG_RUNTIME_DIR=$S/xdg hcni_x "$plug" DEL "dr$T" "/run/netns/f$T" eth0 "IgnoreUnknown=1;K8S_POD_NAME=diff$T" <<<"$cfg" >/dev/null
+		ip -n "$H" link del "$b"
+	done
+	is "$D_ours" "$D_ref" "differential: the same ADD result as containers/dnsname (dns, ips, interfaces, routes)"
+	is "$N_ours" "$N_ref" "differential: name and alias resolve the same ($N_ref)"
+else
+	ok 1 "the reference $REFDN is missing (scripts/deps.sh: golang-github-containernetworking-plugin-dnsname)"
+fi
 
 # --- bad input: error JSON, nothing left ---
 bad() { # DESC WANT-CODE CNI_ARGS CONFIG
