@@ -3,7 +3,7 @@
 # (cni_plugin_dirs: our plugin dir only): two containers resolve each other by name and by
 # network alias through the resolv.conf podman writes for them from the network, and removal
 # stops the network's dnsmasq.  Host side in a throwaway netns, podman in a private mount ns
-# (as tests/e2e/podman.sh); dnsname's state in a temp dir ($BERTH_DNSNAME_DIR).
+# (as tests/e2e/podman.sh); dnsname's state in /run/berth/dnsname/<this run's network>/.
 source "$(dirname "$0")/../integration/lib-core.bash"
 command -v podman >/dev/null || skip_all "podman not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
@@ -12,11 +12,15 @@ OURS=${BERTH_PLUGIN_DIR:-$CNI_BIN}
 for p in bridge host-local dnsname; do
 	[ -x "$OURS/$p" ] || { echo "Bail out! $OURS/$p missing"; exit 1; }
 done
-export BERTH_DNSNAME_DIR=$D/dnsname
-defer "for p in \$(cat $D/dnsname/*/pidfile 2>/dev/null); do kill \$p; done"
-
 NET=pd$T
 BR=pd$T
+# The default state dir: podman's network teardown may run in its cleanup process (started by
+# conmon), whose environment is not ours, so a BERTH_DNSNAME_DIR of the test would not reach
+# every DEL.  The network's own directory is unique to this run and removed at exit.
+BERTH_DNSNAME_DIR=/run/berth/dnsname
+defer "rm -rf $BERTH_DNSNAME_DIR/$NET; rmdir $BERTH_DNSNAME_DIR 2>/dev/null"
+defer "kill \$(cat $BERTH_DNSNAME_DIR/$NET/pidfile 2>/dev/null) 2>/dev/null"
+
 cat >"$D/net.d/$NET.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
@@ -102,8 +106,18 @@ ok "$([ -n "$(cat "$BERTH_DNSNAME_DIR/$NET/pidfile" 2>/dev/null)" ]; echo $?)" "
 pid=$(cat "$BERTH_DNSNAME_DIR/$NET/pidfile" 2>/dev/null)
 
 check "podman rm -f a" -- pod rm -f -t0 a$T
-is "$(lookup b$T a$T.dns.podman)" "" "after a's removal b no longer resolves a"
+# podman's network teardown may finish in its cleanup process after rm returns
+gone() { ! grep -qs "\"$1\"" "$BERTH_DNSNAME_DIR/$NET/records.json"; }
+wait_for 30 gone "a$T"
+got=$(lookup b$T a$T.dns.podman)
+is "$got" "" "after a's removal b no longer resolves a"
+[ -z "$got" ] || diag "records: $(cat "$BERTH_DNSNAME_DIR/$NET/records.json" 2>&1)"
 check "podman rm -f b" -- pod rm -f -t0 b$T
 alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && ! awk '{exit !($3 == "Z" || $3 == "X")}' "/proc/$1/stat" 2>/dev/null; }
+wait_for 30 test ! -e "$BERTH_DNSNAME_DIR/$NET"
 ok "$( ! alive "$pid" && [ ! -e "$BERTH_DNSNAME_DIR/$NET" ]; echo $?)" "removing the last container stopped dnsmasq and removed its state"
+if alive "$pid" || [ -e "$BERTH_DNSNAME_DIR/$NET" ]; then
+	diag "dnsmasq $pid: $(cat /proc/$pid/stat 2>&1 | cut -c1-60); state: $(ls -la "$BERTH_DNSNAME_DIR/$NET" 2>&1 | tr '\n' ';')"
+	diag "records: $(cat "$BERTH_DNSNAME_DIR/$NET/records.json" 2>&1)"
+fi
 done_testing
