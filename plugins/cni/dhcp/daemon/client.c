@@ -45,7 +45,8 @@ static bool stopping(struct lease *l)
 }
 
 /* In the container's netns: a packet socket on ifname, its index and MAC. */
-static int open_link(struct lease *l, int *ret_fd, int *ret_ifindex, berth_error *err)
+static int open_link(struct lease *l, int *ret_fd, int *ret_ifindex, bool set_up,
+		     berth_error *err)
 {
 	_cleanup_close_ int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_IP));
 	struct ifreq ifr = { 0 };
@@ -63,6 +64,18 @@ static int open_link(struct lease *l, int *ret_fd, int *ret_ifindex, berth_error
 		return berth_error_set(err, BERTH_ERR_INVALID_ENV, EINVAL,
 				       "interface %s is not an ethernet interface", l->ifname);
 	memcpy(l->mac, ifr.ifr_hwaddr.sa_data, 6);
+	/* the main plugin may call IPAM before it sets the link up (bridge does); the reference
+	 * sets it up then, and so do we, or nothing could be sent */
+	if (set_up) {
+		if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+			return berth_error_errno(err, BERTH_ERR_IO, "flags of %s", l->ifname);
+		if (!(ifr.ifr_flags & IFF_UP)) {
+			ifr.ifr_flags |= IFF_UP;
+			if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+				return berth_error_errno(err, BERTH_ERR_IO, "setting %s up",
+							 l->ifname);
+		}
+	}
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_IP),
@@ -433,7 +446,7 @@ int lease_acquire(struct lease *l, berth_error *err)
 	if ((r = berth_netns_open(l->netns, &nsfd, err)) < 0 ||
 	    (r = berth_netns_enter(nsfd, &saved, err)) < 0)
 		return r;
-	if ((r = open_link(l, &fd, &ifindex, err)) < 0)
+	if ((r = open_link(l, &fd, &ifindex, true, err)) < 0)
 		return r;
 	return acquire_here(l, fd, ifindex, 0, l->timeout_ms, err);
 }
@@ -448,7 +461,7 @@ void lease_release(struct lease *l)
 	if (!l->addr || !l->netns || !*l->netns)
 		return;
 	if (berth_netns_open(l->netns, &nsfd, &err) < 0 ||
-	    berth_netns_enter(nsfd, &saved, &err) < 0 || open_link(l, &fd, &ifindex, &err) < 0) {
+	    berth_netns_enter(nsfd, &saved, &err) < 0 || open_link(l, &fd, &ifindex, false, &err) < 0) {
 		berth_log_info("%s: no DHCPRELEASE sent: %s", l->client_id, err.msg);
 		return;
 	}
@@ -503,7 +516,7 @@ static void *maintain(void *arg)
 		_cleanup_close_ int fd = -1;
 		int ifindex;
 		berth_error_clear(&err);
-		if (open_link(l, &fd, &ifindex, &err) < 0) {
+		if (open_link(l, &fd, &ifindex, false, &err) < 0) {
 			berth_log_warn("%s: %s; lease maintenance ends", l->client_id, err.msg);
 			break;
 		}
@@ -551,11 +564,14 @@ static void *maintain(void *arg)
 			berth_log_info("%s: lease renewed for %u s", l->client_id, l->lease_time);
 			next = 0;
 		} else {
-			/* RFC 2131 4.4.5: retry after half the time left, at least 1 s, at most 60 s */
+			/* RFC 2131 4.4.5: retry after half the time left, at least 1 s, at most
+			 * 60 s; and never later than T1 after the failure, so a server that comes
+			 * back is found again within one renewal period */
 			now = time(NULL);
 			time_t left = (now < t2 ? t2 : exp) - now;
-			time_t d = left / 2;
-			d = d < 1 ? 1 : d > 60 ? 60 : d;
+			time_t d = left / 2, cap = l->t1 < 60 ? l->t1 : 60;
+			d = d > cap ? cap : d;
+			d = d < 1 ? 1 : d;
 			next = now + d;
 			berth_log_info("%s: renewal failed (%s), next try in %lld s", l->client_id,
 				       err.msg, (long long)d);
