@@ -159,7 +159,7 @@ cni "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null &&
 ok $? "two ADDs for GC"
 wait_for 5 has_lease "$m2"
 gc=$(jq -c --arg c "c2$T" '. + {"cni.dev/valid-attachments": [{containerID: $c, ifname: "eth0"}]}' <<<"$(conf 1.1.0)")
-cni "$PLUG" GC "" "" "" <<<"$gc" >/dev/null
+cni "$PLUG" GC "" "/run/netns/dc1$T" eth0 <<<"$gc" >/dev/null
 ok $? "GC succeeds"
 wait_for 5 no_lease "$m1"
 ok $? "GC released the lease of the attachment not listed"
@@ -188,38 +188,42 @@ ok $? "bridge + dhcp: the container reaches the DHCP server"
 ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=DEL CNI_CONTAINERID=cb$T CNI_NETNS=/run/netns/dcb$T \
 	CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$CNI_BIN/bridge" <<<"$bconf" >/dev/null
 ok $? "bridge + dhcp: DEL succeeds"
-wait_for 5 no_lease "$mb"
-ok $? "bridge + dhcp: DEL released the lease"
+# bridge (ours and the reference) deletes the container's link before it calls IPAM DEL, so no
+# DHCPRELEASE can go out on it: the daemon forgets the lease, the server lets it expire
+is "$(ls "$D/state" | wc -l)" 0 "bridge + dhcp: DEL made the daemon forget the lease"
 
 # ---- 64 containers at once ----
-N=64
+N=64 pids=()
 for ((i = 100; i < 100 + N; i++)); do mkctr $i || break; done
 for ((i = 100; i < 100 + N; i++)); do
 	cni "$PLUG" ADD c$i$T "/run/netns/dc$i$T" eth0 <<<"$(conf 1.0.0)" >"$D/r.$i" 2>&1 &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
+pids=()
 fails=0
 for ((i = 100; i < 100 + N; i++)); do jq -e '.ips[0].address' "$D/r.$i" >/dev/null 2>&1 || fails=$((fails + 1)); done
 is "$fails" 0 "$N parallel ADDs all succeed"
 is "$(for ((i = 100; i < 100 + N; i++)); do addr_of "$(cat "$D/r.$i")"; done | sort -u | grep -c .)" "$N" \
 	"$N distinct addresses"
 match=0
-wait_for 5 test "$(wc -l <"$D/leases")" -ge $N
 for ((i = 100; i < 100 + N; i++)); do
+	wait_for 5 has_lease "$(mac_of $i)"
 	[ "$(addr_of "$(cat "$D/r.$i")")" = "$(lease_ip "$(mac_of $i)")" ] && match=$((match + 1))
 done
 is "$match" "$N" "each address is dnsmasq's lease for that container's MAC"
 for ((i = 100; i < 100 + N; i++)); do
 	cni "$PLUG" DEL c$i$T "/run/netns/dc$i$T" eth0 <<<"$(conf 1.0.0)" >/dev/null 2>&1 &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
 leases_empty() { [ ! -s "$D/leases" ]; }
 wait_for 10 leases_empty
 ok $? "$N parallel DELs release every lease"
 is "$(ls "$D/state" | wc -l)" 0 "no lease file left"
 
 # ---- bad input ----
-run_code() { local out; out=$(cni "$@"); echo "$?:$(jq -r '.code' <<<"$out" 2>/dev/null)"; }
+run_code() { local out rc; out=$(cni "$@"); rc=$?; echo "$rc:$(jq -r '.code // empty' <<<"$out" 2>/dev/null)"; }
 is "$(run_code "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '"request":[{"option":"bogus"}]')")" "1:7" \
 	"an unknown request option: code 7"
 long=$(printf 'x%.0s' {1..300})
@@ -233,16 +237,16 @@ is "$(run_code "$PLUG" ADD c1$T "/run/netns/dc1$T" eth9 <<<"$(conf 1.0.0)")" "1:
 	"an interface the netns does not have: code 4"
 is "$(run_code "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '' "$D/none.sock")")" "1:11" \
 	"no daemon listening: code 11 (try again)"
-is "$(run_code "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '' "$D/none.sock")")" "0:null" \
+is "$(run_code "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '' "$D/none.sock")")" "0:" \
 	"DEL with no daemon listening succeeds (no daemon holds a lease)"
-cni "$PLUG" STATUS "" "" "" <<<"$(conf 1.1.0)" >/dev/null
+cni "$PLUG" STATUS "" "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
 ok $? "STATUS with the daemon up succeeds"
-is "$(run_code "$PLUG" STATUS "" "" "" <<<"$(conf 1.1.0 '' "$D/none.sock")")" "1:50" \
+is "$(run_code "$PLUG" STATUS "" "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0 '' "$D/none.sock")")" "1:50" \
 	"STATUS with no daemon: code 50"
 ip netns add "dcg$T"
 ip link add eth0 netns "dcg$T" type veth peer name vg netns "$H"
 ip netns del "dcg$T"
-is "$(run_code "$PLUG" DEL cg$T "/run/netns/dcg$T" eth0 <<<"$(conf 1.0.0)")" "0:null" \
+is "$(run_code "$PLUG" DEL cg$T "/run/netns/dcg$T" eth0 <<<"$(conf 1.0.0)")" "0:" \
 	"DEL after the netns is gone succeeds"
 is "$(ls "$D/state" | wc -l)" 0 "the refused ADDs left no lease file"
 no_lease "$m1"

@@ -404,10 +404,14 @@ static int do_gc(const struct request *q, berth_error *err)
 static int dispatch(json_t *req, json_t **ret, berth_error *err)
 {
 	struct request q = { 0 };
-	if (json_unpack(req, "{s:s, s?s, s?s, s?s, s?s, s:o}", "command", &q.command,
-			"containerID", &q.container_id, "ifname", &q.ifname, "netns", &q.netns,
-			"args", &q.args, "config", &q.config) < 0 ||
-	    !json_is_object(q.config))
+	/* absent and null are the same: the verbs that need a field check it */
+	q.command = json_string_value(json_object_get(req, "command"));
+	q.container_id = json_string_value(json_object_get(req, "containerID"));
+	q.ifname = json_string_value(json_object_get(req, "ifname"));
+	q.netns = json_string_value(json_object_get(req, "netns"));
+	q.args = json_string_value(json_object_get(req, "args"));
+	q.config = json_object_get(req, "config");
+	if (!q.command || !json_is_object(q.config))
 		return berth_error_set(err, BERTH_ERR_DECODE, EINVAL, "malformed request");
 	q.name = json_string_value(json_object_get(q.config, "name"));
 	if (STREQ(q.command, "STATUS"))
