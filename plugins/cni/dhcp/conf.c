@@ -133,8 +133,8 @@ static int add_request(struct dhcp_conf *c, int code)
 	return 0;
 }
 
-int berth_dhcp_conf_parse(json_t *config, const char *cni_args, struct dhcp_conf *c,
-			  berth_error *err)
+static int conf_parse(json_t *config, const char *cni_args, struct dhcp_conf *c,
+		      berth_error *err)
 {
 	json_t *ipam = NULL, *arr = NULL, *v;
 	size_t i;
@@ -241,6 +241,15 @@ defaults:
 		add_request(c, DHCP_OPT_SUBNET_MASK);
 	}
 	return 0;
+}
+
+int berth_dhcp_conf_parse(json_t *config, const char *cni_args, struct dhcp_conf *c,
+			  berth_error *err)
+{
+	int r = conf_parse(config, cni_args, c, err);
+	if (r < 0)
+		berth_dhcp_conf_free(c);
+	return r;
 }
 
 int berth_dhcp_send(int fd, json_t *j, berth_error *err)

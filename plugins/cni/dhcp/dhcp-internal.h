@@ -97,6 +97,11 @@ int berth_dhcp_frame(const uint8_t *payload, size_t len, uint32_t saddr, uint32_
 int berth_dhcp_unframe(const uint8_t *pkt, size_t len, const uint8_t **ret_payload,
 		       size_t *ret_len);
 
+/* The CNI result (1.1.0 shape) of an ACK; code 5 when it lacks a usable subnet mask. */
+struct berth_cni_result;
+int berth_dhcp_ack_result(const uint8_t *ack, size_t ack_len, int priority,
+			  struct berth_cni_result **ret, berth_error *err);
+
 /* ---- the network config (the ipam section), parsed by plugin and daemon alike ---- */
 struct dhcp_provide {
 	uint8_t code;
@@ -114,7 +119,8 @@ struct dhcp_conf {
 	int broadcast;            /* -1 = the daemon's default */
 };
 
-/* Parse config["ipam"] (cni_args: CNI_ARGS for "fromArg").  Code 7 naming the key on error. */
+/* Parse config["ipam"] (cni_args: CNI_ARGS for "fromArg").  Code 7 naming the key on error;
+ * nothing to free then. */
 int berth_dhcp_conf_parse(json_t *config, const char *cni_args, struct dhcp_conf *ret,
 			  berth_error *err);
 void berth_dhcp_conf_free(struct dhcp_conf *c);
