@@ -282,6 +282,36 @@ mkdir -m 0777 "$D/open"
 	{ grep -q "another daemon" "$D/err"; ok $? "a second daemon refuses the socket a live one answers on"; }
 "$DHCPD" --bogus 2>/dev/null
 is "$?" 2 "an unknown daemon option: usage, exit 2"
+ans=$(printf 'garbage' | socat -t 5 - "UNIX-CONNECT:$SOCK")
+is "$(jq -r .error.code <<<"$ans")" 6 "junk on the daemon's socket: an error answer, code 6"
+ans=$(printf '{"command":"ADD","config":{"name":"x"},"containerID":"c","ifname":"eth0"}' | socat -t 5 - "UNIX-CONNECT:$SOCK")
+is "$(jq -r .error.code <<<"$ans")" 4 "an ADD request without a netns: code 4"
+cni "$PLUG" STATUS "" "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
+ok $? "the daemon still answers after the junk"
+
+# socket activation: a listening socket passed as fd 3 with LISTEN_FDS/LISTEN_PID, as systemd does
+mkdir -m 0700 "$D/act"
+perl -MIO::Socket::UNIX -MPOSIX -e '
+	my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => shift, Listen => 16) or die "$!";
+	fileno($s) == 3 or POSIX::dup2(fileno($s), 3) or die "$!";
+	use Fcntl; open(my $fh, "<&=3") or die "$!";
+	fcntl($fh, F_SETFD, 0) or die "$!";
+	$ENV{LISTEN_FDS} = 1; $ENV{LISTEN_PID} = $$;
+	exec @ARGV or die "$!";' "$D/act/dhcp.sock" "$DHCPD" --state "$D/state-act" --socket "$D/act-unused/x.sock" \
+	2>>"$D/daemon-act.log" &
+APID=$!
+defer "kill $APID 2>/dev/null"
+act_status() { cni "$PLUG" STATUS "" "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0 '' "$D/act/dhcp.sock")" >/dev/null 2>&1; }
+wait_for 5 act_status
+ok $? "socket-activated (LISTEN_FDS), the daemon answers on the passed socket"
+[ -s "$D/daemon-act.log" ] && diag "$(cat "$D/daemon-act.log")"
+out=$(cni "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '' "$D/act/dhcp.sock")")
+wait_for 5 has_lease "$m1"
+is "$(addr_of "$out")" "$(lease_ip "$m1")" "socket-activated: ADD takes the lease"
+cni "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.0.0 '' "$D/act/dhcp.sock")" >/dev/null
+wait_for 5 no_lease "$m1"
+ok $? "socket-activated: DEL releases it"
+kill "$APID"; wait "$APID" 2>/dev/null
 
 # ---- the reference plugin and daemon side by side ----
 REF=$REF_CNI/dhcp

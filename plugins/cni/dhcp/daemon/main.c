@@ -492,6 +492,9 @@ static int listen_socket(const char *path, int *ret, berth_error *err)
 	struct stat st;
 	int n = sd_listen_fds(1);
 
+	if (n < 0)
+		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, -n,
+				       "socket activation: unusable LISTEN_FDS: %s", strerror(-n));
 	if (n > 1)
 		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "too many (%d) sockets passed by socket activation", n);
