@@ -348,7 +348,12 @@ else
 	skip "reference dhcp plugin not installed"
 fi
 
-stop_daemon
+kill "$DPID" && wait "$DPID"
+is "$?" 0 "berth-dhcp exits 0 on SIGTERM"
+DPID=
 stop_dnsmasq
+grep -h "Sanitizer\|runtime error" "$D"/daemon*.log | head -5 | sed 's/^/#   /'
+! grep -q "Sanitizer\|runtime error" "$D"/daemon*.log
+ok $? "no sanitizer report from the daemon"
 is "$(hostlinks)" "$hostlinks0" "the host's links are as before"
 done_testing

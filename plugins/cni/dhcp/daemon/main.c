@@ -684,8 +684,12 @@ bad:
 	struct lease *all = g_leases;
 	g_leases = NULL;
 	pthread_mutex_unlock(&g_lock);
-	for (struct lease *l = all; l; l = l->next)
+	while (all) {
+		struct lease *l = all;
+		all = l->next;
 		lease_stop_thread(l);
+		lease_free(l);
+	}
 	if (sd_listen_fds(0) <= 0 && lfd != SD_LISTEN_FDS_START)
 		unlink(sock);
 	if (pidfile)
