@@ -208,22 +208,22 @@ int berth_dhcp_frame(const uint8_t *payload, size_t len, uint32_t saddr, uint32_
 	size_t total = sizeof(struct iphdr) + sizeof(struct udphdr) + len;
 	if (total > out_size || total > 0xffff)
 		return -EMSGSIZE;
-	struct iphdr ip = {
-		.version = 4,
-		.ihl = 5,
-		.tos = 0x10,
-		.tot_len = htons((uint16_t)total),
-		.ttl = 64,
-		.protocol = IPPROTO_UDP,
-		.saddr = saddr,
-		.daddr = daddr,
-	};
+	struct iphdr ip;
+	struct udphdr udp;
+	memset(&ip, 0, sizeof(ip)); /* bit fields and all: the checksum reads every byte */
+	ip.version = 4;
+	ip.ihl = 5;
+	ip.tos = 0x10;
+	ip.tot_len = htons((uint16_t)total);
+	ip.ttl = 64;
+	ip.protocol = IPPROTO_UDP;
+	ip.saddr = saddr;
+	ip.daddr = daddr;
 	ip.check = htons(csum_fold(csum_add(0, (const uint8_t *)&ip, sizeof(ip))));
-	struct udphdr udp = {
-		.source = htons(68),
-		.dest = htons(67),
-		.len = htons((uint16_t)(sizeof(udp) + len)),
-	};
+	memset(&udp, 0, sizeof(udp));
+	udp.source = htons(68);
+	udp.dest = htons(67);
+	udp.len = htons((uint16_t)(sizeof(udp) + len));
 	/* the pseudo header, then header and payload */
 	uint8_t pseudo[12];
 	memcpy(pseudo, &saddr, 4);

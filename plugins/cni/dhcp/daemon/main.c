@@ -182,7 +182,8 @@ static int lease_load(const char *path)
 	for (i = 0; okhex && i < hl / 2; i++) {
 		int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
 		okhex = a >= 0 && b >= 0;
-		ack[i] = (uint8_t)(a << 4 | b);
+		if (okhex)
+			ack[i] = (uint8_t)(a << 4 | b);
 	}
 	if (!l->client_id || !l->container_id || !l->net_name || !l->ifname || !l->netns ||
 	    !okhex || lease_commit(l, ack, hl / 2, (time_t)acq) < 0) {

@@ -1,3 +1,4 @@
+# (named to sort after mk/lint.mk, whose LINT_SRC = would drop the daemon added below)
 # berth-dhcp (plugins/cni/dhcp/daemon): the daemon behind the dhcp IPAM plugin; the plugin itself
 # is plugins/cni/dhcp (auto-discovered), whose other files (packet codec, config, framing) are in
 # libdhcp.a, which the daemon links too.
