@@ -8,6 +8,9 @@ DHCPD_OBJ := $(DHCPD_SRC:%.c=$(BUILD)/obj/%.o)
 DHCPD_BIN := $(BUILD)/bin/berth-dhcp
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
+# the daemon includes the plugin's private header (dhcp-internal.h) without climbing out
+$(DHCPD_OBJ): ALL_CFLAGS += -Iplugins/cni/dhcp
+
 $(DHCPD_BIN): $(DHCPD_OBJ) $(BUILD)/plugins/cni/libdhcp.a $(PLUGIN_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(DHCPD_OBJ) $(BUILD)/plugins/cni/libdhcp.a $(PLUGIN_LIB) $(LIBS) \
@@ -32,3 +35,4 @@ uninstall-dhcp:
 .PHONY: install-dhcp uninstall-dhcp
 
 LINT_SRC += $(DHCPD_SRC)
+LINT_CFLAGS += -Iplugins/cni/dhcp

@@ -8,7 +8,7 @@
 
 #include "berth/cni.h"
 #include "berth/error.h"
-#include "../dhcp-internal.h"
+#include "dhcp-internal.h" /* plugins/cni/dhcp, on the include path (mk/plugin-dhcp.mk) */
 
 /* The daemon's settings (command line). */
 struct daemon_opts {
