@@ -203,6 +203,29 @@ ok $? "bridge + dhcp: DEL succeeds"
 # DHCPRELEASE can go out on it: the daemon forgets the lease, the server lets it expire
 is "$(ls "$D/state" | wc -l)" 0 "bridge + dhcp: DEL made the daemon forget the lease"
 
+# ---- through the reference macvlan (on the bridge of the host netns): it calls IPAM DEL before
+# it deletes the link, so the release goes out ----
+if [ -x "$REF_CNI/macvlan" ]; then
+	ip netns add "dcm$T"; defer "ip netns del dcm$T"
+	mconf=$(printf '{"cniVersion":"1.0.0","name":"%s","type":"macvlan","master":"br0","ipam":{"type":"dhcp","daemonSocketPath":"%s"}}' "$NET" "$SOCK")
+	mv_call() { ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=$1 CNI_CONTAINERID=cm$T CNI_NETNS=/run/netns/dcm$T \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$REF_CNI/macvlan" <<<"$mconf"; }
+	out=$(mv_call ADD); rc=$?
+	ok $rc "macvlan (reference) + dhcp: ADD succeeds"
+	[ $rc -eq 0 ] || diag "$out"
+	mm=$(ip -n "dcm$T" -j link show eth0 | jq -r '.[0].address')
+	wait_for 5 has_lease "$mm"
+	is "$(addr_of "$out")" "$(lease_ip "$mm")" "macvlan + dhcp: the address is dnsmasq's lease"
+	ip netns exec "dcm$T" ping -c1 -W2 10.77.0.1 >/dev/null
+	ok $? "macvlan + dhcp: the container reaches the DHCP server"
+	mv_call DEL >/dev/null
+	ok $? "macvlan + dhcp: DEL succeeds"
+	wait_for 5 no_lease "$mm"
+	ok $? "macvlan + dhcp: DEL released the lease"
+else
+	skip "reference macvlan not installed"
+fi
+
 # ---- 64 containers at once ----
 N=64 pids=()
 # made in two ip batches: 64 netns with eth0, their peers in the bridge
