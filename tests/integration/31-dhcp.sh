@@ -37,6 +37,7 @@ start_dnsmasq() {
 		--interface=eth0 --bind-interfaces --dhcp-range=10.77.0.10,10.77.0.250,255.255.255.0,2m \
 		--dhcp-leasefile="$D/leases" --pid-file= --dhcp-option=3,10.77.0.1 \
 		--dhcp-option=option:T1,3 --dhcp-option=option:T2,6 \
+		--dhcp-option=121,192.168.9.0/24,10.77.0.1,0.0.0.0/0,10.77.0.1 \
 		--log-facility="$D/dnsmasq.log" &
 	DNSPID=$!
 }
@@ -179,6 +180,18 @@ ok $? "GC kept the listed attachment's lease"
 cni "$PLUG" DEL c2$T "/run/netns/dc2$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
 wait_for 5 no_lease "$m2"
 ok $? "DEL of the kept one releases it"
+
+# ---- options: provide (fromArg), request (classless routes), priority ----
+out=$(cni "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 "IgnoreUnknown=1;K8S_POD_NAME=pod$T" <<<"$(conf 1.1.0 '"provide":[{"option":"host-name","fromArg":"K8S_POD_NAME"}],"request":[{"option":"121"}],"priority":7')"); rc=$?
+ok $rc "ADD with provide, request and priority succeeds"
+[ $rc -eq 0 ] || diag "$out"
+wait_for 5 has_lease "$m1"
+is "$(lease_field "$m1" 4)" "pod$T" "provide host-name fromArg K8S_POD_NAME: dnsmasq records the name"
+is "$(jq -c '[.routes[] | [.dst, .gw, .priority]]' <<<"$out")" '[["192.168.9.0/24","10.77.0.1",7],["0.0.0.0/0","10.77.0.1",7]]' \
+	"request 121: the classless routes replace the router's default route, with priority 7"
+cni "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
+wait_for 5 no_lease "$m1"
+ok $? "DEL releases it"
 
 # ---- through berth's bridge plugin: the chain a runtime runs ----
 ip netns add "dcb$T"; defer "ip netns del dcb$T"
