@@ -463,8 +463,10 @@ static void *maintain(void *arg)
 		if (r == 0) {
 			pthread_mutex_lock(&g_lock);
 			l->renewals++;
-			lease_save(l);
 			pthread_mutex_unlock(&g_lock);
+			/* not synced: a renewal lost in a crash only makes the next daemon renew
+			 * sooner */
+			lease_save(l, false);
 			berth_log_info("%s: lease renewed for %u s", l->client_id, l->lease_time);
 			next = 0;
 		} else {

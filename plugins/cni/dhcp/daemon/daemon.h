@@ -62,5 +62,6 @@ int lease_commit(struct lease *l, const uint8_t *ack, size_t len, time_t now);
 /* The CNI result (1.1.0) of the lease. */
 int lease_result(const struct lease *l, struct berth_cni_result **ret, berth_error *err);
 
-/* main.c: persistence */
-int lease_save(struct lease *l);
+/* main.c: persistence.  Called by the one thread that owns the lease at the time (the ADD, then
+ * its maintainer), without g_lock: only that thread writes the lease's fields. */
+int lease_save(struct lease *l, bool sync);

@@ -78,7 +78,7 @@ static void lease_path(const char *cid, char *buf, size_t n)
 	snprintf(buf, n, "%s/%016llx.json", g_state, (unsigned long long)h);
 }
 
-int lease_save(struct lease *l)
+int lease_save(struct lease *l, bool sync)
 {
 	char path[4096], hex[DHCP_MAX_MSG * 2 + 1];
 	berth_error err = { 0 };
@@ -101,7 +101,7 @@ int lease_save(struct lease *l)
 	if (!s)
 		return -ENOMEM;
 	lease_path(l->client_id, path, sizeof(path));
-	int r = berth_write_file_atomic(path, s, strlen(s), 0600, true, &err);
+	int r = berth_write_file_atomic(path, s, strlen(s), 0600, sync, &err);
 	if (r < 0)
 		berth_log_error("%s: saving the lease: %s", l->client_id, err.msg);
 	return r;
@@ -290,17 +290,17 @@ static int do_add(const struct request *q, const char *cid, json_t **ret, berth_
 	pthread_mutex_unlock(&g_lock);
 
 	r = lease_acquire(l, err);
+	/* busy: no one else touches the lease; the file is written (and synced: the lease must
+	 * survive a crash) outside the lock */
+	if (r == 0)
+		r = lease_result(l, &res, err);
+	if (r == 0 && lease_save(l, true) < 0)
+		r = berth_error_set(err, BERTH_ERR_IO, EIO, "cannot save the lease in %s", g_state);
 
 	pthread_mutex_lock(&g_lock);
 	if (r == 0 && l->stop)
 		r = berth_error_set(err, BERTH_ERR_TRY_AGAIN, ECANCELED,
 				    "the lease was released while it was acquired");
-	if (r == 0)
-		r = lease_result(l, &res, err);
-	if (r == 0)
-		r = lease_save(l) < 0 ? berth_error_set(err, BERTH_ERR_IO, EIO,
-							"cannot save the lease in %s", g_state)
-				      : 0;
 	if (r == 0)
 		r = lease_start_thread(l, err);
 	if (r < 0) {
