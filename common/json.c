@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "berth/cleanup.h"
 #include "berth/file.h"
@@ -60,12 +61,29 @@ static int missing(berth_error *err, const char *what, const char *key)
 			       what ? what : "", what ? "." : "", key);
 }
 
+json_t *berth_json_object_get_ci(json_t *obj, const char *key)
+{
+	const char *k;
+	json_t *v;
+
+	if (!obj || !json_is_object(obj))
+		return NULL;
+	if ((v = json_object_get(obj, key)))
+		return v;
+	json_object_foreach(obj, k, v)
+		if (strcasecmp(k, key) == 0)
+			return v;
+	return NULL;
+}
+
 /* Look key up; 1 = found (in *ret), 0 = absent and optional, <0 error. JSON null counts as
- * absent, as Go's decoder treats it. */
+ * absent, as Go's decoder treats it, and so does a key that differs only in case (the
+ * reference plugins decode with encoding/json: containerd 1.6's go-cni sends capability args
+ * such as portMappings as {"HostPort":..., "ContainerPort":...}). */
 static int lookup(json_t *obj, const char *what, const char *key, bool required, json_t **ret,
 		  berth_error *err)
 {
-	json_t *v = obj && json_is_object(obj) ? json_object_get(obj, key) : NULL;
+	json_t *v = berth_json_object_get_ci(obj, key);
 
 	if (!v || json_is_null(v)) {
 		if (required)

@@ -90,21 +90,15 @@ int berth_tbf_from_bits(uint64_t rate_bits, uint64_t burst_bits, struct berth_tb
 	if (burst >= UINT32_MAX)
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ERANGE,
 				       "burst cannot be more than 4GB");
-	/* The reference truncates the microseconds to an integer before converting to ticks. */
+	/* The reference truncates the microseconds to an integer before converting to ticks.  A
+	 * bucket longer than the kernel's 32-bit tick count is capped at the longest one: that is
+	 * what Kubernetes' runtimes send (containerd's and CRI-O's CRI set the burst to 2^32-1 bits
+	 * for the kubernetes.io/ingress-bandwidth and egress-bandwidth annotations), and the reference wraps it around to an
+	 * arbitrary shorter bucket. */
 	usec = (double)burst * 1000000.0 / (double)rate;
-	if (usec >= 4294967296.0)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ERANGE,
-				       "a burst of %llu bytes takes %.0f s at %llu bytes/s: the "
-				       "kernel's bucket holds at most 4294 s",
-				       (unsigned long long)burst, usec / 1e6,
-				       (unsigned long long)rate);
-	ticks = floor(floor(usec) * ticks_per_usec());
-	if (ticks >= 4294967296.0)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ERANGE,
-				       "a burst of %llu bytes takes %.0f s at %llu bytes/s: the "
-				       "kernel's bucket holds at most %.0f s",
-				       (unsigned long long)burst, usec / 1e6,
-				       (unsigned long long)rate, 4294967295.0 / ticks_per_usec() / 1e6);
+	ticks = usec >= 4294967296.0 ? 4294967295.0 : floor(floor(usec) * ticks_per_usec());
+	if (ticks > 4294967295.0)
+		ticks = 4294967295.0;
 	limit = floor((double)rate * LATENCY_USEC / 1000000.0) + (double)burst;
 	ret->rate = rate;
 	ret->buffer = (uint32_t)ticks;

@@ -31,6 +31,9 @@ char *berth_json_dump(const json_t *j);
 /* Pretty (indent 4), as the reference plugins print results. */
 char *berth_json_dump_pretty(const json_t *j);
 
+/* obj[key], else the first member whose name equals key ignoring case (Go's encoding/json
+ * rule, which the reference plugins decode with); NULL when there is none. */
+json_t *berth_json_object_get_ci(json_t *obj, const char *key);
 int berth_json_get_object(json_t *obj, const char *what, const char *key, bool required,
 			  json_t **ret, berth_error *err);
 int berth_json_get_array(json_t *obj, const char *what, const char *key, bool required,

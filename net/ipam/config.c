@@ -376,7 +376,7 @@ static int parse_ranges(json_t *config, json_t *ipam, struct berth_ipam_config *
 
 	/* The order decides last_reserved_ip.<n>: runtime ipRanges, the legacy top-level range,
 	 * then ranges, as the reference. */
-	if (json_is_object(rc) && (arr = json_object_get(rc, "ipRanges")) && !json_is_null(arr)) {
+	if (json_is_object(rc) && (arr = berth_json_object_get_ci(rc, "ipRanges")) && !json_is_null(arr)) {
 		if (!json_is_array(arr))
 			return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 					       "runtimeConfig.ipRanges must be an array");

@@ -55,34 +55,6 @@ DRUN=$SR/run/containerd/$DRV
 DB=$SR/store/containerd/metadata.db
 
 ctrd_holder
-snapd_start() {
-	local i
-	# (nsenter itself, not the in_ns function: a function in the background is a subshell, and
-	# $! would be that subshell's pid, not the daemon's)
-	nsenter -t "$HOLDER" -m -n env BERTH_STORAGE_PATH="$STOR_BIN" "$SNAPD" --address "$SOCK" \
-		--storage-config "$SR/storage.json" --log-level "${SNAPD_LOG_LEVEL:-info}" \
-		</dev/null >>"$SR/daemon.log" 2>&1 &
-	SNAPD_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -S "$SOCK" ] && return 0
-		kill -0 "$SNAPD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	tail -5 "$SR/daemon.log" | sed 's/^/#   /'
-	return 1
-}
-snapd_stop() {
-	local i
-	[ -n "${SNAPD_PID:-}" ] || return 0
-	kill -TERM "$SNAPD_PID" 2>/dev/null
-	for ((i = 0; i < 200; i++)); do kill -0 "$SNAPD_PID" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$SNAPD_PID" 2>/dev/null && { kill -9 "$SNAPD_PID"; wait "$SNAPD_PID"; echo "SIGKILLed"; }
-	wait "$SNAPD_PID"
-	local rc=$?
-	SNAPD_PID=
-	[ $rc -eq 0 ] || { echo "exit status $rc"; tail -3 "$SR/daemon.log"; }
-	return $rc
-}
 defer snapd_stop
 [ -z "${E2E_KEEP:-}" ] || defer "cp -a $D /tmp/e2e-kept"
 snapd_start; ok $? "berth-snapshotter starts ($DRV)"

@@ -2,7 +2,8 @@
 # mk-oci-image.sh: build a small OCI image archive offline (test helper; GNU tar, gzip, jq,
 # sha256sum), one that `ctr images import` accepts.
 #
-#   tests/e2e/mk-oci-image.sh [-n NAME:TAG] [-b BIG_MIB] [-f FILES] [-u] OUT.tar
+#   tests/e2e/mk-oci-image.sh [-n NAME:TAG] [-b BIG_MIB] [-f FILES] [-c CMD-JSON] [-u] OUT.tar
+#   (-c: the image config's Cmd, a JSON array; default ["sh"])
 #
 # Layers (gzip unless -u):
 #   1. busybox-static with its applets, /etc/passwd, /etc/group, /etc/berth-gone (deleted by
@@ -18,11 +19,13 @@ NAME=localhost/berth-busybox:1
 BIG=0
 FILES=2000
 GZ=1
-while getopts n:b:f:uh o; do
+CMD='["sh"]'
+while getopts n:b:f:c:uh o; do
 	case $o in
 	n) NAME=$OPTARG ;;
 	b) BIG=$OPTARG ;;
 	f) FILES=$OPTARG ;;
+	c) CMD=$OPTARG ;;
 	u) GZ=0 ;;
 	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
@@ -101,9 +104,9 @@ fi
 mt=application/vnd.oci.image.layer.v1.tar
 [ "$GZ" = 1 ] && mt=$mt+gzip
 diffs=$(printf '%s\n' "${DIFFS[@]}" | jq -R . | jq -sc .)
-jq -nc --argjson d "$diffs" '{
+jq -nc --argjson d "$diffs" --argjson cmd "$CMD" '{
 	architecture: "amd64", os: "linux",
-	config: { Env: ["PATH=/bin"], Cmd: ["sh"], WorkingDir: "/" },
+	config: { Env: ["PATH=/bin"], Cmd: $cmd, WorkingDir: "/" },
 	rootfs: { type: "layers", diff_ids: $d },
 	history: [$d[] | { created_by: "mk-oci-image.sh" }]
 }' >"$W/config.json"

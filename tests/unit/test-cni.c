@@ -398,8 +398,30 @@ static void test_misc(void)
 	}
 }
 
+/* Keys as Go's encoding/json matches them: exact first, else ignoring case (containerd 1.6's
+ * go-cni sends {"HostPort":...}). */
+static void test_key_case(void)
+{
+	berth_error e = { 0 };
+	int64_t v = 0;
+	json_t *o = json_pack("{s:i,s:i,s:i}", "HostPort", 8080, "containerport", 80, "range", 1);
+	json_t *both = json_pack("{s:i,s:i}", "Range", 5, "range", 7);
+
+	ok(berth_json_get_int(o, "pm", "hostPort", true, 1, 65535, &v, &e) == 0 && v == 8080,
+	   "key case: HostPort is hostPort");
+	ok(berth_json_get_int(o, "pm", "containerPort", true, 1, 65535, &v, &e) == 0 && v == 80,
+	   "key case: containerport is containerPort");
+	ok(berth_json_get_int(both, "pm", "range", true, 1, 65535, &v, &e) == 0 && v == 7,
+	   "key case: an exact match wins over one that differs in case");
+	ok(berth_json_get_int(o, "pm", "hostIP", true, 1, 65535, &v, &e) < 0,
+	   "key case: a missing key is still missing");
+	json_decref(o);
+	json_decref(both);
+}
+
 int main(void)
 {
+	test_key_case();
 	test_goldens();
 	test_pairs();
 	test_bad();
