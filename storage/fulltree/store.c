@@ -377,10 +377,10 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	}
 	if (size && (!ops->set_size || !ops->quota_supported || !ops->quota_supported(&s)))
 		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
-				       "args.size: %s cannot limit a layer's size here%s", ops->name,
-				       ops->set_size ? " (btrfs quotas are not enabled on this "
+				       "args.size: %s cannot limit a layer's size %s", ops->name,
+				       ops->set_size ? "here (btrfs quotas are not enabled on this "
 						       "filesystem: btrfs quota enable)"
-						     : "");
+						     : "on any filesystem (it uses no quotas)");
 
 	/* Build everything in staging/, then one rename makes the layer appear; "incomplete"
 	 * stays until the parent's child marker exists too. */
