@@ -172,7 +172,11 @@ static bool quota_supported(struct berth_ft *s)
 
 /* With quotas, a layer's level-0 qgroup goes with its subvolume.  The kernel refuses to
  * destroy it (EBUSY) until the cleaner has dropped the subvolume's tree, and kernels since 6.10
- * destroy it themselves then (ENOENT here): so wait for the cleaner, then make sure.  The id
+ * destroy it themselves then (ENOENT here): so wait for the cleaner, then make sure.  The
+ * numbers of the dropped tree reach the qgroup only when a transaction commits, and a qgroup
+ * destroyed with numbers left marks every qgroup of the filesystem inconsistent (the kernel
+ * then stops accounting and enforcing limits until a rescan): so commit, and destroy it only
+ * once it holds nothing (or after a bound, where the numbers were wrong already).  The id
  * waits in a marker beside the tree ("fs.qgroup") from before the delete until the qgroup is
  * gone, so that a crash or a cleaner slower than wait_cleaned's bound leaves the layer
  * directory in staging/ with the marker, and the next GC or CLEANUP finishes it. */
@@ -188,6 +192,15 @@ static int drop_qgroup(int dirfd, const char *marker, berth_error *err)
 	if (r < 0 || sscanf(text, "%llu", (unsigned long long *)&a.qgroupid) != 1)
 		return berth_error_set(err, BERTH_ERR_IO, r < 0 ? -r : EINVAL, "read %s", marker);
 	wait_cleaned(dirfd, a.qgroupid);
+	for (int i = 0; i < 100; i++) {
+		uint64_t rfer, excl;
+
+		btrfs_util_sync_fd(dirfd);
+		if (btrfs_qgroup_info(dirfd, a.qgroupid, &rfer, &excl, NULL) < 0 ||
+		    (rfer == 0 && excl == 0))
+			break; /* gone (or no quotas), or empty */
+		usleep(50 * 1000);
+	}
 	/* ENOENT: the kernel dropped it; ENOTCONN: quotas were disabled, with every qgroup */
 	if (ioctl(dirfd, BTRFS_IOC_QGROUP_CREATE, &a) < 0 && errno != ENOENT && errno != ENOTCONN)
 		return berth_error_errno(err, BERTH_ERR_IO,

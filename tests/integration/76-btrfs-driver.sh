@@ -139,6 +139,9 @@ is "$(sdrv btrfs "$QC" GC '{"keep":[]}' | jq -c .removed)" '["gcme"]' "GC remove
 is "$(qgroup_of "$id")" "" "GC destroyed its qgroup 0/$id"
 is "$(btrfs qgroup show "$W/q" | grep -c '<stale>')" 0 \
 	"no stale qgroup on the quota filesystem (INIT probes, conformance, REMOVE, GC)"
+uuid=$(btrfs filesystem show "$W/q" | awk '/uuid:/ {print $NF; exit}')
+is "$(cat "/sys/fs/btrfs/$uuid/qgroups/inconsistent")" 0 \
+	"the qgroup numbers are still consistent (no qgroup was destroyed holding bytes)"
 sdrv btrfs "$QC" CLEANUP >/dev/null
 
 # ---- the TREE_SEARCH diff against the full comparison ----
