@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <linux/fs.h>
@@ -82,13 +81,13 @@ struct job {
 
 struct pool {
 	pthread_mutex_t mu;
-	pthread_cond_t more, room, done; /* a job queued, a slot freed, a job finished */
+	pthread_cond_t more, done; /* a job queued, a directory's last job finished */
 	struct job *q;
 	size_t head, n;
 	berth_error *err; /* the caller's */
-	bool stop;   /* the walk is over: workers exit once the queue is empty */
-	int failed;  /* the first error (-errno), in the walker's err; queued jobs are dropped */
-	/* auto: the first refusal of FICLONE (or copy_file_range) means the next way from then on */
+	bool stop;  /* the walk is over: workers exit once the queue is empty */
+	int failed; /* the first error (-errno), in the walker's err; queued jobs are dropped */
+	/* auto: the first refusal of FICLONE (or copy_file_range) means the next way for good */
 	atomic_bool reflink_failed, cfr_failed;
 	pthread_t threads[VFS_MAX_THREADS];
 	int nthreads;
@@ -421,7 +420,6 @@ static void take_job(struct pool *p, struct job *ret)
 	*ret = p->q[p->head];
 	p->head = (p->head + 1) % QUEUE_LEN;
 	p->n--;
-	pthread_cond_signal(&p->room);
 }
 
 /* Copy the file of a job (dropped once something failed).  p->mu held on entry and exit. */
@@ -645,8 +643,7 @@ int vfs_copy_tree(int src, int dst, const struct vfs_copy_opts *o, struct vfs_co
 		  berth_error *err)
 {
 	struct pool p = { .mu = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,
-			  .room = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER,
-			  .err = err };
+			  .done = PTHREAD_COND_INITIALIZER, .err = err };
 	berth_error werr = { 0 };
 	struct copier c = { .o = o, .st = st, .err = &werr, .pool = &p, .dst_root = dst,
 			    .uid = geteuid(), .gid = getegid() };
