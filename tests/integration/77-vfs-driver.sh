@@ -105,6 +105,21 @@ is "$(sdrv vfs "$W/t.json" EXISTS '{"id":"sized"}' | j exists)" false "nothing w
 stor_conf "$W/bad.json" "$W/t/bad" "$W/bad-run" '{"copy_threads":5}'
 is "$(sdrv vfs "$W/bad.json" INIT | j code)" 7 "copy_threads above 4 is code 7"
 
+# ---- a copy that fails in a copying thread: a full filesystem ----
+mkdir "$W/full" && mount -t tmpfs -o size=1200k tmpfs "$W/full"
+defer "umount -l $W/full"
+stor_conf "$W/full.json" "$W/full/root" "$W/full-run" '{"copy_threads":4}'
+sdrv vfs "$W/full.json" INIT >/dev/null
+sdrv vfs "$W/full.json" CREATE '{"id":"big"}' >/dev/null
+P=$(sdrv vfs "$W/full.json" MOUNT '{"id":"big"}' | j path)
+for i in $(seq 40); do head -c 20480 /dev/urandom >"$P/f$i"; done
+sdrv vfs "$W/full.json" UNMOUNT '{"id":"big"}' >/dev/null
+out=$(sdrv vfs "$W/full.json" CREATE '{"id":"nospace","parent":"big"}')
+is "$(j code <<<"$out")" 14 "a copy that runs out of space: code 14 ($(j msg <<<"$out"))"
+is "$(sdrv vfs "$W/full.json" EXISTS '{"id":"nospace"}' | j exists)" false "no layer is left"
+is "$(ls -A "$W/full/root/staging")" "" "nor anything in staging/"
+sdrv vfs "$W/full.json" CLEANUP >/dev/null
+
 # ---- MOUNT: the layer's own directory ----
 C=$W/t.json
 out=$(sdrv vfs "$C" MOUNT '{"id":"src"}')
