@@ -53,6 +53,7 @@ copy_case() { # copy_case NAME CONFIG
 	truncate -s 64M "$P/sparse" && printf data | dd of="$P/sparse" bs=1 seek=$((32 << 20)) conv=notrunc 2>/dev/null
 	python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$P/sock"
 	mkdir -p "$P/acl/sub" && setfacl -m u:1234:rwx "$P/acl/sub" && setfacl -d -m g:55:r-x "$P/acl"
+	ok $? "$name: ACLs set on the source (setfacl, from acl)"
 	mkdir -p "$P/$(printf 'd/%.0s' {1..60})" && echo deep >"$P/$(printf 'd/%.0s' {1..60})f"
 	ln "$P/fifo" "$P/fifo-link" && ln -s target "$P/sym" && ln "$P/sym" "$P/sym-link"
 	"$STOR_TREE" big "$P/bigdata" 8
