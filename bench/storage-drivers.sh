@@ -21,7 +21,7 @@
 #     from transaction ids (TREE_SEARCH) and from the full comparison, vfs, overlay native;
 #  5. vfs again on XFS made with reflink=1 (a second loop file): the copy of the apply layer
 #     and the container rootfs on both images, with reflinks and plain.
-# vfs rows run with its default copy_threads (the walker and one thread per CPU) and with
+# vfs rows run with its default copy_threads (one copying thread per CPU) and with
 # copy_threads 1 (the walker alone), on the same store.
 # Every time is the median of RUNS (default 3) calls of the driver executable (a fork+exec
 # each, as the core runs it; the CREATE+MOUNT row is two calls).  A failed call fails the run.
