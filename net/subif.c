@@ -616,7 +616,7 @@ static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result
 	if ((r = conf_parse(call, &c, err)) < 0)
 		goto out;
 	if ((r = berth_sublink_probe(K->kind, err)) < 0) {
-		berth_error_prefix(err, "this kernel cannot create a %s link", K->kind);
+		berth_error_prefix(err, "this kernel cannot create links of kind %s", K->kind);
 		err->code = BERTH_CNI_ERR_STATUS_NOT_READY;
 		goto out;
 	}
