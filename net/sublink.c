@@ -126,6 +126,8 @@ int berth_sublink_add(struct berth_nl *nl, const struct berth_sublink_opts *o, b
 
 	if (!msg || nla_put_string(msg, IFLA_IFNAME, o->name) < 0 ||
 	    nla_put_u32(msg, IFLA_LINK, (uint32_t)o->parent) < 0 ||
+	    /* txqlen 0, as the reference plugins create these links */
+	    nla_put_u32(msg, IFLA_TXQLEN, 0) < 0 ||
 	    (o->mtu > 0 && nla_put_u32(msg, IFLA_MTU, (uint32_t)o->mtu) < 0) ||
 	    (o->nsfd >= 0 && nla_put_u32(msg, IFLA_NET_NS_FD, (uint32_t)o->nsfd) < 0) ||
 	    !(li = nla_nest_start(msg, IFLA_LINKINFO)) ||
