@@ -6,8 +6,12 @@
 #   sudo bench/all.sh NAME...         only these (bench/NAME.sh)     -> stdout, unless -o
 #   sudo bench/all.sh -q              every benchmark with its quick arguments (a smoke run that
 #                                     checks they work; the figures mean nothing) -> stdout
+#   sudo bench/all.sh -u NAME...      run these and update their rows and sections in
+#                                     bench/RESULTS.md, keeping every other benchmark's
 #   -o FILE                           write there instead
 #
+# Each row of RESULTS.md's command table names the commit and the time of its own run, and each
+# benchmark's section starts with a "<!-- bench: NAME -->" line, so that -u can replace it.
 # A benchmark is any bench/*.sh that declares itself with a "# bench: TITLE" line; see
 # bench/README.md for the contract (markdown section on stdout, exit status, arguments).
 # The benchmarks run one after another, never in parallel.  all.sh builds first (make all).
@@ -17,9 +21,11 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 cd "$SRC"
 QUICK=
 OUT=
-while getopts qo:h o; do
+UPDATE=
+while getopts quo:h o; do
 	case $o in
 	q) QUICK=1 ;;
+	u) UPDATE=1 ;;
 	o) OUT=$OPTARG ;;
 	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
@@ -27,6 +33,12 @@ done
 shift $((OPTIND - 1))
 [ "$(id -u)" -eq 0 ] || { echo "bench/all.sh: needs root" >&2; exit 1; }
 if [ -z "$OUT" ] && [ -z "$QUICK" ] && [ $# -eq 0 ]; then OUT=$SRC/bench/RESULTS.md; fi
+RES=$SRC/bench/RESULTS.md
+if [ -n "$UPDATE" ]; then
+	[ $# -gt 0 ] && [ -z "$QUICK" ] || { echo "bench/all.sh: -u needs benchmark names and no -q" >&2; exit 2; }
+	[ -f "$RES" ] || { echo "bench/all.sh: -u: no $RES to update" >&2; exit 2; }
+	OUT=${OUT:-$RES}
+fi
 
 # the benchmarks: bench/*.sh with a "# bench:" line among their first 10 lines
 declare -a NAMES
@@ -55,7 +67,8 @@ make -j"$(nproc)" all >"$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log" >&2;
 
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 load0=$(load)
-declare -a ROWS
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- . ':!bench/RESULTS.md' 2>/dev/null || commit="$commit (with uncommitted changes)"
 failed=0
 for n in "${NAMES[@]}"; do
 	if [ -n "$QUICK" ]; then args=$(field "$n" bench-quick-args); else args=$(field "$n" bench-args); fi
@@ -63,6 +76,7 @@ for n in "${NAMES[@]}"; do
 	cmd="bench/$n.sh${args:+ $args}"
 	echo "bench/all.sh: $cmd" >&2
 	l0=$(load)
+	at=$(date -u '+%Y-%m-%d %H:%M')
 	t0=$(date +%s)
 	BERTH_BUILD=$SRC/build bash "bench/$n.sh" "$@" >"$WORK/$n.md" 2>"$WORK/$n.err"
 	rc=$?
@@ -84,12 +98,26 @@ for n in "${NAMES[@]}"; do
 		echo "bench/all.sh: $n failed (status $rc)" >&2
 		tail -n 10 "$WORK/$n.err" >&2
 	fi
-	ROWS+=("| \`$cmd\` | $status | $((t1 - t0)) | $l0 | $l1 |")
+	echo "| \`$cmd\` | $commit | $at | $status | $((t1 - t0)) | $l0 | $l1 |" >"$WORK/$n.row"
+	{ echo "<!-- bench: $n -->"; cat "$WORK/$n.md"; } >"$WORK/$n.sec"
+
 done
 ended=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
-commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- . ':!bench/RESULTS.md' 2>/dev/null || commit="$commit (with uncommitted changes)"
+# -u: the benchmarks already in RESULTS.md that were not re-run keep their row and section
+ALL=("${NAMES[@]}")
+if [ -n "$UPDATE" ]; then
+	mapfile -t OLD < <(sed -n 's/^<!-- bench: \(.*\) -->$/\1/p' "$RES")
+	for n in "${OLD[@]}"; do
+		[ -f "$WORK/$n.row" ] && continue
+		grep -F "| \`bench/$n.sh" "$RES" | head -1 >"$WORK/$n.row"
+		awk -v n="$n" '/^<!-- bench: / { on = ($0 == "<!-- bench: " n " -->") } on' "$RES" |
+			sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$WORK/$n.sec"
+	done
+	ALL=("${OLD[@]}")
+	for n in "${NAMES[@]}"; do [[ " ${OLD[*]} " == *" $n "* ]] || ALL+=("$n"); done
+fi
+
 cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -1)
 virt=$(systemd-detect-virt 2>/dev/null) || virt=
 if [ -z "$virt" ] || [ "$virt" = none ]; then
@@ -103,24 +131,22 @@ fi
 	echo
 	echo "| | |"
 	echo "| --- | --- |"
-	echo "| run | $started to $ended |"
-	echo "| commit | $commit |"
+	echo "| last run | $started to $ended$([ -n "$UPDATE" ] && echo " (only ${NAMES[*]}; the other rows keep their own commit and time)") |"
 	echo "| kernel | $(uname -srm) |"
 	echo "| CPU | $(nproc) x ${cpu:-unknown}${virt:+ ($virt)} |"
 	echo "| memory | $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |"
-	echo "| load average (1, 5, 15 min) | $load0 at the start, $(load) at the end |"
 	echo "| reference plugins | $(dpkg-query -W -f='containernetworking-plugins ${Version}' containernetworking-plugins 2>/dev/null || echo unknown) |"
 	echo "| GNU tar | $(tar --version 2>/dev/null | head -1) |"
 	echo
 	echo "The machine may be shared: the load average before and after each benchmark is in the table."
 	echo "Each benchmark measures the reference in the same run, interleaved with berth."
 	echo
-	echo "| command | status | seconds | load before | load after |"
-	echo "| --- | --- | --- | --- | --- |"
-	printf '%s\n' "${ROWS[@]}"
-	for n in "${NAMES[@]}"; do
+	echo "| command | commit | started (UTC) | status | seconds | load before | load after |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	for n in "${ALL[@]}"; do cat "$WORK/$n.row"; done
+	for n in "${ALL[@]}"; do
 		echo
-		cat "$WORK/$n.md"
+		cat "$WORK/$n.sec"
 	done
 } >"$WORK/RESULTS.md"
 if [ -n "$OUT" ]; then

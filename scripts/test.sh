@@ -12,6 +12,9 @@
 # failure.  A tier whose make target is missing, that ran no check, or one of whose files did
 # not report fails.  The last line is always "N passed, N failed, N skipped".
 # Fuzz and lint print no TAP: fuzz counts one check per fuzz target, lint one check.
+# The trees are built first; then the tiers that touch the kernel (integration, san-integration)
+# run one after the other, while the others (unit, san-unit, fuzz, lint: no netns, no nft, no
+# mounts) run beside them, their output shown after the kernel tiers' (PARALLEL=0: all in turn).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +30,7 @@ if ! scripts/deps.sh test; then
 fi
 
 total_pass=0 total_fail=0 total_skip=0
-declare -a summary problems
+declare -a summary=() problems=()
 
 # The integration files the sanitizer tier runs: not the VM tests (they boot an emulated kernel
 # and test the same code paths as the plain tier) and not the files that declare
@@ -71,14 +74,20 @@ tally() {
 }
 
 # run_tier TIER KIND COMMAND...: KIND is tap (tally the per-file results), fuzz or lint.
+# The output goes to $log_dir/TIER.log, and to stdout unless QUIET is set.
 run_tier() {
 	local tier=$1 kind=$2 start rc out
 	shift 2
 	start=$(date +%s)
 	out=$log_dir/$tier.log
 	mkdir -p "$log_dir/$tier"
-	BERTH_TAP_DIR=$log_dir/$tier "$@" 2>&1 | tee "$out"
-	rc=${PIPESTATUS[0]}
+	if [ -n "${QUIET:-}" ]; then
+		BERTH_TAP_DIR=$log_dir/$tier "$@" >"$out" 2>&1
+		rc=$?
+	else
+		BERTH_TAP_DIR=$log_dir/$tier "$@" 2>&1 | tee "$out"
+		rc=${PIPESTATUS[0]}
+	fi
 	case $kind in
 	tap) tally "$tier" "$rc" "${EXPECT[@]}" ;;
 	fuzz)
@@ -113,31 +122,81 @@ has_target() { make -n "$1" >/dev/null 2>&1; }
 
 unit_files() { local f; for f in tests/unit/test-*.c; do echo "$f"; done; }
 
+run_tiers() { # run_tiers TIER...
+	local tier
+	for tier in "$@"; do
+		echo "=== tier $tier"
+		case $tier in
+		unit)
+			mapfile -t EXPECT < <(unit_files)
+			run_tier unit tap make -j"$JOBS" check-unit ;;
+		integration)
+			mapfile -t EXPECT < <(ls tests/integration/*.sh)
+			run_tier integration tap bash -c "make -j$JOBS all && make check-integration" ;;
+		san-unit)
+			mapfile -t EXPECT < <(unit_files)
+			run_tier san-unit tap make -j"$JOBS" SANITIZE=1 check-unit ;;
+		san-integration)
+			mapfile -t EXPECT < <(san_integration)
+			run_tier san-integration tap bash -c "make -j$JOBS SANITIZE=1 all && make SANITIZE=1 check-integration INTEGRATION='${EXPECT[*]}'" ;;
+		fuzz)
+			if has_target fuzz-smoke; then run_tier fuzz fuzz make fuzz-smoke; else missing_target fuzz fuzz-smoke; fi ;;
+		lint)
+			if has_target lint; then run_tier lint lint make lint; else missing_target lint lint; fi ;;
+		*)
+			TIER_PASS=0 TIER_FAIL=1 TIER_SKIP=0
+			problems+=("unknown tier $tier")
+			record "$tier" "$(date +%s)" ;;
+		esac
+	done
+}
+
+# The builds first (make is not run twice at once on one tree), then the two lanes.
+kernel_tiers=() other_tiers=()
 for tier in $TIERS; do
-	echo "=== tier $tier"
-	case $tier in
-	unit)
-		mapfile -t EXPECT < <(unit_files)
-		run_tier unit tap make -j"$JOBS" check-unit ;;
-	integration)
-		mapfile -t EXPECT < <(ls tests/integration/*.sh)
-		run_tier integration tap bash -c "make -j$JOBS all && make check-integration" ;;
-	san-unit)
-		mapfile -t EXPECT < <(unit_files)
-		run_tier san-unit tap make -j"$JOBS" SANITIZE=1 check-unit ;;
-	san-integration)
-		mapfile -t EXPECT < <(san_integration)
-		run_tier san-integration tap bash -c "make -j$JOBS SANITIZE=1 all && make SANITIZE=1 check-integration INTEGRATION='${EXPECT[*]}'" ;;
-	fuzz)
-		if has_target fuzz-smoke; then run_tier fuzz fuzz make fuzz-smoke; else missing_target fuzz fuzz-smoke; fi ;;
-	lint)
-		if has_target lint; then run_tier lint lint make lint; else missing_target lint lint; fi ;;
-	*)
-		TIER_PASS=0 TIER_FAIL=1 TIER_SKIP=0
-		problems+=("unknown tier $tier")
-		record "$tier" "$(date +%s)" ;;
-	esac
+	case $tier in integration | san-integration) kernel_tiers+=("$tier") ;; *) other_tiers+=("$tier") ;; esac
 done
+if [ "${PARALLEL:-1}" = 1 ] && [ ${#kernel_tiers[@]} -gt 0 ] && [ ${#other_tiers[@]} -gt 0 ]; then
+	echo "=== build"
+	build_rc=0
+	make -j"$JOBS" all >"$log_dir/build.log" 2>&1 || build_rc=$?
+	[[ " $TIERS " == *" integration "* ]] && { make -j"$JOBS" FAULT=1 all >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
+	[[ " $TIERS " == *" san-"* ]] && { make -j"$JOBS" SANITIZE=1 all >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
+	[[ " $TIERS " == *" fuzz "* ]] && has_target fuzz-build && { make -j"$JOBS" fuzz-build >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
+	if [ "$build_rc" -ne 0 ]; then
+		tail -40 "$log_dir/build.log"
+		echo "build failed (status $build_rc): the tiers run one after the other and report it"
+		run_tiers $TIERS
+	else
+		# the other lane in a subshell: its summary rows, problems and totals come back in files
+		(
+			summary=() problems=() total_pass=0 total_fail=0 total_skip=0
+			QUIET=1 run_tiers "${other_tiers[@]}" >"$log_dir/other.log" 2>&1
+			printf '%s\n' "${summary[@]}" >"$log_dir/other.summary"
+			[ ${#problems[@]} -eq 0 ] || printf '%s\n' "${problems[@]}" >"$log_dir/other.problems"
+			echo "$total_pass $total_fail $total_skip" >"$log_dir/other.totals"
+		) &
+		other_pid=$!
+		run_tiers "${kernel_tiers[@]}"
+		wait "$other_pid"
+		for tier in "${other_tiers[@]}"; do
+			echo "=== tier $tier (ran beside the kernel tiers)"
+			cat "$log_dir/$tier.log" 2>/dev/null
+		done
+		if [ -f "$log_dir/other.totals" ]; then
+			read -r p x k <"$log_dir/other.totals"
+			total_pass=$((total_pass + p)) total_fail=$((total_fail + x)) total_skip=$((total_skip + k))
+			mapfile -t -O "${#summary[@]}" summary <"$log_dir/other.summary"
+			[ -f "$log_dir/other.problems" ] && mapfile -t -O "${#problems[@]}" problems <"$log_dir/other.problems"
+		else
+			total_fail=$((total_fail + 1))
+			problems+=("the tiers ${other_tiers[*]} did not report")
+			tail -40 "$log_dir/other.log"
+		fi
+	fi
+else
+	run_tiers $TIERS
+fi
 
 echo
 echo "=== summary"
