@@ -12,7 +12,7 @@ P=$D/ipvlan
 n=0 U=$$
 ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
-has() { case $1 in *$2*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   '$2' not in: $(echo "$1" | tr '\n' ' ' | cut -c1-400)" ;; esac; }
+has() { case $1 in *"$2"*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   '$2' not in: $(echo "$1" | tr '\n' ' ' | cut -c1-400)" ;; esac; }
 cni() { # PLUGIN CMD NS [IFNAME [ID]] < conf: the plugin in the VM's own netns
 	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="${5:-c1}" CNI_NETNS="/run/netns/$3" \
 		CNI_IFNAME="${4:-eth0}" CNI_PATH="$(dirname "$1")" ${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null

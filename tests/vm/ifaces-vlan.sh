@@ -13,7 +13,7 @@ P=$D/vlan
 n=0
 ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
 is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
-has() { case $1 in *$2*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   '$2' not in: $(echo "$1" | tr '\n' ' ' | cut -c1-400)" ;; esac; }
+has() { case $1 in *"$2"*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   '$2' not in: $(echo "$1" | tr '\n' ' ' | cut -c1-400)" ;; esac; }
 cni() { # PLUGIN CMD NS [IFNAME [ID]] < conf: the plugin in the VM's own netns
 	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="${5:-c1}" CNI_NETNS="/run/netns/$3" \
 		CNI_IFNAME="${4:-eth0}" CNI_PATH="$(dirname "$1")" ${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null
@@ -91,6 +91,9 @@ ip netns exec A ping -c1 -W2 "$ipb" >/dev/null 2>&1; ok $? "container A (VLAN 10
 o=$(cni "$P" ADD B eth1 b2 <<<"$(conf 1.0.0 p2 200 32)"); rc=$?
 has "$rc $o" "failed to create vlan" "a second link of VLAN 200 on m0 is refused by the kernel"
 is "$(links B) $(ips_held p2)" "eth0 lo  1" "and that ADD left no link and no address"
+cni "$P" DEL A eth0 a <<<"$(conf 1.0.0 p 100 31)" >/dev/null; ra=$?
+cni "$P" DEL B eth0 b <<<"$(conf 1.0.0 p2 200 32)" >/dev/null; rb=$?
+is "$ra $rb $(links A)$(links B)$(ips_held p)$(ips_held p2)" "0 0 lo lo 00" "two containers: both DELs succeed, links and addresses gone"
 
 # ---- linkInContainer ----
 ip netns add L
