@@ -3,16 +3,12 @@
  * libnl, since libnl-route's link objects cannot target another netns. */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/random.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
@@ -20,6 +16,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/fault.h"
+#include "berth/netns.h"
 #include "berth/route.h"
 #include "berth/sublink.h"
 #include "nl-internal.h"
@@ -181,18 +178,15 @@ undo:
 	return r;
 }
 
-/* Child side of berth_sublink_probe: 0 or -errno with e filled. */
-static int probe_child(const struct berth_sublink_opts *tmpl, berth_error *e)
+/* In the probe's netns: a veth parent and the link on it. */
+static int probe_fn(void *userdata, berth_error *e)
 {
 	_cleanup_nl_ struct berth_nl *nl = NULL;
 	struct berth_veth_opts vo = { .name = "probe0", .peer_name = "probe1", .peer_nsfd = -1 };
-	struct berth_sublink_opts o = *tmpl;
+	struct berth_sublink_opts o = *(const struct berth_sublink_opts *)userdata;
 	struct berth_link parent, l;
 	int r;
 
-	if (unshare(CLONE_NEWNET) < 0)
-		return berth_error_errno(e, BERTH_CNI_ERR_INTERNAL,
-					 "cannot create a network namespace to probe in");
 	if ((r = berth_nl_open(-1, &nl, e)) < 0 || (r = berth_link_add_veth(nl, &vo, e)) < 0 ||
 	    (r = berth_link_get_by_name(nl, "probe0", &parent, e)) < 0)
 		return r;
@@ -208,44 +202,7 @@ static int probe_child(const struct berth_sublink_opts *tmpl, berth_error *e)
 
 int berth_sublink_probe(const struct berth_sublink_opts *o, berth_error *err)
 {
-	int p[2], status = 0;
-	berth_error child = { 0 };
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
-	}
-	if (pid == 0) {
-		berth_error e = { 0 };
-		int r;
-
-		close(p[0]);
-		r = probe_child(o, &e);
-		if (r < 0 && write(p[1], &e, sizeof(e)) < 0)
-			_exit(2);
-		_exit(r < 0 ? 1 : 0);
-	}
-	close(p[1]);
-	n = read(p[0], &child, sizeof(child));
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (n == (ssize_t)sizeof(child)) {
-		child.msg[sizeof(child.msg) - 1] = '\0';
-		child.details[sizeof(child.details) - 1] = '\0';
-		*err = child;
-		return -(child.errnum ? child.errnum : EIO);
-	}
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
-			       "the %s probe process failed (status %d)", o->kind, status);
+	return berth_netns_probe(probe_fn, (void *)o, o->kind, err);
 }
 
 struct info_ctx {
