@@ -203,3 +203,39 @@ int berth_route_list(struct berth_nl *nl, int family, int table, struct berth_ro
 	*ret_n = c.n;
 	return 0;
 }
+
+static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
+{
+	for (size_t i = 0; i < res->n_ips; i++)
+		if (res->ips[i].gateway.family == family)
+			return &res->ips[i].gateway;
+	return NULL;
+}
+
+int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *res,
+			size_t *ret_failed, berth_error *err)
+{
+	for (size_t i = 0; i < res->n_routes; i++) {
+		const struct berth_cni_route *cr = &res->routes[i];
+		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
+		struct berth_route rt;
+		int r;
+
+		berth_route_init(&rt);
+		rt.dst = cr->dst;
+		if (gw)
+			rt.gw = *gw;
+		rt.ifindex = ifindex;
+		rt.priority = cr->priority;
+		rt.mtu = cr->mtu;
+		rt.advmss = cr->advmss;
+		rt.table = cr->table > 0 ? cr->table : 0;
+		rt.scope = cr->scope;
+		if ((r = berth_route_add(nl, &rt, false, err)) < 0) {
+			if (ret_failed)
+				*ret_failed = i;
+			return r;
+		}
+	}
+	return 0;
+}

@@ -181,20 +181,13 @@ static int set_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 /* ipam.ConfigureIface: up, addresses, routes (a route without gateway takes the family's). */
 static int configure(struct berth_nl *cont, int nsfd, int ifindex, const char *ifname,
 		     const struct berth_cni_result *res, berth_error *err)
 {
 	struct sysctl_req s = { .ifname = ifname, .notify = K->ipvlan };
 	char a[BERTH_IPNET_STRLEN];
+	size_t failed;
 	int r;
 
 	for (size_t i = 0; i < res->n_ips; i++)
@@ -209,25 +202,9 @@ static int configure(struct berth_nl *cont, int nsfd, int ifindex, const char *i
 			return berth_error_prefix(err, "failed to add IP addr %s to \"%s\"",
 						  berth_ipnet_format(&res->ips[i].address, a), ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		if ((r = berth_route_add(cont, &rt, false, err)) < 0)
-			return berth_error_prefix(err, "failed to add route '%s'",
-						  berth_ipnet_format(&cr->dst, a));
-	}
+	if ((r = berth_route_add_cni(cont, ifindex, res, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route '%s'",
+					  berth_ipnet_format(&res->routes[failed].dst, a));
 	return 0;
 }
 

@@ -398,14 +398,6 @@ static int set_cont_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 static int configure_container(struct add_state *s, const struct berth_cni_result *res,
 			       berth_error *err)
 {
@@ -435,26 +427,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 			return berth_error_prefix(err, "failed to settle addresses for \"%s\"",
 						  s->call->ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = s->cveth.ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(s->cont, &rt, false, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return berth_route_add_cni(s->cont, s->cveth.ifindex, res, NULL, err);
 }
 
 /* ---- result ----------------------------------------------------------------------------- */

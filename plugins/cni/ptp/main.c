@@ -143,14 +143,6 @@ static int set_cont_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 /* The addresses with their IPAM prefix, then instead of the prefix route the kernel adds,
  * "GW/32 dev IF scope link" and "SUBNET via GW": everything goes through the gateway, so
  * through the host. */
@@ -159,6 +151,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 {
 	struct cont_sysctls cs = { .ifname = s->call->ifname };
 	int idx = s->cveth.ifindex, r;
+	size_t failed;
 
 	for (size_t i = 0; i < res->n_ips; i++)
 		if (res->ips[i].address.ip.family == AF_INET6)
@@ -171,26 +164,10 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr to %s", s->call->ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = idx;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(s->cont, &rt, false, err);
-		if (r < 0)
-			return berth_error_prefix(err, "failed to add route %s",
-						  berth_ipnet_format(&cr->dst, (char[BERTH_IPNET_STRLEN]){ 0 }));
-	}
+	if ((r = berth_route_add_cni(s->cont, idx, res, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route %s",
+					  berth_ipnet_format(&res->routes[failed].dst,
+							     (char[BERTH_IPNET_STRLEN]){ 0 }));
 	/* then, as the reference, the prefix routes replaced by routes through the gateway (the
 	 * IPAM routes went in first, while their gateways were on-link) */
 	for (size_t i = 0; i < res->n_ips; i++) {
