@@ -239,3 +239,30 @@ int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni
 	}
 	return 0;
 }
+
+int berth_route_check_cni(struct berth_nl *nl, const struct berth_cni_result *prev,
+			  berth_error *err)
+{
+	_cleanup_free_ struct berth_route *routes = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = berth_route_list(nl, 0, -1, &routes, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < prev->n_routes; i++) {
+		const struct berth_cni_route *cr = &prev->routes[i];
+		struct berth_ipnet want = berth_ipnet_network(&cr->dst);
+		char s[BERTH_IPNET_STRLEN];
+		bool found = false;
+
+		for (size_t j = 0; j < n && !found; j++)
+			found = routes[j].dst.prefix == want.prefix &&
+				berth_ip_equal(&routes[j].dst.ip, &want.ip) &&
+				(!cr->gw.family || berth_ip_equal(&routes[j].gw, &cr->gw));
+		if (!found)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+					       "route to %s not found in the container",
+					       berth_ipnet_format(&cr->dst, s));
+	}
+	return 0;
+}

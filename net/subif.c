@@ -457,48 +457,6 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 
 #define check_fail(err, ...) berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT, __VA_ARGS__)
 
-static int check_addrs_routes(struct berth_nl *cont, const struct berth_cni_result *prev, int ci,
-			      int ifindex, berth_error *err)
-{
-	_cleanup_free_ struct berth_addr *addrs = NULL;
-	_cleanup_free_ struct berth_route *routes = NULL;
-	size_t na = 0, nr = 0;
-	char s[BERTH_IPNET_STRLEN];
-	int r;
-
-	if ((r = berth_addr_list(cont, ifindex, 0, &addrs, &na, err)) < 0 ||
-	    (r = berth_route_list(cont, 0, -1, &routes, &nr, err)) < 0)
-		return r;
-	for (size_t i = 0; i < prev->n_ips; i++) {
-		const struct berth_cni_ipconfig *ip = &prev->ips[i];
-		bool found = false;
-
-		if (ip->interface >= 0 && ip->interface != ci)
-			continue;
-		for (size_t j = 0; j < na && !found; j++)
-			found = addrs[j].addr.prefix == ip->address.prefix &&
-				berth_ip_equal(&addrs[j].addr.ip, &ip->address.ip);
-		if (!found)
-			return check_fail(err, "ipv%s address %s not found in the container",
-					  ip->address.ip.family == AF_INET ? "4" : "6",
-					  berth_ipnet_format(&ip->address, s));
-	}
-	for (size_t i = 0; i < prev->n_routes; i++) {
-		const struct berth_cni_route *cr = &prev->routes[i];
-		struct berth_ipnet want = berth_ipnet_network(&cr->dst);
-		bool found = false;
-
-		for (size_t j = 0; j < nr && !found; j++)
-			found = routes[j].dst.prefix == want.prefix &&
-				berth_ip_equal(&routes[j].dst.ip, &want.ip) &&
-				(!cr->gw.family || berth_ip_equal(&routes[j].gw, &cr->gw));
-		if (!found)
-			return check_fail(err, "route to %s not found in the container",
-					  berth_ipnet_format(&cr->dst, s));
-	}
-	return 0;
-}
-
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		     berth_error *err)
 {
@@ -582,7 +540,8 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 			       call->ifname, in->mac, mac);
 		goto out;
 	}
-	r = check_addrs_routes(cont, prev, ci, l.ifindex, err);
+	if ((r = berth_addr_check_cni(cont, l.ifindex, prev, ci, err)) == 0)
+		r = berth_route_check_cni(cont, prev, err);
 out:
 	conf_free(&c);
 	return r;

@@ -36,6 +36,10 @@ int berth_route_add(struct berth_nl *nl, const struct berth_route *r, bool repla
 struct berth_cni_result;
 int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *res,
 			size_t *ret_failed, berth_error *err);
+/* CHECK: every route of the CNI result prev (its network, through its gateway when it names
+ * one) is in a table of nl's netns; else -ENOENT "route to D not found in the container". */
+int berth_route_check_cni(struct berth_nl *nl, const struct berth_cni_result *prev,
+			  berth_error *err);
 /* Delete the route matching dst, table, and (when set) gw, ifindex, priority; -ESRCH when
  * absent. */
 int berth_route_del(struct berth_nl *nl, const struct berth_route *r, berth_error *err);
