@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench: overlay, btrfs and vfs on one btrfs filesystem
+# bench: overlay, btrfs and vfs on one btrfs filesystem, vfs on XFS with reflinks too
 # bench-args: -s 200 -r 3 -n 20
 # bench-quick-args: -s 8 -r 1 -n 2
 # overlay, btrfs and vfs side by side, in one run, every store on one btrfs filesystem (a loop
@@ -18,10 +18,15 @@
 #  3. disk used by the images and by CONTAINERS (default 20) containers of the 10-layer image
 #     (btrfs filesystem usage, after a sync);
 #  4. DIFF of a container that rewrote 40 files and deleted 5 on the 100-layer image: btrfs
-#     from transaction ids (TREE_SEARCH) and from the full comparison, vfs, overlay native.
+#     from transaction ids (TREE_SEARCH) and from the full comparison, vfs, overlay native;
+#  5. vfs again on XFS made with reflink=1 (a second loop file): the copy of the apply layer
+#     and the container rootfs on both images, with reflinks and plain.
+# vfs rows run with its default copy_threads (one copying thread per CPU) and with
+# copy_threads 1 (the walker alone), on the same store.
 # Every time is the median of RUNS (default 3) calls of the driver executable (a fork+exec
 # each, as the core runs it; the CREATE+MOUNT row is two calls).  A failed call fails the run.
-# Root, btrfs-progs (mkfs.btrfs), python3; runs in a private mount namespace.
+# Root, btrfs-progs (mkfs.btrfs), xfsprogs (mkfs.xfs), python3; runs in a private mount
+# namespace.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BERTH_BUILD:-$SRC/build}
@@ -34,12 +39,12 @@ while getopts s:r:n:h o; do
 	s) APPLY_MB=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
 	n) NCTR=$OPTARG ;;
-	*) sed -n '2,22p' "$0"; exit 2 ;;
+	*) sed -n '2,28p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 for d in overlay btrfs vfs; do [ -x "$BUILD/storage/$d" ] || { echo "missing $BUILD/storage/$d (make)" >&2; exit 1; }; done
-for t in mkfs.btrfs python3 tar; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
+for t in mkfs.btrfs mkfs.xfs python3 tar; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
 if [ -z "${BERTH_BENCH_NS:-}" ]; then
 	BERTH_BENCH_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
@@ -48,6 +53,7 @@ B=$(mktemp -d "${BENCH_DIR:-/dev/shm}/berth-bench-drivers.XXXXXX")
 cleanup() {
 	for s in "${STORES[@]:-}"; do [ -n "$s" ] && store_call "$s" CLEANUP '{}' >/dev/null 2>&1 || true; done
 	umount -R -l "$B/fs" 2>/dev/null || true
+	umount -R -l "$B/xfs" 2>/dev/null || true
 	rm -rf "$B"
 }
 trap cleanup EXIT
@@ -58,6 +64,12 @@ mkfs.btrfs -q "$B/fs.img" >/dev/null
 mkdir "$B/fs"
 mount -o loop "$B/fs.img" "$B/fs"
 F=$B/fs
+# XFS with reflinks, for vfs: the apply layer, its copies one at a time, two images
+truncate -s $(((APPLY_MB * 3 + 1500) * 2))M "$B/xfs.img"
+mkfs.xfs -q -m reflink=1 "$B/xfs.img"
+mkdir "$B/xfs"
+mount -o loop "$B/xfs.img" "$B/xfs"
+X=$B/xfs
 
 # ---- the data ----
 python3 - "$B" "$APPLY_MB" <<'PY'
@@ -102,12 +114,16 @@ APPLY_BYTES=$(stat -c %s "$B/apply.tar")
 # a store: NAME -> driver and config
 declare -A SDRV SCONF
 STORES=()
-store() { # store NAME DRIVER OPTIONS
+store() { # store NAME DRIVER OPTIONS [FILESYSTEM]
 	SDRV[$1]=$2
 	SCONF[$1]=$(printf '{"protocolVersion":"1.0.0","root":"%s/%s","runRoot":"%s/run-%s","options":%s' \
-		"$F" "$1" "$B" "$1" "$3")
+		"${4:-$F}" "$1" "$B" "$1" "$3")
 	STORES+=("$1")
 	store_call "$1" INIT '{}' >/dev/null
+}
+alias_store() { # alias_store NAME STORE OPTIONS: the same store, other options
+	SDRV[$1]=${SDRV[$2]}
+	SCONF[$1]=$(sed "s/\"options\":.*/\"options\":$3/" <<<"${SCONF[$2]}")
 }
 store_call() { # store_call NAME VERB ARGS [< stdin for fd 3 via caller]
 	printf '%s,"args":%s}' "${SCONF[$1]}" "$3" | STOR_COMMAND=$2 "$BUILD/storage/${SDRV[$1]}"
@@ -130,9 +146,16 @@ store overlay overlay '{}'
 store btrfs btrfs '{}'
 store vfs vfs '{}'
 
-# the vfs store again, copying without reflinks
-SDRV[vfs-plain]=vfs
-SCONF[vfs-plain]=$(printf '{"protocolVersion":"1.0.0","root":"%s/vfs","runRoot":"%s/run-vfs","options":{"reflink":"never"}' "$F" "$B")
+store vfs-xfs vfs '{}' "$X"
+
+# the vfs stores again, copying without reflinks, and with the walker alone
+alias_store vfs-plain vfs '{"reflink":"never"}'
+alias_store vfs-1 vfs '{"copy_threads":1}'
+alias_store vfs-plain-1 vfs '{"reflink":"never","copy_threads":1}'
+alias_store vfs-xfs-plain vfs-xfs '{"reflink":"never"}'
+alias_store vfs-xfs-1 vfs-xfs '{"copy_threads":1}'
+alias_store vfs-xfs-plain-1 vfs-xfs '{"reflink":"never","copy_threads":1}'
+VFS_VARIANTS="vfs vfs-plain vfs-1 vfs-plain-1 vfs-xfs vfs-xfs-plain vfs-xfs-1 vfs-xfs-plain-1"
 
 # ---- 1. layer apply ----
 declare -A APPLY
@@ -151,10 +174,15 @@ for ((r = 1; r <= RUNS; r++)); do
 	done
 done
 rm -rf "$F"/tar-*
+# the same layer in the XFS store (untimed)
+for ((r = 1; r <= RUNS; r++)); do
+	must store_call vfs-xfs CREATE "{\"id\":\"apply$r\"}"
+	must store_call vfs-xfs APPLY_DIFF "{\"id\":\"apply$r\",\"stream\":{\"fd\":3}}" 3<"$B/apply.tar"
+done
 # vfs: a child of the applied layer, a copy of APPLY_MB, with reflinks and with plain copies
 declare -A COPY
 for ((r = 1; r <= RUNS; r++)); do
-	for s in vfs vfs-plain; do
+	for s in $VFS_VARIANTS; do
 		sync
 		t0=$(now)
 		must store_call "$s" CREATE "{\"id\":\"copy$r\",\"parent\":\"apply$r\",\"rw\":true}"
@@ -163,25 +191,25 @@ for ((r = 1; r <= RUNS; r++)); do
 		must store_call "$s" REMOVE "{\"id\":\"copy$r\"}"
 	done
 done
-for s in overlay btrfs vfs; do for ((r = 1; r <= RUNS; r++)); do must store_call "$s" REMOVE "{\"id\":\"apply$r\"}"; done; done
+for s in overlay btrfs vfs vfs-xfs; do for ((r = 1; r <= RUNS; r++)); do must store_call "$s" REMOVE "{\"id\":\"apply$r\"}"; done; done
 
 # ---- 2. images of 10 and 100 layers ----
 declare -A IMG10 IMG100
-for s in overlay btrfs vfs; do
+for s in overlay btrfs vfs vfs-xfs; do
 	prev=
 	before=$(used)
 	for ((l = 1; l <= 100; l++)); do
 		must store_call "$s" CREATE "{\"id\":\"i$l\"${prev:+,\"parent\":\"$prev\"}}"
 		must store_call "$s" APPLY_DIFF "{\"id\":\"i$l\",\"stream\":{\"fd\":3}}" 3<"$B/layer$l.tar"
 		prev=i$l
-		[ "$l" = 10 ] && IMG10[$s]=$(($(used) - before))
-		[ "$l" = 100 ] && IMG100[$s]=$(($(used) - before))
+		[ "$s" != vfs-xfs ] && [ "$l" = 10 ] && IMG10[$s]=$(($(used) - before))
+		[ "$s" != vfs-xfs ] && [ "$l" = 100 ] && IMG100[$s]=$(($(used) - before))
 	done
 done
 declare -A ROOTFS
 for n in 10 100; do
 	for ((r = 1; r <= RUNS; r++)); do
-		for s in overlay btrfs vfs vfs-plain; do
+		for s in overlay btrfs $VFS_VARIANTS; do
 			sync
 			t0=$(now)
 			must store_call "$s" CREATE "{\"id\":\"c$n-$r\",\"parent\":\"i$n\",\"rw\":true}"
@@ -236,12 +264,12 @@ cmp -s "$B/diff-btrfs.tar" "$B/diff-btrfs-naive.tar" || { echo "btrfs: fast and 
 med() { tr ' ' '\n' | grep . | median; }
 mbs() { awk -v b="$APPLY_BYTES" -v n="$1" 'BEGIN {printf "%.0f", b / 1048576 / (n / 1e9)}'; }
 tarm=$(echo "${APPLY[tar]}" | med)
-echo "## Storage drivers: overlay, btrfs, vfs on one btrfs (bench/storage-drivers.sh)"
+echo "## Storage drivers: overlay, btrfs, vfs on one btrfs, vfs on XFS too (bench/storage-drivers.sh)"
 echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo ' (uncommitted changes)')"
 echo "- kernel: $(uname -r); CPU: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "- command: \`bench/storage-drivers.sh${ARGS:+ $ARGS}\` (APPLY_MB=$APPLY_MB, RUNS=$RUNS, CONTAINERS=$NCTR)"
-echo "- every store on one btrfs of $(($(stat -c %s "$B/fs.img") >> 20)) MiB on a loop file in ${BENCH_DIR:-/dev/shm}; times are medians of $RUNS, each call a fork+exec of the driver"
+echo "- every store on one btrfs of $(($(stat -c %s "$B/fs.img") >> 20)) MiB on a loop file in ${BENCH_DIR:-/dev/shm} (vfs also on an XFS of $(($(stat -c %s "$B/xfs.img") >> 20)) MiB made with reflink=1, a loop file beside it); times are medians of $RUNS, each call a fork+exec of the driver"
 echo
 echo "### Layer apply: $(mib "$APPLY_BYTES") MiB tar, $APPLY_ENTRIES entries"
 echo
@@ -254,29 +282,51 @@ for s in overlay btrfs vfs; do
 		"$(awk -v a="$m" -v b="$tarm" 'BEGIN {print a/b}')"
 done
 echo
-echo "### vfs: CREATE of a child of that layer (a copy of $(mib "$APPLY_BYTES") MiB, $APPLY_ENTRIES entries)"
-echo
-echo "| copy | median ms |"
-echo "| --- | --- |"
-a=$(echo "${COPY[vfs]}" | med) b=$(echo "${COPY[vfs-plain]}" | med)
-printf '| reflinks (FICLONE) | %s |\n| plain copy | %s |\n| plain / reflinks | %.1f |\n' "$(ms "$a")" "$(ms "$b")" \
-	"$(awk -v a="$a" -v b="$b" 'BEGIN {print b/a}')"
-echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b / a}'; }
+vlabel() { # the row name of a vfs variant
+	case $1 in
+	*-plain-1) echo "plain copy, copy_threads 1" ;;
+	*-plain) echo "plain copy" ;;
+	*-1) echo "reflinks (FICLONE), copy_threads 1" ;;
+	*) echo "reflinks (FICLONE)" ;;
+	esac
+}
+for fs in btrfs xfs; do
+	pre=vfs
+	[ "$fs" = xfs ] && pre=vfs-xfs
+	echo "### vfs on $fs: CREATE of a child of that layer (a copy of $(mib "$APPLY_BYTES") MiB, $APPLY_ENTRIES entries)"
+	echo
+	echo "| $fs copy | median ms |"
+	echo "| --- | --- |"
+	for v in "" -plain -1 -plain-1; do
+		printf '| %s %s | %s |\n' "$fs" "$(vlabel "$pre$v")" "$(ms "$(echo "${COPY[$pre$v]}" | med)")"
+	done
+	for t in "" -1; do
+		a=$(echo "${COPY[$pre$t]}" | med) b=$(echo "${COPY[$pre-plain$t]}" | med)
+		printf '| %s plain / reflinks%s | %s |\n' "$fs" "${t:+, copy_threads 1}" "$(ratio "$a" "$b")"
+	done
+	echo
+done
 echo "### Container rootfs: CREATE (rw) + MOUNT on the image's top layer"
 echo
 echo "| driver | 10 layers (6 MiB) ms | 100 layers (59 MiB) ms | 100 / 10 |"
 echo "| --- | --- | --- | --- |"
-for s in overlay btrfs vfs vfs-plain; do
+for s in overlay btrfs $VFS_VARIANTS; do
 	a=$(echo "${ROOTFS[$s-10]}" | med) b=$(echo "${ROOTFS[$s-100]}" | med)
 	label=$s
-	[ "$s" = vfs ] && label="vfs (reflinks)"
-	[ "$s" = vfs-plain ] && label="vfs (plain copy)"
+	case $s in vfs-xfs*) label="vfs on xfs: $(vlabel "$s")" ;; vfs*) label="vfs on btrfs: $(vlabel "$s")" ;; esac
 	printf '| %s | %s | %s | %.1f |\n' "$label" "$(ms "$a")" "$(ms "$b")" "$(awk -v a="$a" -v b="$b" 'BEGIN {print b/a}')"
 done
-a=$(echo "${ROOTFS[vfs-10]}" | med) b=$(echo "${ROOTFS[vfs-plain-10]}" | med)
-c=$(echo "${ROOTFS[vfs-100]}" | med) d=$(echo "${ROOTFS[vfs-plain-100]}" | med)
-printf '| vfs plain copy / reflinks | %.1f | %.1f | |\n' "$(awk -v a="$a" -v b="$b" 'BEGIN {print b/a}')" \
-	"$(awk -v a="$c" -v b="$d" 'BEGIN {print b/a}')"
+for pre in vfs vfs-xfs; do
+	for t in "" -1; do
+		a=$(echo "${ROOTFS[$pre$t-10]}" | med) b=$(echo "${ROOTFS[$pre-plain$t-10]}" | med)
+		c=$(echo "${ROOTFS[$pre$t-100]}" | med) d=$(echo "${ROOTFS[$pre-plain$t-100]}" | med)
+		fs=btrfs
+		[ "$pre" = vfs-xfs ] && fs=xfs
+		printf '| vfs on %s plain copy / reflinks%s | %s | %s | |\n' "$fs" "${t:+, copy_threads 1}" \
+			"$(ratio "$a" "$b")" "$(ratio "$c" "$d")"
+	done
+done
 echo
 echo "### Disk used: the images, and $NCTR containers of the 10-layer image (created and mounted, nothing written)"
 echo
@@ -284,8 +334,8 @@ echo "| driver | 10-layer image MiB | 100-layer image MiB | $NCTR containers of 
 echo "| --- | --- | --- | --- |"
 for s in overlay btrfs vfs vfs-plain; do
 	label=$s
-	[ "$s" = vfs ] && label="vfs (reflinks)"
-	[ "$s" = vfs-plain ] && label="vfs (plain copy)"
+	[ "$s" = vfs ] && label="vfs on btrfs (reflinks)"
+	[ "$s" = vfs-plain ] && label="vfs on btrfs (plain copy)"
 	if [ "$s" = vfs-plain ]; then
 		printf '| %s | (the same image) | (the same image) | %s |\n' "$label" "$(mib "${DISK[$s]}")"
 	else

@@ -680,3 +680,13 @@ int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err)
 		}
 	}
 }
+
+int berth_link_set_alias(struct berth_nl *nl, int ifindex, const char *alias, berth_error *err)
+{
+	_cleanup_nlmsg_ struct nl_msg *msg = link_msg(RTM_SETLINK, 0, AF_UNSPEC, ifindex);
+
+	/* an empty IFLA_IFALIAS removes the alias */
+	if (!msg || nla_put(msg, IFLA_IFALIAS, (int)strlen(alias ? alias : ""), alias ? alias : "") < 0)
+		return nomem(err);
+	return berth_nl_talk(nl, msg, NULL, NULL, err, "failed to set the alias");
+}

@@ -176,3 +176,24 @@ int berth_netns_probe(berth_netns_fn fn, void *userdata, const char *what, berth
 	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
 			       "the %s probe process failed (status %d)", what, status);
 }
+
+int berth_netns_new_anon(int *ret_fd, berth_error *err)
+{
+	_cleanup_netns_ int saved = -1;
+	int fd, r;
+
+	if ((r = berth_netns_open_current(&saved, err)) < 0)
+		return r;
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "failed to create a netns");
+		close(saved);
+		saved = -1;
+		return r;
+	}
+	/* saved is restored on return, whatever happens below */
+	fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "failed to open the new netns");
+	*ret_fd = fd;
+	return 0;
+}

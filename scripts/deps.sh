@@ -10,10 +10,10 @@ BUILD_PKGS="gcc make pkg-config libnl-3-dev libnl-route-3-dev libmnl-dev libnftn
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler golang-github-containerd-containerd-dev
 	libsqlite3-dev"
 DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
-TEST_PKGS="perl containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
+TEST_PKGS="perl dnsmasq-base containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod
 	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc
-	btrfs-progs attr"
+	btrfs-progs attr acl golang-github-containernetworking-plugin-dnsname"
 
 what=${1:-test}
 case $what in

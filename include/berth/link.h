@@ -90,6 +90,8 @@ int berth_link_set_master(struct berth_nl *nl, int ifindex, int master, berth_er
 int berth_link_set_netns(struct berth_nl *nl, int ifindex, int nsfd, const char *new_name,
 			 berth_error *err);
 int berth_link_set_name(struct berth_nl *nl, int ifindex, const char *name, berth_error *err);
+/* IFLA_IFALIAS; NULL or "" removes it. */
+int berth_link_set_alias(struct berth_nl *nl, int ifindex, const char *alias, berth_error *err);
 
 /* Bridge port flags (the link must have a bridge master). */
 int berth_link_port_set_hairpin(struct berth_nl *nl, int ifindex, bool on, berth_error *err);

@@ -35,6 +35,10 @@ int berth_netns_enter(int nsfd, int *ret_saved, berth_error *err);
 void berth_netns_restore(int *saved);
 #define _cleanup_netns_ _cleanup_(berth_netns_restore)
 
+/* A new, empty netns that no path names, held by *ret_fd only (it dies when the fd is closed);
+ * the caller stays in its own netns. */
+int berth_netns_new_anon(int *ret_fd, berth_error *err);
+
 /* Run fn(userdata, err) inside nsfd and come back; returns fn's value. */
 typedef int (*berth_netns_fn)(void *userdata, berth_error *err);
 int berth_netns_run(int nsfd, berth_netns_fn fn, void *userdata, berth_error *err);

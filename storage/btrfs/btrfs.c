@@ -28,6 +28,7 @@
 #include "berth/btrfs.h"
 #include "berth/fulltree.h"
 #include "berth/cleanup.h"
+#include "berth/file.h"
 #include "berth/json.h"
 #include "btrfs-internal.h"
 
@@ -84,6 +85,8 @@ static int check_backing(struct berth_ft *s, const char *existing, berth_error *
 	return 0;
 }
 
+static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_error *err);
+
 /* A subvolume made and deleted proves we may (a user namespace may not). */
 static int probe(struct berth_ft *s, berth_error *err)
 {
@@ -103,11 +106,7 @@ static int probe(struct berth_ft *s, berth_error *err)
 			err->code = BERTH_STOR_ERR_NOT_SUPPORTED;
 		return r;
 	}
-	errno = 0;
-	e = btrfs_util_delete_subvolume_fd(fd, name, 0);
-	if (e)
-		return util_fail(err, e, "delete subvolume", name);
-	return 0;
+	return remove_tree(s, fd, name, err); /* with its qgroup */
 }
 
 static int make_base(struct berth_ft *s, int dirfd, const char *name, berth_error *err)
@@ -162,19 +161,85 @@ static void wait_cleaned(int fd, uint64_t id)
 	}
 }
 
+static bool quota_supported(struct berth_ft *s)
+{
+	struct btrfs_state *st = state(s);
+
+	if (st->quota < 0)
+		st->quota = btrfs_quota_enabled(s->rootfd) == 1;
+	return st->quota == 1;
+}
+
+/* With quotas, a layer's level-0 qgroup goes with its subvolume.  The kernel refuses to
+ * destroy it (EBUSY) until the cleaner has dropped the subvolume's tree, and kernels since 6.10
+ * destroy it themselves then (ENOENT here): so wait for the cleaner, then make sure.  The
+ * numbers of the dropped tree reach the qgroup only when a transaction commits, and a qgroup
+ * destroyed with numbers left marks every qgroup of the filesystem inconsistent (the kernel
+ * then stops accounting and enforcing limits until a rescan): so commit, and destroy it only
+ * once it holds nothing (or after a bound, where the numbers were wrong already).  The id
+ * waits in a marker beside the tree ("fs.qgroup") from before the delete until the qgroup is
+ * gone, so that a crash or a cleaner slower than wait_cleaned's bound leaves the layer
+ * directory in staging/ with the marker, and the next GC or CLEANUP finishes it. */
+static int drop_qgroup(int dirfd, const char *marker, berth_error *err)
+{
+	struct btrfs_ioctl_qgroup_create_args a = { .create = 0 };
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	r = berth_read_file_at(dirfd, marker, 32, &text, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || sscanf(text, "%llu", (unsigned long long *)&a.qgroupid) != 1)
+		return berth_error_set(err, BERTH_ERR_IO, r < 0 ? -r : EINVAL, "read %s", marker);
+	wait_cleaned(dirfd, a.qgroupid);
+	for (int i = 0; i < 100; i++) {
+		uint64_t rfer, excl;
+
+		btrfs_util_sync_fd(dirfd);
+		if (btrfs_qgroup_info(dirfd, a.qgroupid, &rfer, &excl, NULL) < 0 ||
+		    (rfer == 0 && excl == 0))
+			break; /* gone (or no quotas), or empty */
+		usleep(50 * 1000);
+	}
+	/* ENOENT: the kernel dropped it; ENOTCONN: quotas were disabled, with every qgroup */
+	if (ioctl(dirfd, BTRFS_IOC_QGROUP_CREATE, &a) < 0 && errno != ENOENT && errno != ENOTCONN)
+		return berth_error_errno(err, BERTH_ERR_IO,
+					 "destroy qgroup 0/%llu of a removed layer (GC retries)",
+					 (unsigned long long)a.qgroupid);
+	if (unlinkat(dirfd, marker, 0) < 0 && errno != ENOENT)
+		return berth_error_errno(err, BERTH_ERR_IO, "remove %s", marker);
+	return 0;
+}
+
 static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_error *err)
 {
 	enum btrfs_util_error e;
+	char marker[NAME_MAX + 1];
+	bool quota;
 	uint64_t id = 0;
 	struct stat st;
+	int r;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : berth_error_errno(err, BERTH_ERR_IO, "stat %s", name);
-	if (s->reclaim_space) {
+	snprintf(marker, sizeof(marker), "%s.qgroup", name);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return berth_error_errno(err, BERTH_ERR_IO, "stat %s", name);
+		return drop_qgroup(dirfd, marker, err); /* a removal cut short */
+	}
+	quota = quota_supported(s);
+	if (s->reclaim_space || quota) {
 		_cleanup_close_ int fd =
 			openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0)
 			btrfs_util_subvolume_id_fd(fd, &id);
+	}
+	if (quota && id) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "%llu\n", (unsigned long long)id);
+		r = berth_write_file_atomic_at(dirfd, marker, text, strlen(text), 0600, false, err);
+		if (r < 0)
+			return r;
 	}
 	errno = 0;
 	/* with the subvolumes a container may have made inside it */
@@ -183,6 +248,9 @@ static int remove_tree(struct berth_ft *s, int dirfd, const char *name, berth_er
 		return berth_rm_rf_at(dirfd, name, err);
 	if (e)
 		return util_fail(err, e, "delete subvolume", name);
+	berth_ft_fault(s, "remove-deleted");
+	if (quota && id)
+		return drop_qgroup(dirfd, marker, err);
 	if (id)
 		wait_cleaned(dirfd, id);
 	return 0;
@@ -209,15 +277,6 @@ static bool is_sealed(struct berth_ft *s, int dirfd, const char *name)
 	bool ro = false;
 
 	return fd >= 0 && btrfs_util_get_subvolume_read_only_fd(fd, &ro) == 0 && ro;
-}
-
-static bool quota_supported(struct berth_ft *s)
-{
-	struct btrfs_state *st = state(s);
-
-	if (st->quota < 0)
-		st->quota = btrfs_quota_enabled(s->rootfd) == 1;
-	return st->quota == 1;
 }
 
 /* The limit is on the qgroup's exclusive bytes: what this layer writes itself, as overlay's

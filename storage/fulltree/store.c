@@ -277,11 +277,12 @@ static int write_at(int dirfd, const char *path, const char *str, berth_error *e
 static int remove_layer_dir(struct berth_ft *s, int dirfd, const char *name, berth_error *err)
 {
 	_cleanup_close_ int fd = -1;
-	struct stat st;
 	int r;
 
+	/* also without its tree: a removal cut short may have left the driver work (btrfs: the
+	 * qgroup of the deleted subvolume) */
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && fstatat(fd, "fs", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fd >= 0) {
 		r = s->ops->remove_tree(s, fd, "fs", err);
 		if (r < 0)
 			return berth_error_prefix(err, "%s", name);
@@ -376,10 +377,10 @@ int berth_ft_create(const struct berth_ft_ops *ops, const struct berth_stor_call
 	}
 	if (size && (!ops->set_size || !ops->quota_supported || !ops->quota_supported(&s)))
 		return berth_error_set(err, BERTH_STOR_ERR_NOT_SUPPORTED, EOPNOTSUPP,
-				       "args.size: %s cannot limit a layer's size here%s", ops->name,
-				       ops->set_size ? " (btrfs quotas are not enabled on this "
+				       "args.size: %s cannot limit a layer's size %s", ops->name,
+				       ops->set_size ? "here (btrfs quotas are not enabled on this "
 						       "filesystem: btrfs quota enable)"
-						     : "");
+						     : "on any filesystem (it uses no quotas)");
 
 	/* Build everything in staging/, then one rename makes the layer appear; "incomplete"
 	 * stays until the parent's child marker exists too. */

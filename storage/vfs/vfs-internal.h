@@ -18,9 +18,13 @@ enum vfs_reflink {
 	VFS_REFLINK_ALWAYS,   /* fail rather than copy */
 };
 
+#define VFS_MAX_THREADS 4
+
 struct vfs_copy_opts {
 	enum vfs_reflink reflink;
 	bool ignore_chown_errors;
+	int threads; /* threads copying files: 1 the walker alone, N the walker and N-1 more, 0 one
+		      * per CPU (the walker included), at most VFS_MAX_THREADS */
 	/* called after every entry copied (crash injection) */
 	void (*fault)(void *ctx, const char *what);
 	void *fault_ctx;

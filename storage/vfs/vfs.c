@@ -26,10 +26,11 @@
 #include "berth/fulltree.h"
 #include "vfs-internal.h"
 
-const char *const berth_vfs_options[] = { BERTH_FT_COMMON_OPTIONS, "reflink", NULL };
+const char *const berth_vfs_options[] = { BERTH_FT_COMMON_OPTIONS, "reflink", "copy_threads", NULL };
 
 struct vfs_state {
 	enum vfs_reflink reflink;
+	int threads; /* options.copy_threads */
 	int can_reflink; /* -1 not probed */
 };
 
@@ -45,6 +46,7 @@ static int parse_options(struct berth_ft *s, json_t *opts, berth_error *err)
 {
 	struct vfs_state *st = state(s);
 	const char *v = "auto";
+	int64_t threads = 0;
 	int r;
 
 	r = berth_json_get_string(opts, "options", "reflink", false, &v, err);
@@ -59,6 +61,12 @@ static int parse_options(struct berth_ft *s, json_t *opts, berth_error *err)
 	else
 		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "options.reflink: \"%.50s\" is not auto, never or always", v);
+	/* 0: one per CPU */
+	r = berth_json_get_int(opts, "options", "copy_threads", false, 0, VFS_MAX_THREADS, &threads,
+			       err);
+	if (r < 0)
+		return r;
+	st->threads = (int)threads;
 	return 0;
 }
 
@@ -165,6 +173,7 @@ static int make_child(struct berth_ft *s, int pdirfd, const char *pname, int dir
 	struct vfs_copy_opts o = {
 		.reflink = st->reflink,
 		.ignore_chown_errors = s->ignore_chown_errors,
+		.threads = st->threads,
 		.fault = copy_fault,
 		.fault_ctx = s,
 	};

@@ -246,9 +246,11 @@ static int cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* static buffers here and in manifest(): manifest recurses once per directory level, and 100 KiB
+ * frames overflow the stack of a deep tree under ASan */
 static void xattrs(const char *path, char *out, size_t outlen)
 {
-	char names[65536];
+	static char names[65536];
 	ssize_t n = llistxattr(path, names, sizeof(names));
 	char *v[256];
 	size_t k = 0, len = 0;
@@ -259,7 +261,7 @@ static void xattrs(const char *path, char *out, size_t outlen)
 	if (k)
 		qsort(v, k, sizeof(char *), cmpstr);
 	for (size_t i = 0; i < k; i++) {
-		unsigned char val[4096];
+		static unsigned char val[4096];
 		ssize_t vl = lgetxattr(path, v[i], val, sizeof(val));
 		/* overlay's own bookkeeping is not layer content */
 		if (!strncmp(v[i], "trusted.overlay.", 16) || !strncmp(v[i], "user.overlay.", 13) ||
@@ -291,7 +293,10 @@ static void manifest(const char *dir, const char *rel)
 		qsort(names, n, sizeof(char *), cmpstr);
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
-		char xa[16384], r[8192], extra[8192] = "";
+		static char xa[16384], extra[8192]; /* done with before the recursion */
+		char r[8192];
+
+		extra[0] = '\0';
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		snprintf(r, sizeof(r), "%s/%s", rel, names[i]);
@@ -312,7 +317,7 @@ static void manifest(const char *dir, const char *rel)
 				 (long long)st.st_mtime);
 			close(dfd);
 		} else if (S_ISLNK(st.st_mode)) {
-			char t[4096];
+			static char t[4096];
 			ssize_t tl = readlink(path, t, sizeof(t) - 1);
 			t[tl < 0 ? 0 : tl] = '\0';
 			snprintf(extra, sizeof(extra), "-> %s mtime=%lld", t, (long long)st.st_mtime);

@@ -128,6 +128,20 @@ is "$(sdrv btrfs "$QC" USAGE '{"id":"lim"}' | j source)" qgroup "USAGE reads the
 u=$(sdrv btrfs "$QC" USAGE '{"id":"lim"}' | j size)
 [ "$u" -ge $((12 << 20)) ] && [ "$u" -lt $((14 << 20)) ]; ok $? "USAGE: the layer's exclusive bytes ($u)"
 sdrv btrfs "$QC" UNMOUNT '{"id":"lim"}' >/dev/null
+# a removed layer's qgroup goes with it (read back with btrfs-progs, at once after the call)
+qgroup_of() { btrfs qgroup show --raw "$W/q" | awk -v q="0/$1" '$1 == q {print "present"}'; }
+check "REMOVE of the sized layer" -- sdrv btrfs "$QC" REMOVE '{"id":"lim"}'
+is "$(qgroup_of "$id")" "" "REMOVE destroyed its qgroup 0/$id"
+sdrv btrfs "$QC" CREATE '{"id":"gcme","size":"8M"}' >/dev/null
+id=$(sdrv btrfs "$QC" METADATA '{"id":"gcme"}' | j subvolumeId)
+is "$(qgroup_of "$id")" present "a new layer has its qgroup 0/$id"
+is "$(sdrv btrfs "$QC" GC '{"keep":[]}' | jq -c .removed)" '["gcme"]' "GC removes the unkept layer"
+is "$(qgroup_of "$id")" "" "GC destroyed its qgroup 0/$id"
+is "$(btrfs qgroup show "$W/q" | grep -c '<stale>')" 0 \
+	"no stale qgroup on the quota filesystem (INIT probes, conformance, REMOVE, GC)"
+uuid=$(btrfs filesystem show "$W/q" | awk '/uuid:/ {print $NF; exit}')
+is "$(cat "/sys/fs/btrfs/$uuid/qgroups/inconsistent")" 0 \
+	"the qgroup numbers are still consistent (no qgroup was destroyed holding bytes)"
 sdrv btrfs "$QC" CLEANUP >/dev/null
 
 # ---- the TREE_SEARCH diff against the full comparison ----

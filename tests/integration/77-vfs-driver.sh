@@ -4,7 +4,8 @@
 # mount (where the overlay driver cannot work: what vfs is for).  Then the copy itself, read
 # back: every entry kind with owners, modes, xattrs (ACLs, capabilities), hardlinks, times to
 # the nanosecond and holes; the copy's data shared with the parent on btrfs (btrfs filesystem
-# du) and not with reflinks off; reflink "always" where it cannot work; the MOUNT semantics.
+# du) and not with reflinks off; the same copy by the walker alone and by four threads
+# (copy_threads); reflink "always" where it cannot work; size always 12; the MOUNT semantics.
 # Every mount stays in a private mount namespace of this test.
 if [ -z "${BERTH_VFS_NS:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	BERTH_VFS_NS=1 exec unshare -m --propagation private bash "$0" "$@"
@@ -52,6 +53,7 @@ copy_case() { # copy_case NAME CONFIG
 	truncate -s 64M "$P/sparse" && printf data | dd of="$P/sparse" bs=1 seek=$((32 << 20)) conv=notrunc 2>/dev/null
 	python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$P/sock"
 	mkdir -p "$P/acl/sub" && setfacl -m u:1234:rwx "$P/acl/sub" && setfacl -d -m g:55:r-x "$P/acl"
+	ok $? "$name: ACLs set on the source (setfacl, from acl)"
 	mkdir -p "$P/$(printf 'd/%.0s' {1..60})" && echo deep >"$P/$(printf 'd/%.0s' {1..60})f"
 	ln "$P/fifo" "$P/fifo-link" && ln -s target "$P/sym" && ln "$P/sym" "$P/sym-link"
 	"$STOR_TREE" big "$P/bigdata" 8
@@ -71,6 +73,11 @@ copy_case() { # copy_case NAME CONFIG
 stor_conf "$W/t.json" "$W/t/root" "$W/t-run"
 copy_case "$(stat -f -c %T "$W") (plain copy)" "$W/t.json"
 is "$(sdrv vfs "$W/t.json" STATUS | j capabilities.reflink)" false "no reflinks on $(stat -f -c %T "$W")"
+# the walker alone, and four threads (whatever the CPUs): the same copy
+stor_conf "$W/t1.json" "$W/t/one" "$W/t1-run" '{"copy_threads":1}'
+copy_case "$(stat -f -c %T "$W") (plain copy, copy_threads 1)" "$W/t1.json"
+stor_conf "$W/t4.json" "$W/t/four" "$W/t4-run" '{"copy_threads":4}'
+copy_case "$(stat -f -c %T "$W") (plain copy, copy_threads 4)" "$W/t4.json"
 if [ "$HAVE_BTRFS" = 1 ]; then
 	# Exclusive bytes: what the copy holds that nothing else shares
 	excl() { btrfs filesystem sync "$1" && btrfs filesystem du -s --raw "$1" | awk 'NR == 2 {print $2}'; }
@@ -92,6 +99,27 @@ out=$(sdrv vfs "$W/always.json" INIT)
 is "$(j code <<<"$out")" 12 "reflink always where the filesystem cannot share extents: code 12"
 stor_conf "$W/bad.json" "$W/t/bad" "$W/bad-run" '{"reflink":"sometimes"}'
 is "$(sdrv vfs "$W/bad.json" INIT | j code)" 7 "a bad reflink value is code 7"
+out=$(sdrv vfs "$W/t.json" CREATE '{"id":"sized","size":"16M"}')
+is "$(j code <<<"$out")" 12 "CREATE with a size: code 12 (vfs uses no quotas)"
+grep -q "on any filesystem" <<<"$out"; ok $? "the message says no filesystem helps: $(j msg <<<"$out")"
+is "$(sdrv vfs "$W/t.json" EXISTS '{"id":"sized"}' | j exists)" false "nothing was created"
+stor_conf "$W/bad.json" "$W/t/bad" "$W/bad-run" '{"copy_threads":5}'
+is "$(sdrv vfs "$W/bad.json" INIT | j code)" 7 "copy_threads above 4 is code 7"
+
+# ---- a copy that fails in a copying thread: a full filesystem ----
+mkdir "$W/full" && mount -t tmpfs -o size=1200k tmpfs "$W/full"
+defer "umount -l $W/full"
+stor_conf "$W/full.json" "$W/full/root" "$W/full-run" '{"copy_threads":4}'
+sdrv vfs "$W/full.json" INIT >/dev/null
+sdrv vfs "$W/full.json" CREATE '{"id":"big"}' >/dev/null
+P=$(sdrv vfs "$W/full.json" MOUNT '{"id":"big"}' | j path)
+for i in $(seq 40); do head -c 20480 /dev/urandom >"$P/f$i"; done
+sdrv vfs "$W/full.json" UNMOUNT '{"id":"big"}' >/dev/null
+out=$(sdrv vfs "$W/full.json" CREATE '{"id":"nospace","parent":"big"}')
+is "$(j code <<<"$out")" 14 "a copy that runs out of space: code 14 ($(j msg <<<"$out"))"
+is "$(sdrv vfs "$W/full.json" EXISTS '{"id":"nospace"}' | j exists)" false "no layer is left"
+is "$(ls -A "$W/full/root/staging")" "" "nor anything in staging/"
+sdrv vfs "$W/full.json" CLEANUP >/dev/null
 
 # ---- MOUNT: the layer's own directory ----
 C=$W/t.json

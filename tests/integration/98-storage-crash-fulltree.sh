@@ -7,7 +7,8 @@
 # recovery the protocol promises (INIT, GC or REMOVE, in turn), and prove that no partial
 # layer is visible (EXISTS, LIST, METADATA), that the store on disk is exactly what it was
 # before the call (files, and for btrfs the subvolumes, read back with btrfs-progs), and that
-# the same id is then created, applied and mounted with byte-identical content.
+# the same id is then created, applied and mounted with byte-identical content.  On btrfs with
+# quotas, a REMOVE killed after the delete leaves its qgroup to the next GC.
 # Every mount stays in a private mount namespace of this test.
 if [ -z "${BERTH_FTCRASH_NS:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	BERTH_FTCRASH_NS=1 exec unshare -m --propagation private bash "$0" "$@"
@@ -164,6 +165,29 @@ if grep -qw btrfs /proc/filesystems && command -v mkfs.btrfs >/dev/null && mkbtr
 	crash_matrix btrfs "$W/b"
 else
 	ok 1 "a btrfs filesystem for the btrfs matrix (btrfs in the kernel, mkfs.btrfs)"
+fi
+# btrfs with quotas: a REMOVE killed between the subvolume's delete and its qgroup's destroy
+# leaves the id in a marker in staging/; the next GC destroys the qgroup
+if [ -d "$W/b" ] && mkbtrfs "$W/q" 512M && btrfs quota enable "$W/q"; then
+	stor_conf "$W/q.json" "$W/q/root" "$W/q-run"
+	qdrv() { "$STOR_TREE" request "$W/q.json" "$2" | STOR_COMMAND=$1 "$FB/storage/btrfs" 2>>"$W/stderr"; }
+	qdrv INIT '{}' >/dev/null
+	qdrv CREATE '{"id":"q1"}' >/dev/null
+	qid=$(qdrv METADATA '{"id":"q1"}' | "$STOR_TREE" get subvolumeId)
+	qgroup_of() { btrfs qgroup show --raw "$W/q" | awk -v q="0/$1" '$1 == q {print "present"}'; }
+	(BERTH_FAULT=btrfs:btrfs-remove-deleted#1 qdrv REMOVE '{"id":"q1"}' >/dev/null) 2>/dev/null
+	rc=$?
+	[ $rc -ne 0 ]; ok $? "btrfs with quotas: REMOVE killed after the delete (rc $rc)"
+	ls "$W/q/root/staging"/*/fs.qgroup >/dev/null 2>&1
+	ok $? "btrfs with quotas: the qgroup id waits in a marker in staging/"
+	check "btrfs with quotas: GC after the kill" -- qdrv GC '{}'
+	is "$(qgroup_of "$qid")" "" "btrfs with quotas: GC destroyed the qgroup 0/$qid of the killed REMOVE"
+	is "$(ls -A "$W/q/root/staging")" "" "btrfs with quotas: staging/ is empty"
+	uuid=$(btrfs filesystem show "$W/q" | awk '/uuid:/ {print $NF; exit}')
+	is "$(cat "/sys/fs/btrfs/$uuid/qgroups/inconsistent")" 0 "btrfs with quotas: the qgroup numbers are consistent"
+	check "btrfs with quotas: CLEANUP" -- qdrv CLEANUP '{}'
+else
+	ok 1 "a btrfs with quotas for the qgroup kill"
 fi
 mkdir -p "$W/v"
 crash_matrix vfs "$W/v"
