@@ -204,20 +204,22 @@ int berth_route_list(struct berth_nl *nl, int family, int table, struct berth_ro
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
+static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family, int idx)
 {
 	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
+		if (res->ips[i].gateway.family == family &&
+		    (idx < 0 || res->ips[i].interface < 0 || res->ips[i].interface == idx))
 			return &res->ips[i].gateway;
 	return NULL;
 }
 
 int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *res,
-			size_t *ret_failed, berth_error *err)
+			int idx, size_t *ret_failed, berth_error *err)
 {
 	for (size_t i = 0; i < res->n_routes; i++) {
 		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
+		const struct berth_ip *gw =
+			cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family, idx);
 		struct berth_route rt;
 		int r;
 

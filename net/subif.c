@@ -202,7 +202,7 @@ static int configure(struct berth_nl *cont, int nsfd, int ifindex, const char *i
 			return berth_error_prefix(err, "failed to add IP addr %s to \"%s\"",
 						  berth_ipnet_format(&res->ips[i].address, a), ifname);
 	}
-	if ((r = berth_route_add_cni(cont, ifindex, res, &failed, err)) < 0)
+	if ((r = berth_route_add_cni(cont, ifindex, res, -1, &failed, err)) < 0)
 		return berth_error_prefix(err, "failed to add route '%s'",
 					  berth_ipnet_format(&res->routes[failed].dst, a));
 	return 0;

@@ -427,7 +427,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 			return berth_error_prefix(err, "failed to settle addresses for \"%s\"",
 						  s->call->ifname);
 	}
-	return berth_route_add_cni(s->cont, s->cveth.ifindex, res, NULL, err);
+	return berth_route_add_cni(s->cont, s->cveth.ifindex, res, -1, NULL, err);
 }
 
 /* ---- result ----------------------------------------------------------------------------- */

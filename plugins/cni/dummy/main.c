@@ -104,7 +104,7 @@ static int configure(int nsfd, struct berth_nl *nl, const char *ifname, int ifin
 	}
 	if ((r = berth_link_set_up(nl, ifindex, true, err)) < 0)
 		return berth_error_prefix(err, "failed to set \"%s\" UP", ifname);
-	if ((r = berth_route_add_cni(nl, ifindex, res, &failed, err)) < 0)
+	if ((r = berth_route_add_cni(nl, ifindex, res, -1, &failed, err)) < 0)
 		return berth_error_prefix(err, "failed to add route '%s' dev %s",
 					  berth_ipnet_format(&res->routes[failed].dst,
 							     (char[BERTH_IPNET_STRLEN]){ 0 }), ifname);

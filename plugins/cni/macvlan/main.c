@@ -267,7 +267,7 @@ static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, 
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr to %s", ifname);
 	}
-	if ((r = berth_route_add_cni(cont, ifindex, res, &failed, err)) < 0)
+	if ((r = berth_route_add_cni(cont, ifindex, res, -1, &failed, err)) < 0)
 		return berth_error_prefix(err, "failed to add route '%s'",
 					  berth_ipnet_format(&res->routes[failed].dst,
 							     (char[BERTH_IPNET_STRLEN]){ 0 }));

@@ -164,7 +164,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr to %s", s->call->ifname);
 	}
-	if ((r = berth_route_add_cni(s->cont, idx, res, &failed, err)) < 0)
+	if ((r = berth_route_add_cni(s->cont, idx, res, -1, &failed, err)) < 0)
 		return berth_error_prefix(err, "failed to add route %s",
 					  berth_ipnet_format(&res->routes[failed].dst,
 							     (char[BERTH_IPNET_STRLEN]){ 0 }));
