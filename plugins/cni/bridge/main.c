@@ -792,17 +792,8 @@ ipam:
 		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
-	if (conf.ipam_type) {
-		_cleanup_free_ char *ipam = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(conf.ipam_type, call->path, &ipam, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       conf.ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
-	}
+	if (conf.ipam_type)
+		r = berth_cni_delegate_del(call, conf.ipam_type, err);
 out:
 	bridge_conf_free(&conf);
 	return r;

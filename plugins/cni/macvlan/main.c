@@ -490,17 +490,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			del_tmp_links(cont, nsfd);
 		}
 	}
-	if (ipam_type) {
-		_cleanup_free_ char *path = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(ipam_type, call->path, &path, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, ipam_type, "DEL", NULL, err);
-	}
+	if (ipam_type)
+		r = berth_cni_delegate_del(call, ipam_type, err);
 	return r;
 }
 

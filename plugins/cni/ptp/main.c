@@ -502,17 +502,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	/* masquerade elements, from their state file (no netns needed) */
 	if ((r = berth_nft_masq_del(&owner, conf.ip_masq, err)) < 0)
 		return r;
-	if (conf.ipam_type) {
-		_cleanup_free_ char *ipam = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(conf.ipam_type, call->path, &ipam, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       conf.ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
-	}
+	if (conf.ipam_type)
+		r = berth_cni_delegate_del(call, conf.ipam_type, err);
 	return r;
 }
 
