@@ -228,3 +228,31 @@ int berth_addr_wait_dad(int nsfd, struct berth_nl *nl, int ifindex, int timeout_
 			;
 	}
 }
+
+int berth_addr_check_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *prev,
+			 int ci, berth_error *err)
+{
+	_cleanup_free_ struct berth_addr *addrs = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = berth_addr_list(nl, ifindex, 0, &addrs, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < prev->n_ips; i++) {
+		const struct berth_cni_ipconfig *ip = &prev->ips[i];
+		char s[BERTH_IPNET_STRLEN];
+		bool found = false;
+
+		if (ip->interface >= 0 && ip->interface != ci)
+			continue;
+		for (size_t j = 0; j < n && !found; j++)
+			found = addrs[j].addr.prefix == ip->address.prefix &&
+				berth_ip_equal(&addrs[j].addr.ip, &ip->address.ip);
+		if (!found)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+					       "ipv%s address %s not found in the container",
+					       ip->address.ip.family == AF_INET ? "4" : "6",
+					       berth_ipnet_format(&ip->address, s));
+	}
+	return 0;
+}

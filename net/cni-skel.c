@@ -578,3 +578,16 @@ bool berth_cni_attachment_valid(const struct berth_cni_attachment *a, size_t n,
 			return true;
 	return false;
 }
+
+int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, berth_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	berth_error ferr = { 0 };
+
+	if (berth_find_in_path(type, call->path, &path, &ferr) < 0) {
+		berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release", type,
+			       ferr.msg);
+		return 0;
+	}
+	return berth_cni_delegate(call, type, "DEL", NULL, err);
+}

@@ -43,8 +43,8 @@ static int enable_v6(int nsfd, const char *ifname, berth_error *err)
 int berth_iface_configure(int nsfd, struct berth_nl *nl, int ifindex, const char *ifname,
 			  const struct berth_cni_result *res, int idx, berth_error *err)
 {
-	const struct berth_ip *gw4 = NULL, *gw6 = NULL;
 	bool v6 = false;
+	size_t failed;
 	int r;
 
 	for (size_t i = 0; i < res->n_ips; i++) {
@@ -62,34 +62,14 @@ int berth_iface_configure(int nsfd, struct berth_nl *nl, int ifindex, const char
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr %s to %s",
 						  berth_ipnet_format(&ip->address, s), ifname);
-		if (ip->gateway.family == AF_INET && !gw4)
-			gw4 = &ip->gateway;
-		else if (ip->gateway.family == AF_INET6 && !gw6)
-			gw6 = &ip->gateway;
 	}
 	if ((r = berth_link_set_up(nl, ifindex, true, err)) < 0)
 		return berth_error_prefix(err, "failed to set %s up", ifname);
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw
-					    : cr->dst.ip.family == AF_INET ? gw4 : gw6;
-		struct berth_route rt;
-		char d[BERTH_IPNET_STRLEN];
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		if ((r = berth_route_add(nl, &rt, false, err)) < 0)
-			return berth_error_prefix(err, "failed to add route %s dev %s",
-						  berth_ipnet_format(&cr->dst, d), ifname);
-	}
+	if ((r = berth_route_add_cni(nl, ifindex, res, idx, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route %s dev %s",
+					  berth_ipnet_format(&res->routes[failed].dst,
+							     (char[BERTH_IPNET_STRLEN]){ 0 }),
+					  ifname);
 	return 0;
 }
 

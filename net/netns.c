@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "berth/cni.h"
@@ -128,6 +129,52 @@ int berth_netns_run(int nsfd, berth_netns_fn fn, void *userdata, berth_error *er
 			return r;
 	}
 	return fn(userdata, err);
+}
+
+int berth_netns_probe(berth_netns_fn fn, void *userdata, const char *what, berth_error *err)
+{
+	int p[2], status = 0;
+	berth_error child = { 0 };
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
+	}
+	if (pid == 0) {
+		berth_error e = { 0 };
+		int r;
+
+		close(p[0]);
+		if (unshare(CLONE_NEWNET) < 0)
+			r = berth_error_errno(&e, BERTH_CNI_ERR_INTERNAL,
+					      "cannot create a network namespace to probe in");
+		else
+			r = fn(userdata, &e);
+		if (r < 0 && write(p[1], &e, sizeof(e)) < 0)
+			_exit(2);
+		_exit(r < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	n = read(p[0], &child, sizeof(child));
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (n == (ssize_t)sizeof(child)) {
+		child.msg[sizeof(child.msg) - 1] = '\0';
+		child.details[sizeof(child.details) - 1] = '\0';
+		*err = child;
+		return -(child.errnum ? child.errnum : EIO);
+	}
+	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
+			       "the %s probe process failed (status %d)", what, status);
 }
 
 int berth_netns_new_anon(int *ret_fd, berth_error *err)

@@ -16,15 +16,11 @@
 #include <linux/rtnetlink.h>
 #include <linux/tc_act/tc_mirred.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <math.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
@@ -40,6 +36,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/link.h"
+#include "berth/netns.h"
 #include "berth/qdisc.h"
 #include "nl-internal.h"
 
@@ -534,16 +531,13 @@ void berth_qdisc_ifb_name(const char *network, const char *container_id, char bu
 }
 
 /* The child of berth_qdisc_probe, in a network namespace of its own. */
-static int probe_child(berth_error *err)
+static int probe_fn(void *userdata, berth_error *err)
 {
 	_cleanup_nl_ struct berth_nl *nl = NULL;
 	struct berth_tbf t;
 	struct berth_link l;
 	int r;
 
-	if (unshare(CLONE_NEWNET) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL,
-					 "cannot create a network namespace to probe in");
 	if ((r = berth_nl_open(-1, &nl, err)) < 0 ||
 	    (r = berth_qdisc_ifb_add(nl, "bwprobe", 0, NULL, err)) < 0 ||
 	    (r = berth_link_get_by_name(nl, "bwprobe", &l, err)) < 0 ||
@@ -557,41 +551,5 @@ static int probe_child(berth_error *err)
 
 int berth_qdisc_probe(berth_error *err)
 {
-	int p[2], status = 0;
-	berth_error child = { 0 };
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
-	}
-	if (pid == 0) {
-		berth_error e = { 0 };
-		int r = probe_child(&e);
-
-		close(p[0]);
-		if (r < 0 && write(p[1], &e, sizeof(e)) < 0)
-			_exit(2);
-		_exit(r < 0 ? 1 : 0);
-	}
-	close(p[1]);
-	n = read(p[0], &child, sizeof(child));
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (n == (ssize_t)sizeof(child)) {
-		child.msg[sizeof(child.msg) - 1] = '\0';
-		child.details[sizeof(child.details) - 1] = '\0';
-		*err = child;
-		return -(child.errnum ? child.errnum : EIO);
-	}
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
-			       "the traffic control probe process failed (status %d)", status);
+	return berth_netns_probe(probe_fn, NULL, "traffic control", err);
 }

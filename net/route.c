@@ -203,3 +203,68 @@ int berth_route_list(struct berth_nl *nl, int family, int table, struct berth_ro
 	*ret_n = c.n;
 	return 0;
 }
+
+static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family, int idx)
+{
+	for (size_t i = 0; i < res->n_ips; i++)
+		if (res->ips[i].gateway.family == family &&
+		    (idx < 0 || res->ips[i].interface < 0 || res->ips[i].interface == idx))
+			return &res->ips[i].gateway;
+	return NULL;
+}
+
+int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *res,
+			int idx, size_t *ret_failed, berth_error *err)
+{
+	for (size_t i = 0; i < res->n_routes; i++) {
+		const struct berth_cni_route *cr = &res->routes[i];
+		const struct berth_ip *gw =
+			cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family, idx);
+		struct berth_route rt;
+		int r;
+
+		berth_route_init(&rt);
+		rt.dst = cr->dst;
+		if (gw)
+			rt.gw = *gw;
+		rt.ifindex = ifindex;
+		rt.priority = cr->priority;
+		rt.mtu = cr->mtu;
+		rt.advmss = cr->advmss;
+		rt.table = cr->table > 0 ? cr->table : 0;
+		rt.scope = cr->scope;
+		if ((r = berth_route_add(nl, &rt, false, err)) < 0) {
+			if (ret_failed)
+				*ret_failed = i;
+			return r;
+		}
+	}
+	return 0;
+}
+
+int berth_route_check_cni(struct berth_nl *nl, const struct berth_cni_result *prev,
+			  berth_error *err)
+{
+	_cleanup_free_ struct berth_route *routes = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = berth_route_list(nl, 0, -1, &routes, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < prev->n_routes; i++) {
+		const struct berth_cni_route *cr = &prev->routes[i];
+		struct berth_ipnet want = berth_ipnet_network(&cr->dst);
+		char s[BERTH_IPNET_STRLEN];
+		bool found = false;
+
+		for (size_t j = 0; j < n && !found; j++)
+			found = routes[j].dst.prefix == want.prefix &&
+				berth_ip_equal(&routes[j].dst.ip, &want.ip) &&
+				(!cr->gw.family || berth_ip_equal(&routes[j].gw, &cr->gw));
+		if (!found)
+			return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+					       "route to %s not found in the container",
+					       berth_ipnet_format(&cr->dst, s));
+	}
+	return 0;
+}

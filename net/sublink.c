@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Stacked links (macvlan, ipvlan ...) created into another netns: raw rtnetlink with libnl,
- * since libnl-route's macvlan/ipvlan objects cannot target another netns. */
+/* Stacked links (macvlan, ipvlan, vlan ...) created into another netns: raw rtnetlink with
+ * libnl, since libnl-route's link objects cannot target another netns. */
 
 #include <errno.h>
 #include <linux/if_link.h>
@@ -16,6 +16,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/fault.h"
+#include "berth/netns.h"
 #include "berth/route.h"
 #include "berth/sublink.h"
 #include "nl-internal.h"
@@ -67,6 +68,7 @@ static int create(struct berth_nl *nl, const struct berth_sublink_opts *o, const
 	    nla_put_u32(msg, IFLA_LINK, (uint32_t)o->parent) < 0 ||
 	    (o->nsfd >= 0 && nla_put_u32(msg, IFLA_NET_NS_FD, (uint32_t)o->nsfd) < 0) ||
 	    (o->mtu > 0 && nla_put_u32(msg, IFLA_MTU, (uint32_t)o->mtu) < 0) ||
+	    (o->txqlen_zero && nla_put_u32(msg, IFLA_TXQLEN, 0) < 0) ||
 	    (o->mac && nla_put(msg, IFLA_ADDRESS, BERTH_MAC_LEN, o->mac) < 0) ||
 	    !(li = nla_nest_start(msg, IFLA_LINKINFO)) ||
 	    nla_put_string(msg, IFLA_INFO_KIND, o->kind) < 0)
@@ -98,6 +100,35 @@ static int rename_up(struct berth_nl *nl, const struct berth_sublink_opts *o, in
 	return berth_nl_talk(nl, msg, NULL, NULL, err, what);
 }
 
+/* Create under the temporary name: a random one (retried on a clash), or o->tmp_name, whose
+ * link of our kind in the target is what a crash before the rename left: replaced. */
+static int create_tmp(struct berth_nl *nl, struct berth_nl *target,
+		      const struct berth_sublink_opts *o, char tmp[IF_NAMESIZE], berth_error *err)
+{
+	berth_error ign = { 0 };
+	struct berth_link old;
+	int r;
+
+	if (o->tmp_name) {
+		snprintf(tmp, IF_NAMESIZE, "%s", o->tmp_name);
+		r = create(nl, o, tmp, err);
+		if (r != -EEXIST || berth_link_get_by_name(target, tmp, &old, &ign) < 0 ||
+		    !STREQ(old.kind, o->kind) || berth_link_del(target, old.ifindex, &ign) < 0)
+			return r;
+		return create(nl, o, tmp, err);
+	}
+	for (int tries = 0;; tries++) {
+		uint32_t v;
+
+		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+			return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "getrandom");
+		snprintf(tmp, IF_NAMESIZE, "bt%08x", v);
+		r = create(nl, o, tmp, err);
+		if (r != -EEXIST || tries == 8)
+			return r;
+	}
+}
+
 int berth_sublink_add(struct berth_nl *nl, struct berth_nl *target,
 		      const struct berth_sublink_opts *o, struct berth_link *ret, berth_error *err)
 {
@@ -111,7 +142,7 @@ int berth_sublink_add(struct berth_nl *nl, struct berth_nl *target,
 				       IF_NAMESIZE - 1);
 	/* A taken final name shows up as EEXIST from the create (same netns) or the rename
 	 * (which then removes the new link): no lookup first on the common path. */
-	if (o->nsfd < 0) {
+	if (o->nsfd < 0 && !o->tmp_name) {
 		/* same netns: the final name at once */
 		r = create(nl, o, o->name, err);
 		if (r == -EEXIST)
@@ -127,17 +158,7 @@ int berth_sublink_add(struct berth_nl *nl, struct berth_nl *target,
 			ret->flags |= IFF_UP;
 		return 0;
 	}
-	for (int tries = 0;; tries++) {
-		uint32_t v;
-
-		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-			return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "getrandom");
-		snprintf(tmp, sizeof(tmp), "bt%08x", v);
-		r = create(nl, o, tmp, err);
-		if (r != -EEXIST || tries == 8)
-			break;
-	}
-	if (r < 0)
+	if ((r = create_tmp(nl, target, o, tmp, err)) < 0)
 		return r;
 	if ((r = berth_link_get_by_name(target, tmp, ret, err)) < 0)
 		return r; /* unlisted meanwhile: nothing to undo */
@@ -155,6 +176,33 @@ int berth_sublink_add(struct berth_nl *nl, struct berth_nl *target,
 undo:
 	(void)berth_link_del(target, ret->ifindex, &ign);
 	return r;
+}
+
+/* In the probe's netns: a veth parent and the link on it. */
+static int probe_fn(void *userdata, berth_error *e)
+{
+	_cleanup_nl_ struct berth_nl *nl = NULL;
+	struct berth_veth_opts vo = { .name = "probe0", .peer_name = "probe1", .peer_nsfd = -1 };
+	struct berth_sublink_opts o = *(const struct berth_sublink_opts *)userdata;
+	struct berth_link parent, l;
+	int r;
+
+	if ((r = berth_nl_open(-1, &nl, e)) < 0 || (r = berth_link_add_veth(nl, &vo, e)) < 0 ||
+	    (r = berth_link_get_by_name(nl, "probe0", &parent, e)) < 0)
+		return r;
+	o.parent = parent.ifindex;
+	o.nsfd = -1;
+	o.name = "probe2";
+	o.tmp_name = NULL;
+	o.mac = NULL;
+	o.alias = NULL;
+	o.mtu = 0;
+	return berth_sublink_add(nl, nl, &o, &l, e);
+}
+
+int berth_sublink_probe(const struct berth_sublink_opts *o, berth_error *err)
+{
+	return berth_netns_probe(probe_fn, (void *)o, o->kind, err);
 }
 
 struct info_ctx {
@@ -254,6 +302,6 @@ int berth_sublink_default_route_iface(struct berth_nl *nl, char ret_name[IF_NAME
 			return 0;
 		}
 	}
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT,
+	return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, ENOENT,
 			       "no default route interface found");
 }

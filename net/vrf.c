@@ -3,21 +3,18 @@
  * table accessor that works on a socket of ours). */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
+#include "berth/netns.h"
 #include "berth/vrf.h"
 #include "nl-internal.h"
 
@@ -188,49 +185,17 @@ int berth_vrf_has_host_route(struct berth_nl *nl, uint32_t table, const struct b
 	return r < 0 ? r : h.found;
 }
 
+static int probe_fn(void *userdata, berth_error *e)
+{
+	_cleanup_nl_ struct berth_nl *nl = NULL;
+	int r;
+
+	if ((r = berth_nl_open(-1, &nl, e)) < 0)
+		return r;
+	return berth_vrf_add(nl, "vrfprobe", 10, e);
+}
+
 int berth_vrf_probe(berth_error *err)
 {
-	int p[2], status = 0;
-	berth_error child = { 0 };
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return berth_error_errno(err, BERTH_CNI_ERR_INTERNAL, "fork");
-	}
-	if (pid == 0) {
-		struct berth_nl *nl = NULL;
-		berth_error e = { 0 };
-		int r;
-
-		close(p[0]);
-		if (unshare(CLONE_NEWNET) < 0)
-			r = berth_error_errno(&e, BERTH_CNI_ERR_INTERNAL,
-					      "cannot create a network namespace to probe in");
-		else if ((r = berth_nl_open(-1, &nl, &e)) == 0)
-			r = berth_vrf_add(nl, "vrfprobe", 10, &e);
-		if (r < 0 && write(p[1], &e, sizeof(e)) < 0)
-			_exit(2);
-		_exit(r < 0 ? 1 : 0);
-	}
-	close(p[1]);
-	n = read(p[0], &child, sizeof(child));
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (n == (ssize_t)sizeof(child)) {
-		child.msg[sizeof(child.msg) - 1] = '\0';
-		child.details[sizeof(child.details) - 1] = '\0';
-		*err = child;
-		return -(child.errnum ? child.errnum : EIO);
-	}
-	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EIO,
-			       "the VRF probe process failed (status %d)", status);
+	return berth_netns_probe(probe_fn, NULL, "VRF", err);
 }

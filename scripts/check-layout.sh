@@ -10,7 +10,7 @@ bad() { echo "layout: $*"; fail=1; }
 layer_of_header() {
 	case $1 in
 	error | log | json | file | fs | exec | fault | cleanup) echo common ;;
-	cni | cniargs | cni-skel | netns | nl | link | addr | route | sysctl | ip | nft | ipam | qdisc | rule | vrf | firewalld | sublink | iface | tun | dummy) echo net ;;
+	cni | cniargs | cni-skel | netns | nl | link | addr | route | sysctl | ip | nft | ipam | qdisc | rule | vrf | firewalld | sublink | subif | iface | tun | dummy) echo net ;;
 	storage-proto | storage-skel | storage-client | storage-select | archive | overlay | dm | fulltree | btrfs | vfs) echo storage ;;
 	netconf | chain | cache | store) echo core ;;
 	*) echo unknown ;;

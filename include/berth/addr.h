@@ -28,6 +28,11 @@ int berth_addr_del(struct berth_nl *nl, int ifindex, const struct berth_ipnet *a
 /* Addresses of ifindex (0 = every link) of family (0 = both); caller frees *ret. */
 int berth_addr_list(struct berth_nl *nl, int ifindex, int family, struct berth_addr **ret,
 		    size_t *ret_n, berth_error *err);
+/* CHECK: every address of the CNI result prev on its interface ci (or on none) is on ifindex;
+ * else -ENOENT "ipvN address A not found in the container". */
+struct berth_cni_result;
+int berth_addr_check_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *prev,
+			 int ci, berth_error *err);
 
 /* Wait until no address of ifindex is tentative (IPv6 DAD finished), driven by address
  * notifications from a socket opened in nsfd (-1: current netns), at most timeout_ms.

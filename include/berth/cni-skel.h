@@ -61,6 +61,10 @@ int berth_plugin_main(const struct berth_cni_plugin *plugin, int argc, char **ar
 int berth_cni_delegate(const struct berth_cni_call *call, const char *type, const char *command,
 		       struct berth_cni_result **ret, berth_error *err);
 
+/* DEL through the delegate `type`: one that CNI_PATH does not find (any more) has nothing
+ * reserved to release, so a warning and 0 (a DEL must not fail for it). */
+int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, berth_error *err);
+
 /* Let berth_cni_delegate() run the delegate `plugin` (its .name is the type) in this process
  * instead of exec: only when the executable CNI_PATH finds for that type is the file installed
  * beside this plugin's own executable, so the code run is the code that would have been

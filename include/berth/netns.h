@@ -42,3 +42,9 @@ int berth_netns_new_anon(int *ret_fd, berth_error *err);
 /* Run fn(userdata, err) inside nsfd and come back; returns fn's value. */
 typedef int (*berth_netns_fn)(void *userdata, berth_error *err);
 int berth_netns_run(int nsfd, berth_netns_fn fn, void *userdata, berth_error *err);
+
+/* Run fn(userdata, err) in a child process in a new, empty netns that goes with the child: a
+ * probe of what this kernel can do (which may also load a module) that leaves nothing behind.
+ * Returns 0, or fn's error handed back; `what` names the probe in the message of a child that
+ * died without one. */
+int berth_netns_probe(berth_netns_fn fn, void *userdata, const char *what, berth_error *err);

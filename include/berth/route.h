@@ -29,6 +29,17 @@ void berth_route_init(struct berth_route *r);
 /* Add (NLM_F_EXCL unless `replace`); -EEXIST when present. */
 int berth_route_add(struct berth_nl *nl, const struct berth_route *r, bool replace,
 		    berth_error *err);
+/* The routes of a CNI result, on ifindex, as the reference's ipam.ConfigureIface adds them: a
+ * route without a gateway takes the gateway of the result's first IP of its family (among the
+ * IPs of interface idx or of none; idx -1: among all).  On a failure *ret_failed (unless NULL)
+ * is the index of the route in res->routes, for the caller's message. */
+struct berth_cni_result;
+int berth_route_add_cni(struct berth_nl *nl, int ifindex, const struct berth_cni_result *res,
+			int idx, size_t *ret_failed, berth_error *err);
+/* CHECK: every route of the CNI result prev (its network, through its gateway when it names
+ * one) is in a table of nl's netns; else -ENOENT "route to D not found in the container". */
+int berth_route_check_cni(struct berth_nl *nl, const struct berth_cni_result *prev,
+			  berth_error *err);
 /* Delete the route matching dst, table, and (when set) gw, ifindex, priority; -ESRCH when
  * absent. */
 int berth_route_del(struct berth_nl *nl, const struct berth_route *r, berth_error *err);

@@ -132,64 +132,6 @@ static int check_port_vlans(struct berth_nl *host, const struct bridge_conf *con
 	return 0;
 }
 
-/* Every prevResult address of the container interface is on it. */
-static int check_container_addrs(struct berth_nl *cont, const struct berth_cni_result *prev,
-				 int ci, const struct berth_link *cv, berth_error *err)
-{
-	_cleanup_free_ struct berth_addr *addrs = NULL;
-	size_t n_addrs = 0;
-	int r;
-
-	if ((r = berth_addr_list(cont, cv->ifindex, 0, &addrs, &n_addrs, err)) < 0)
-		return r;
-	for (size_t i = 0; i < prev->n_ips; i++) {
-		const struct berth_cni_ipconfig *ip = &prev->ips[i];
-		char s[BERTH_IPNET_STRLEN];
-		bool found = false;
-
-		if (ip->interface >= 0 && ip->interface != ci)
-			continue;
-		for (size_t j = 0; j < n_addrs && !found; j++)
-			found = addrs[j].addr.prefix == ip->address.prefix &&
-				berth_ip_equal(&addrs[j].addr.ip, &ip->address.ip);
-		if (!found)
-			return check_fail(err, "ipv%s address %s not found in the container",
-					  ip->address.ip.family == AF_INET ? "4" : "6",
-					  berth_ipnet_format(&ip->address, s));
-	}
-	return 0;
-}
-
-/* Every prevResult route is in the container's routing table. */
-static int check_container_routes(struct berth_nl *cont, const struct berth_cni_result *prev,
-				  berth_error *err)
-{
-	_cleanup_free_ struct berth_route *routes = NULL;
-	size_t n_routes = 0;
-	int r;
-
-	if ((r = berth_route_list(cont, 0, -1, &routes, &n_routes, err)) < 0)
-		return r;
-	for (size_t i = 0; i < prev->n_routes; i++) {
-		const struct berth_cni_route *cr = &prev->routes[i];
-		struct berth_ipnet want = berth_ipnet_network(&cr->dst);
-		char s[BERTH_IPNET_STRLEN];
-		bool found = false;
-
-		for (size_t j = 0; j < n_routes && !found; j++) {
-			const struct berth_route *kr = &routes[j];
-
-			found = kr->dst.prefix == want.prefix &&
-				berth_ip_equal(&kr->dst.ip, &want.ip) &&
-				(!cr->gw.family || berth_ip_equal(&kr->gw, &cr->gw));
-		}
-		if (!found)
-			return check_fail(err, "route to %s%s not found in the container",
-					  berth_ipnet_format(&cr->dst, s), "");
-	}
-	return 0;
-}
-
 /* The masquerade and MAC spoof check elements recorded for the attachment are in the kernel. */
 static int check_nft(const struct berth_cni_call *call, const struct bridge_conf *conf,
 		     const struct berth_cni_result *prev, berth_error *err)
@@ -242,8 +184,8 @@ int bridge_cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 				       err)) < 0 ||
 	    (r = check_host_veth(host, &conf, prev, bi, ci, &br, &cv, &hv, err)) < 0 ||
 	    (r = check_port_vlans(host, &conf, &hv, err)) < 0 ||
-	    (r = check_container_addrs(cont, prev, ci, &cv, err)) < 0 ||
-	    (r = check_container_routes(cont, prev, err)) < 0 ||
+	    (r = berth_addr_check_cni(cont, cv.ifindex, prev, ci, err)) < 0 ||
+	    (r = berth_route_check_cni(cont, prev, err)) < 0 ||
 	    (r = check_nft(call, &conf, prev, err)) < 0)
 		goto out;
 	r = 0;

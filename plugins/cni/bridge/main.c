@@ -398,14 +398,6 @@ static int set_cont_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 static int configure_container(struct add_state *s, const struct berth_cni_result *res,
 			       berth_error *err)
 {
@@ -435,26 +427,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 			return berth_error_prefix(err, "failed to settle addresses for \"%s\"",
 						  s->call->ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = s->cveth.ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(s->cont, &rt, false, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return berth_route_add_cni(s->cont, s->cveth.ifindex, res, -1, NULL, err);
 }
 
 /* ---- result ----------------------------------------------------------------------------- */
@@ -819,17 +792,8 @@ ipam:
 		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
-	if (conf.ipam_type) {
-		_cleanup_free_ char *ipam = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(conf.ipam_type, call->path, &ipam, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       conf.ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
-	}
+	if (conf.ipam_type)
+		r = berth_cni_delegate_del(call, conf.ipam_type, err);
 out:
 	bridge_conf_free(&conf);
 	return r;

@@ -63,14 +63,6 @@ static int parse_conf(json_t *cfg, bool need_ipam, struct dummy_conf *c, berth_e
 
 /* ---- ADD -------------------------------------------------------------------------------- */
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 /* What the reference's ipam.ConfigureIface does: IPv6 enabled on lo and the link when an IPv6
  * address comes (with keep_addr_on_down), the addresses, the link up, the routes (through the
  * first gateway of their family when they name none). */
@@ -80,6 +72,7 @@ static int configure(int nsfd, struct berth_nl *nl, const char *ifname, int ifin
 	berth_error ign = { 0 };
 	char key[96], v[16];
 	bool v6 = false;
+	size_t failed;
 	int r;
 
 	for (size_t i = 0; i < res->n_ips; i++)
@@ -111,26 +104,10 @@ static int configure(int nsfd, struct berth_nl *nl, const char *ifname, int ifin
 	}
 	if ((r = berth_link_set_up(nl, ifindex, true, err)) < 0)
 		return berth_error_prefix(err, "failed to set \"%s\" UP", ifname);
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-		char d[BERTH_IPNET_STRLEN];
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw && gw->family == cr->dst.ip.family)
-			rt.gw = *gw;
-		rt.ifindex = ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		if ((r = berth_route_add(nl, &rt, false, err)) < 0)
-			return berth_error_prefix(err, "failed to add route '%s' dev %s",
-						  berth_ipnet_format(&cr->dst, d), ifname);
-	}
+	if ((r = berth_route_add_cni(nl, ifindex, res, -1, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route '%s' dev %s",
+					  berth_ipnet_format(&res->routes[failed].dst,
+							     (char[BERTH_IPNET_STRLEN]){ 0 }), ifname);
 	return 0;
 }
 

@@ -1056,17 +1056,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 		return 0;
 	if ((r = del_attachment(call, call->netns_gone ? NULL : call->netns, err)) < 0)
 		return r;
-	if (ipam_type) {
-		_cleanup_free_ char *path = NULL;
-		berth_error ferr = { 0 };
-
-		if (berth_find_in_path(ipam_type, call->path, &path, &ferr) < 0) {
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       ipam_type, ferr.msg);
-			return 0;
-		}
-		return berth_cni_delegate(call, ipam_type, "DEL", NULL, err);
-	}
+	if (ipam_type)
+		return berth_cni_delegate_del(call, ipam_type, err);
 	return 0;
 }
 

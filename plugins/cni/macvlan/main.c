@@ -248,18 +248,11 @@ static int set_cont_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, int ifindex,
 			   const struct berth_cni_result *res, berth_error *err)
 {
 	struct cont_sysctls cs = { .ifname = ifname };
+	size_t failed;
 	int r;
 
 	for (size_t i = 0; i < res->n_ips; i++)
@@ -274,29 +267,10 @@ static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, 
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr to %s", ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = ifindex;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(cont, &rt, false, err);
-		if (r < 0) {
-			char s[BERTH_IPNET_STRLEN];
-
-			return berth_error_prefix(err, "failed to add route '%s'",
-						  berth_ipnet_format(&cr->dst, s));
-		}
-	}
+	if ((r = berth_route_add_cni(cont, ifindex, res, -1, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route '%s'",
+					  berth_ipnet_format(&res->routes[failed].dst,
+							     (char[BERTH_IPNET_STRLEN]){ 0 }));
 	return 0;
 }
 
@@ -516,17 +490,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			del_tmp_links(cont, nsfd);
 		}
 	}
-	if (ipam_type) {
-		_cleanup_free_ char *path = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(ipam_type, call->path, &path, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, ipam_type, "DEL", NULL, err);
-	}
+	if (ipam_type)
+		r = berth_cni_delegate_del(call, ipam_type, err);
 	return r;
 }
 

@@ -143,14 +143,6 @@ static int set_cont_sysctls(void *data, berth_error *err)
 	return 0;
 }
 
-static const struct berth_ip *family_gw(const struct berth_cni_result *res, int family)
-{
-	for (size_t i = 0; i < res->n_ips; i++)
-		if (res->ips[i].gateway.family == family)
-			return &res->ips[i].gateway;
-	return NULL;
-}
-
 /* The addresses with their IPAM prefix, then instead of the prefix route the kernel adds,
  * "GW/32 dev IF scope link" and "SUBNET via GW": everything goes through the gateway, so
  * through the host. */
@@ -159,6 +151,7 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 {
 	struct cont_sysctls cs = { .ifname = s->call->ifname };
 	int idx = s->cveth.ifindex, r;
+	size_t failed;
 
 	for (size_t i = 0; i < res->n_ips; i++)
 		if (res->ips[i].address.ip.family == AF_INET6)
@@ -171,26 +164,10 @@ static int configure_container(struct add_state *s, const struct berth_cni_resul
 		if (r < 0)
 			return berth_error_prefix(err, "failed to add IP addr to %s", s->call->ifname);
 	}
-	for (size_t i = 0; i < res->n_routes; i++) {
-		const struct berth_cni_route *cr = &res->routes[i];
-		const struct berth_ip *gw = cr->gw.family ? &cr->gw : family_gw(res, cr->dst.ip.family);
-		struct berth_route rt;
-
-		berth_route_init(&rt);
-		rt.dst = cr->dst;
-		if (gw)
-			rt.gw = *gw;
-		rt.ifindex = idx;
-		rt.priority = cr->priority;
-		rt.mtu = cr->mtu;
-		rt.advmss = cr->advmss;
-		rt.table = cr->table > 0 ? cr->table : 0;
-		rt.scope = cr->scope;
-		r = berth_route_add(s->cont, &rt, false, err);
-		if (r < 0)
-			return berth_error_prefix(err, "failed to add route %s",
-						  berth_ipnet_format(&cr->dst, (char[BERTH_IPNET_STRLEN]){ 0 }));
-	}
+	if ((r = berth_route_add_cni(s->cont, idx, res, -1, &failed, err)) < 0)
+		return berth_error_prefix(err, "failed to add route %s",
+					  berth_ipnet_format(&res->routes[failed].dst,
+							     (char[BERTH_IPNET_STRLEN]){ 0 }));
 	/* then, as the reference, the prefix routes replaced by routes through the gateway (the
 	 * IPAM routes went in first, while their gateways were on-link) */
 	for (size_t i = 0; i < res->n_ips; i++) {
@@ -525,17 +502,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	/* masquerade elements, from their state file (no netns needed) */
 	if ((r = berth_nft_masq_del(&owner, conf.ip_masq, err)) < 0)
 		return r;
-	if (conf.ipam_type) {
-		_cleanup_free_ char *ipam = NULL;
-		berth_error ferr = { 0 };
-
-		/* an IPAM plugin that is not installed has nothing reserved that we could release */
-		if (berth_find_in_path(conf.ipam_type, call->path, &ipam, &ferr) < 0)
-			berth_log_warn("DEL: IPAM plugin %s not found (%s): nothing to release",
-				       conf.ipam_type, ferr.msg);
-		else
-			r = berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, err);
-	}
+	if (conf.ipam_type)
+		r = berth_cni_delegate_del(call, conf.ipam_type, err);
 	return r;
 }
 
