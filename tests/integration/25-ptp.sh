@@ -16,7 +16,8 @@ H=pth$T; mknetns "$H"
 DATA=$(mktemp -d /tmp/ptp-test.XXXXXX); defer "rm -rf $DATA"
 NET=pn$T
 A=$(( (0x${T:0:2} % 100) + 100 )); B=$(( 0x${T:2:2} % 200 + 20 ))
-SN=10.$A.$B.0/24; P4=10.$A.$B; SN6=fd${T:0:2}:${T:2:4}::/64; P6=fd${T:0:2}:${T:2:4}::
+SN=10.$A.$B.0/24; P4=10.$A.$B; G6=$(printf %x "0x${T:2:4}") # as ip prints it: no leading zeros
+SN6=fd${T:0:2}:$G6::/64; P6=fd${T:0:2}:$G6::
 
 # hcni CMD ID NETNS IFNAME [CNI_ARGS] < config: the plugin run in the host netns
 hcni() {
@@ -113,7 +114,8 @@ masq_pkts() {
 check "c1 pings the host (gateway)" -- ip netns exec "$C1" ping -c1 -W2 "$P4.1"
 check "the host pings c1" -- ip netns exec "$H" ping -c1 -W2 "$ip1"
 check "c1 pings c2 through the host" -- ip netns exec "$C1" ping -c1 -W2 "$ip2"
-check "c2 pings c1 over IPv6" -- ip netns exec "$C2" ping -6 -c1 -W2 "$ip61"
+# (up to 5 echoes: the first may go while the addresses are still in DAD)
+check "c2 pings c1 over IPv6" -- ip netns exec "$C2" ping -6 -c5 -i0.2 -w5 "$ip61"
 is "$(masq_pkts)" 0 "container to container is not masqueraded (own subnet)"
 # an outside network behind the host: it has no route to the containers, so only masquerade
 # makes the reply come back
