@@ -227,7 +227,7 @@ is "$(hstate)" "$EMPTY" "nothing left"
 # ---- 64 parallel ADDs, then DELs ---------------------------------------------------------------
 N=64
 for i in $(seq 1 $N); do ip netns add "pp$i$T"; done
-defer "for i in \$(seq 1 $N); do ip netns del pp\$i$T; done"
+defer "for i in \$(seq 1 $N); do ip netns del pp\${i}$T; done"
 c=$(conf 1.0.0 '{"ipam":{"ranges":[[{"subnet":"'"$SN"'"}]],"routes":[]}}')
 PD=$(mktemp -d /tmp/ptp-par.XXXXXX); defer "rm -rf $PD"
 for i in $(seq 1 $N); do
