@@ -228,7 +228,7 @@ is "$(state)" "$before" "bad netns: nothing changed"
 c=$(conf 1.0.0 | jq -c '.ipam.ranges[0][0].rangeStart = null | del(.ipam.ranges[0][0].rangeStart)')
 pids=()
 for i in $(seq 1 64); do ip netns add par$i$T; done
-defer "for i in \$(seq 1 64); do ip netns del par\$i$T 2>/dev/null; done"
+defer "for i in \$(seq 1 64); do ip netns del par\${i}$T 2>/dev/null; done"
 for i in $(seq 1 64); do
 	mv ADD par$i "/run/netns/par$i$T" eth0 <<<"$c" >"$DATA/out.$i" 2>&1 &
 	pids+=($!)
