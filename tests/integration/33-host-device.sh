@@ -189,6 +189,10 @@ hd "$HD" ADD vgone "/run/netns/$c2" eth0 <<<"$cfg" >/dev/null; ok $? "netns gone
 ip netns del "$c2"
 hd "$HD" DEL vgone "/run/netns/$c2" eth0 <<<"$cfg" >/dev/null; ok $? "netns gone (veth dies with it): DEL"
 is "$(ls "$SD/hdn$T" 2>/dev/null)" "" "netns gone: no state file left"
+# the kernel tears a deleted netns down asynchronously: the veth's peer $p leaves the host netns
+# only then (under load, after the next command), and its name is reused just below
+gone_p() { ! ip -n "$H" link show "$p" >/dev/null 2>&1; }
+wait_for 60 gone_p; ok $? "netns gone: the veth's peer went with it"
 mkdev "$d" "$p" 41
 
 # ---- GC and STATUS --------------------------------------------------------------------------
