@@ -2,8 +2,9 @@
 # The test command: installs what is missing, builds, and runs every test tier.
 #   sudo scripts/test.sh            all tiers (what CI runs, with CI=true)
 #   TIERS="unit integration" scripts/test.sh    a subset
-# Tiers: unit, integration (root: real netns, nftables, overlayfs; the VM tests for
-# device-mapper, XFS and bridge VLANs boot tests/vm/dm-vm.sh), san-unit and san-integration
+# Tiers: unit, integration (root: real netns, nftables, overlayfs), vm (the integration files
+# named *-vm.sh: device-mapper, XFS, bridge VLANs, vrf, the interface plugins on a stock kernel,
+# each booting tests/vm/dm-vm.sh), san-unit and san-integration
 # (ASan + UBSan builds), fuzz (a short smoke run of every fuzz target), lint.
 #
 # Every test file runs under tests/run-test.sh (a time limit per file, see there), which
@@ -12,13 +13,14 @@
 # failure.  A tier whose make target is missing, that ran no check, or one of whose files did
 # not report fails.  The last line is always "N passed, N failed, N skipped".
 # Fuzz and lint print no TAP: fuzz counts one check per fuzz target, lint one check.
-# The trees are built first; then the tiers that touch the kernel (integration, san-integration)
-# run one after the other, while the others (unit, san-unit, fuzz, lint: no netns, no nft, no
-# mounts) run beside them, their output shown after the kernel tiers' (PARALLEL=0: all in turn).
+# The trees are built first; then the tiers that touch the host's kernel state (integration,
+# san-integration) run one after the other, while the others (unit, san-unit, fuzz, lint, and vm,
+# whose tests change nothing on the host: their kernel is the VM's) run beside them, their output
+# shown after the kernel tiers' (PARALLEL=0: all in turn).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TIERS=${TIERS:-"unit integration san-unit san-integration fuzz lint"}
+TIERS=${TIERS:-"unit integration vm san-unit san-integration fuzz lint"}
 JOBS=${JOBS:-$(nproc)}
 log_dir=$(mktemp -d /tmp/berth-test.XXXXXX)
 if [ -n "${BERTH_KEEP_LOGS:-}" ]; then echo "logs in $log_dir"; else trap 'rm -rf "$log_dir"' EXIT; fi
@@ -131,8 +133,11 @@ run_tiers() { # run_tiers TIER...
 			mapfile -t EXPECT < <(unit_files)
 			run_tier unit tap make -j"$JOBS" check-unit ;;
 		integration)
-			mapfile -t EXPECT < <(ls tests/integration/*.sh)
-			run_tier integration tap bash -c "make -j$JOBS all && make check-integration" ;;
+			mapfile -t EXPECT < <(ls tests/integration/*.sh | grep -v -- '-vm\.sh$')
+			run_tier integration tap bash -c "make -j$JOBS all && make check-integration INTEGRATION='${EXPECT[*]}'" ;;
+		vm)
+			mapfile -t EXPECT < <(ls tests/integration/*-vm.sh)
+			run_tier vm tap bash -c "make -j$JOBS all && make check-integration INTEGRATION='${EXPECT[*]}'" ;;
 		san-unit)
 			mapfile -t EXPECT < <(unit_files)
 			run_tier san-unit tap make -j"$JOBS" SANITIZE=1 check-unit ;;
@@ -160,7 +165,7 @@ if [ "${PARALLEL:-1}" = 1 ] && [ ${#kernel_tiers[@]} -gt 0 ] && [ ${#other_tiers
 	echo "=== build"
 	build_rc=0
 	make -j"$JOBS" all >"$log_dir/build.log" 2>&1 || build_rc=$?
-	[[ " $TIERS " == *" integration "* ]] && { make -j"$JOBS" FAULT=1 all >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
+	[[ " $TIERS " == *" integration "* || " $TIERS " == *" vm "* ]] && { make -j"$JOBS" FAULT=1 all >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
 	[[ " $TIERS " == *" san-"* ]] && { make -j"$JOBS" SANITIZE=1 all >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
 	[[ " $TIERS " == *" fuzz "* ]] && has_target fuzz-build && { make -j"$JOBS" fuzz-build >>"$log_dir/build.log" 2>&1 || build_rc=$?; }
 	if [ "$build_rc" -ne 0 ]; then
