@@ -823,33 +823,13 @@ static int gc_veths(const char *network, const struct berth_cni_attachment *vali
 		    berth_error *err)
 {
 	_cleanup_nl_ struct berth_nl *host = NULL;
-	_cleanup_free_ struct berth_link *links = NULL;
-	size_t n = 0, plen;
-	int r, ret = 0;
 	char prefix[160];
+	int r;
 
 	snprintf(prefix, sizeof(prefix), "%s%s ", OWNER_PREFIX, network);
-	plen = strlen(prefix);
-	if ((r = berth_nl_open(-1, &host, err)) < 0 ||
-	    (r = berth_link_list(host, &links, &n, err)) < 0)
+	if ((r = berth_nl_open(-1, &host, err)) < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		char id[200], ifname[IF_NAMESIZE + 1];
-		berth_error e = { 0 };
-
-		if (!STREQ(links[i].kind, "veth") || strncmp(links[i].alias, prefix, plen) != 0)
-			continue;
-		if (sscanf(links[i].alias + plen, "%199s %16s", id, ifname) != 2 ||
-		    berth_cni_attachment_valid(valid, n_valid, id, ifname))
-			continue;
-		berth_log_info("GC: removing %s of %s/%s", links[i].name, id, ifname);
-		r = berth_link_del(host, links[i].ifindex, &e);
-		if (r < 0 && r != -ENODEV && ret == 0) {
-			*err = e;
-			ret = r;
-		}
-	}
-	return ret;
+	return berth_link_gc_owned(host, "veth", prefix, valid, n_valid, err);
 }
 
 static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,
