@@ -247,6 +247,39 @@ struct berth_cni_result *berth_cni_result_copy(const struct berth_cni_result *r)
 		memcpy(c->routes, r->routes, r->n_routes * sizeof(*r->routes));
 		c->n_routes = r->n_routes;
 	}
+bool berth_cni_dns_set(json_t *dns)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(dns))
+		return false;
+	json_object_foreach(dns, k, v) {
+		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
+				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
+					  STREQ(k, "options")) && json_is_array(v))
+			return true;
+	}
+	return false;
+}
+
+int berth_cni_result_set_dns(struct berth_cni_result *r, const char *version, json_t *dns,
+			     berth_error *err)
+{
+	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", version, "dns", dns);
+	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
+	struct berth_cni_dns old = r->dns;
+	int rr;
+
+	if (!j)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	if ((rr = berth_cni_result_from_json(j, version, &tmp, err)) < 0)
+		return berth_error_prefix(err, "dns");
+	r->dns = tmp->dns;
+	tmp->dns = old; /* freed with tmp */
+	return 0;
+}
+
 	c->dns.nameservers = strv_copy(r->dns.nameservers, &oom);
 	c->dns.search = strv_copy(r->dns.search, &oom);
 	c->dns.options = strv_copy(r->dns.options, &oom);

@@ -492,25 +492,6 @@ static int take_ipam_result(struct berth_cni_result *res, struct berth_cni_resul
 	return 0;
 }
 
-/* The config's own "dns" replaces what IPAM returned, as the reference does. */
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
-{
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
-	int r;
-
-	if (!j)
-		return oom(err);
-	r = berth_cni_result_from_json(j, call->version, &tmp, err);
-	if (r < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old; /* freed with tmp */
-	return 0;
-}
-
 /* ---- verbs ------------------------------------------------------------------------------ */
 
 static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
@@ -637,7 +618,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		r = oom(err);
 		goto undo_nft;
 	}
-	if (conf.dns && (r = conf_dns(res, call, conf.dns, err)) < 0)
+	if (conf.dns && (r = berth_cni_result_set_dns(res, call->version, conf.dns, err)) < 0)
 		goto undo_nft;
 	BERTH_FAULT_POINT("bridge-before-result");
 	*ret = TAKE_PTR(res);

@@ -91,22 +91,6 @@ static const char *mode_to_string(uint32_t mode)
 	}
 }
 
-static bool dns_set(json_t *dns)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(dns))
-		return false;
-	json_object_foreach(dns, k, v) {
-		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
-				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
-					  STREQ(k, "options")) && json_is_array(v))
-			return true;
-	}
-	return false;
-}
-
 static int parse_mac(const char *s, const char *what, int code, uint8_t mac[BERTH_MAC_LEN],
 		     berth_error *err)
 {
@@ -164,7 +148,7 @@ static int conf_parse(const struct berth_cni_call *call, struct mv_conf *c, bert
 	if (c->ipam_type && strchr(c->ipam_type, '/'))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid ipam type \"%s\"", c->ipam_type);
-	if (dns_set(dns))
+	if (berth_cni_dns_set(dns))
 		c->dns = dns;
 	/* the MAC: config, then CNI_ARGS MAC, then runtimeConfig.mac (the reference's order) */
 	if ((r = berth_cni_args_parse(call->args ? call->args : "", known, vals, err)) < 0)
@@ -274,26 +258,6 @@ static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, 
 	return 0;
 }
 
-/* The config's own "dns" replaces anything else, as the reference does (IPAM's DNS is not
- * passed on). */
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
-{
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
-	int r;
-
-	if (!j)
-		return oom(err);
-	r = berth_cni_result_from_json(j, call->version, &tmp, err);
-	if (r < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old; /* freed with tmp */
-	return 0;
-}
-
 /* ---- verbs ------------------------------------------------------------------------------ */
 
 static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
@@ -387,7 +351,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		if (r < 0)
 			goto undo_ipam;
 	}
-	if (conf.dns && (r = conf_dns(res, call, conf.dns, err)) < 0)
+	if (conf.dns && (r = berth_cni_result_set_dns(res, call->version, conf.dns, err)) < 0)
 		goto undo_ipam;
 	BERTH_FAULT_POINT("macvlan-before-result");
 	*ret = TAKE_PTR(res);
