@@ -184,6 +184,35 @@ int berth_cni_result_add_route(struct berth_cni_result *r, const struct berth_ip
 	return (int)r->n_routes++;
 }
 
+int berth_cni_result_add_routes(struct berth_cni_result *r, const struct berth_cni_route *routes,
+				size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct berth_cni_route *rt = &routes[i];
+		int k = berth_cni_result_add_route(r, &rt->dst, rt->gw.family ? &rt->gw : NULL);
+
+		if (k < 0)
+			return k;
+		r->routes[k].mtu = rt->mtu;
+		r->routes[k].advmss = rt->advmss;
+		r->routes[k].priority = rt->priority;
+		r->routes[k].table = rt->table;
+		r->routes[k].scope = rt->scope;
+	}
+	return 0;
+}
+
+int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_ipconfig *ips,
+			     size_t n, int interface)
+{
+	for (size_t i = 0; i < n; i++)
+		if (berth_cni_result_add_ip(r, &ips[i].address,
+					    ips[i].gateway.family ? &ips[i].gateway : NULL,
+					    interface) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int berth_cni_result_find_interface(const struct berth_cni_result *r, const char *name,
 				    const char *sandbox)
 {
@@ -218,35 +247,6 @@ static char **strv_copy(char **v, bool *oom)
 	return c;
 }
 
-struct berth_cni_result *berth_cni_result_copy(const struct berth_cni_result *r)
-{
-	_cleanup_cni_result_ struct berth_cni_result *c = berth_cni_result_new(r->cni_version);
-	bool oom = false;
-
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < r->n_interfaces; i++) {
-		const struct berth_cni_interface *f = &r->interfaces[i];
-		int k = berth_cni_result_add_interface(c, f->name, f->mac, f->sandbox);
-		if (k < 0)
-			return NULL;
-		c->interfaces[k].mtu = f->mtu;
-		if (berth_cni_set_str(&c->interfaces[k].socket_path, f->socket_path) < 0 ||
-		    berth_cni_set_str(&c->interfaces[k].pci_id, f->pci_id) < 0)
-			return NULL;
-	}
-	if (r->n_ips) {
-		if (!(c->ips = malloc(r->n_ips * sizeof(*r->ips))))
-			return NULL;
-		memcpy(c->ips, r->ips, r->n_ips * sizeof(*r->ips));
-		c->n_ips = r->n_ips;
-	}
-	if (r->n_routes) {
-		if (!(c->routes = malloc(r->n_routes * sizeof(*r->routes))))
-			return NULL;
-		memcpy(c->routes, r->routes, r->n_routes * sizeof(*r->routes));
-		c->n_routes = r->n_routes;
-	}
 bool berth_cni_dns_set(json_t *dns)
 {
 	const char *k;
@@ -280,6 +280,35 @@ int berth_cni_result_set_dns(struct berth_cni_result *r, const char *version, js
 	return 0;
 }
 
+struct berth_cni_result *berth_cni_result_copy(const struct berth_cni_result *r)
+{
+	_cleanup_cni_result_ struct berth_cni_result *c = berth_cni_result_new(r->cni_version);
+	bool oom = false;
+
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < r->n_interfaces; i++) {
+		const struct berth_cni_interface *f = &r->interfaces[i];
+		int k = berth_cni_result_add_interface(c, f->name, f->mac, f->sandbox);
+		if (k < 0)
+			return NULL;
+		c->interfaces[k].mtu = f->mtu;
+		if (berth_cni_set_str(&c->interfaces[k].socket_path, f->socket_path) < 0 ||
+		    berth_cni_set_str(&c->interfaces[k].pci_id, f->pci_id) < 0)
+			return NULL;
+	}
+	if (r->n_ips) {
+		if (!(c->ips = malloc(r->n_ips * sizeof(*r->ips))))
+			return NULL;
+		memcpy(c->ips, r->ips, r->n_ips * sizeof(*r->ips));
+		c->n_ips = r->n_ips;
+	}
+	if (r->n_routes) {
+		if (!(c->routes = malloc(r->n_routes * sizeof(*r->routes))))
+			return NULL;
+		memcpy(c->routes, r->routes, r->n_routes * sizeof(*r->routes));
+		c->n_routes = r->n_routes;
+	}
 	c->dns.nameservers = strv_copy(r->dns.nameservers, &oom);
 	c->dns.search = strv_copy(r->dns.search, &oom);
 	c->dns.options = strv_copy(r->dns.options, &oom);

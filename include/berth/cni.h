@@ -109,6 +109,12 @@ int berth_cni_result_add_ip(struct berth_cni_result *r, const struct berth_ipnet
 			    const struct berth_ip *gw, int interface);
 int berth_cni_result_add_route(struct berth_cni_result *r, const struct berth_ipnet *dst,
 			       const struct berth_ip *gw);
+/* Append copies of n routes (1.1.0 attributes included), of n IPs (gateway too, when it has a
+ * family) on `interface`.  0 or -ENOMEM. */
+int berth_cni_result_add_routes(struct berth_cni_result *r, const struct berth_cni_route *routes,
+				size_t n);
+int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_ipconfig *ips,
+			     size_t n, int interface);
 /* Replace a string field (e.g. &r->interfaces[i].mac); 0 or -ENOMEM. */
 int berth_cni_set_str(char **field, const char *value);
 /* Index of the interface called `name` (with sandbox `sandbox` when non-NULL), or -1. */

@@ -452,16 +452,9 @@ static int take_ipam_result(struct berth_cni_result *res, struct berth_cni_resul
 				       "IPAM plugin returned missing IP config");
 	for (size_t i = 0; i < ipam->n_routes; i++) {
 		struct berth_cni_route *rt = &ipam->routes[i];
-		int idx;
 
-		if (berth_cni_result_add_route(res, &rt->dst, rt->gw.family ? &rt->gw : NULL) < 0)
+		if (berth_cni_result_add_routes(res, rt, 1) < 0)
 			return oom(err);
-		idx = (int)res->n_routes - 1;
-		res->routes[idx].mtu = rt->mtu;
-		res->routes[idx].advmss = rt->advmss;
-		res->routes[idx].priority = rt->priority;
-		res->routes[idx].table = rt->table;
-		res->routes[idx].scope = rt->scope;
 		/* The reference only counts a default route with a gateway; one without gets
 		 * the gateway filled in when applied, so it counts too (no duplicate route). */
 		if (rt->dst.prefix == 0)

@@ -152,24 +152,10 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 				    "IPAM plugin returned missing IP config");
 		goto undo_ipam;
 	}
-	for (size_t i = 0; i < ipam->n_ips; i++)
-		if (berth_cni_result_add_ip(res, &ipam->ips[i].address, &ipam->ips[i].gateway, 0) <
-		    0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
-	for (size_t i = 0; i < ipam->n_routes; i++) {
-		int k = berth_cni_result_add_route(res, &ipam->routes[i].dst, &ipam->routes[i].gw);
-
-		if (k < 0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
-		res->routes[k].mtu = ipam->routes[i].mtu;
-		res->routes[k].advmss = ipam->routes[i].advmss;
-		res->routes[k].priority = ipam->routes[i].priority;
-		res->routes[k].table = ipam->routes[i].table;
-		res->routes[k].scope = ipam->routes[i].scope;
+	if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0 ||
+	    berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0) {
+		r = oom(err);
+		goto undo_ipam;
 	}
 	/* the DNS of the IPAM result, moved over */
 	res->dns = ipam->dns;

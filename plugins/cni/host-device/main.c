@@ -885,14 +885,10 @@ ipam:
 					    "IPAM plugin returned missing IP config");
 			goto undo_move;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_move;
-			}
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
+			r = oom(err);
+			goto undo_move;
+		}
 		res->routes = TAKE_PTR(ipam->routes);
 		res->n_routes = ipam->n_routes;
 		ipam->n_routes = 0;

@@ -324,28 +324,10 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 					    "IPAM plugin returned missing IP config");
 			goto undo_ipam;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
-		for (size_t i = 0; i < ipam->n_routes; i++) {
-			struct berth_cni_route *rt = &ipam->routes[i];
-			int idx = berth_cni_result_add_route(res, &rt->dst,
-							     rt->gw.family ? &rt->gw : NULL);
-
-			if (idx < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
-			res->routes[idx].mtu = rt->mtu;
-			res->routes[idx].advmss = rt->advmss;
-			res->routes[idx].priority = rt->priority;
-			res->routes[idx].table = rt->table;
-			res->routes[idx].scope = rt->scope;
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0 ||
+		    berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0) {
+			r = oom(err);
+			goto undo_ipam;
 		}
 		r = configure_iface(cont, nsfd, call->ifname, link.ifindex, res, err);
 		if (r < 0)

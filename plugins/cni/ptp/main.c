@@ -259,19 +259,8 @@ static int take_ipam_result(struct berth_cni_result *res, struct berth_cni_resul
 		if (berth_cni_result_add_ip(res, &ip->address, &ip->gateway, 1) < 0)
 			return oom(err);
 	}
-	for (size_t i = 0; i < ipam->n_routes; i++) {
-		struct berth_cni_route *rt = &ipam->routes[i];
-		int idx;
-
-		if (berth_cni_result_add_route(res, &rt->dst, rt->gw.family ? &rt->gw : NULL) < 0)
-			return oom(err);
-		idx = (int)res->n_routes - 1;
-		res->routes[idx].mtu = rt->mtu;
-		res->routes[idx].advmss = rt->advmss;
-		res->routes[idx].priority = rt->priority;
-		res->routes[idx].table = rt->table;
-		res->routes[idx].scope = rt->scope;
-	}
+	if (berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0)
+		return oom(err);
 	res->dns = ipam->dns;
 	memset(&ipam->dns, 0, sizeof(ipam->dns));
 	return 0;

@@ -220,14 +220,10 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 					    "IPAM plugin returned missing IP config");
 			goto undo_ipam;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
+			r = oom(err);
+			goto undo_ipam;
+		}
 		/* routes move over whole (1.1.0 attributes included) */
 		res->routes = TAKE_PTR(ipam->routes);
 		res->n_routes = ipam->n_routes;
