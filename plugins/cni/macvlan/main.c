@@ -260,6 +260,27 @@ static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, 
 
 /* ---- verbs ------------------------------------------------------------------------------ */
 
+/* ADD and CHECK: the container's netns and netlink, the host's unless the master is in the
+ * container, and the master (its MTU bounds ours).  The caller owns what comes back. */
+static int open_master(const struct berth_cni_call *call, struct mv_conf *conf, int *nsfd,
+		       struct berth_nl **host, struct berth_nl **cont, struct berth_link *master,
+		       berth_error *err)
+{
+	int r;
+
+	if ((r = berth_netns_open(call->netns, nsfd, err)) < 0 ||
+	    (r = berth_nl_open(*nsfd, cont, err)) < 0 ||
+	    (!conf->link_in_container && (r = berth_nl_open(-1, host, err)) < 0))
+		return r;
+	if ((r = find_master(conf->link_in_container ? *cont : *host, conf, master, err)) < 0)
+		return r;
+	if (conf->mtu > master->mtu)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "invalid MTU %d, must be [0, master MTU(%d)]", conf->mtu,
+				       master->mtu);
+	return 0;
+}
+
 static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
@@ -275,16 +296,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 
 	if ((r = conf_parse(call, &conf, err)) < 0)
 		return r;
-	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
-	    (r = berth_nl_open(nsfd, &cont, err)) < 0 ||
-	    (!conf.link_in_container && (r = berth_nl_open(-1, &host, err)) < 0))
+	if ((r = open_master(call, &conf, &nsfd, &host, &cont, &master, err)) < 0)
 		return r;
-	if ((r = find_master(conf.link_in_container ? cont : host, &conf, &master, err)) < 0)
-		return r;
-	if (conf.mtu > master.mtu)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				       "invalid MTU %d, must be [0, master MTU(%d)]", conf.mtu,
-				       master.mtu);
 
 	owner_alias(call, alias, sizeof(alias));
 	o = (struct berth_sublink_opts){
@@ -531,16 +544,8 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 	(void)ret;
 	if ((r = conf_parse(call, &conf, err)) < 0)
 		return r;
-	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
-	    (r = berth_nl_open(nsfd, &cont, err)) < 0 ||
-	    (!conf.link_in_container && (r = berth_nl_open(-1, &host, err)) < 0))
+	if ((r = open_master(call, &conf, &nsfd, &host, &cont, &master, err)) < 0)
 		return r;
-	if ((r = find_master(conf.link_in_container ? cont : host, &conf, &master, err)) < 0)
-		return r;
-	if (conf.mtu > master.mtu)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				       "invalid MTU %d, must be [0, master MTU(%d)]", conf.mtu,
-				       master.mtu);
 	if (conf.ipam_type && (r = berth_cni_delegate(call, conf.ipam_type, "CHECK", NULL, err)) < 0)
 		return r;
 	if (!prev)
