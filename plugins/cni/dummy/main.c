@@ -278,13 +278,7 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 		return berth_error_prefix(err, "failed to open netns \"%s\"", call->netns);
 	if ((r = berth_cni_delegate(call, c.ipam_type, "CHECK", NULL, err)) < 0)
 		return r;
-	for (size_t i = 0; i < prev->n_interfaces && ci < 0; i++) {
-		const struct berth_cni_interface *in = &prev->interfaces[i];
-
-		if (in->name && STREQ(in->name, call->ifname) && in->sandbox &&
-		    STREQ(in->sandbox, call->netns))
-			ci = (int)i;
-	}
+	ci = berth_cni_result_find_interface(prev, call->ifname, call->netns);
 	if (ci < 0)
 		return check_fail(err, "Sandbox in prevResult %s doesn't match configured netns: %s",
 				  "", call->netns);
