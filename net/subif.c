@@ -354,12 +354,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	goto out;
 
 undo_ipam:
-	if (!use_prev) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (!use_prev)
+		berth_cni_delegate_undo(call, c.ipam_type);
 undo_link:
 	(void)berth_link_del(cont, l.ifindex, &ign);
 out:

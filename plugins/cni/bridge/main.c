@@ -626,12 +626,8 @@ undo_nft:
 undo_addrs:
 	undo_addrs(&s);
 undo_ipam:
-	if (conf.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (conf.ipam_type)
+		berth_cni_delegate_undo(call, conf.ipam_type);
 undo_veth:
 	if (s.hveth.ifindex)
 		(void)berth_link_del(host, s.hveth.ifindex, &ign);

@@ -166,12 +166,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	*ret = TAKE_PTR(res);
 	return 0;
 
-undo_ipam: {
-	berth_error derr = { 0 };
-
-	if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-		berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-}
+undo_ipam:
+	berth_cni_delegate_undo(call, c.ipam_type);
 undo_link:
 	/* the name is ours: the exclusive create above succeeded */
 	if (l.ifindex || berth_link_get_by_name(cont, call->ifname, &l, &ign) == 0)

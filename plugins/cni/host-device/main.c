@@ -903,12 +903,8 @@ ipam:
 	return 0;
 
 undo_move:
-	if (ipam_done) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (ipam_done)
+		berth_cni_delegate_undo(call, c.ipam_type);
 	if (c.dpdk)
 		return r;
 	if (cl.ifindex && move_out(cont, nsfd, host, cl.ifindex, s->device, &hidx, &ign) == 0) {

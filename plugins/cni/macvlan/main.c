@@ -353,12 +353,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	return 0;
 
 undo_ipam:
-	if (conf.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (conf.ipam_type)
+		berth_cni_delegate_undo(call, conf.ipam_type);
 undo_link:
 	(void)berth_link_del(cont, link.ifindex, &ign);
 	return r;

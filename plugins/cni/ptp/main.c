@@ -367,12 +367,8 @@ undo_nft:
 undo_veth:
 	if (s.hveth.ifindex)
 		(void)berth_link_del(host, s.hveth.ifindex, &ign);
-undo_ipam: {
-	berth_error derr = { 0 };
-
-	if (berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, &derr) < 0)
-		berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-}
+undo_ipam:
+	berth_cni_delegate_undo(call, conf.ipam_type);
 	return r;
 }
 

@@ -245,12 +245,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	return 0;
 
 undo_ipam:
-	if (c.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (c.ipam_type)
+		berth_cni_delegate_undo(call, c.ipam_type);
 	/* closing tapfd destroys the tap, which is not persistent */
 	return r;
 }
