@@ -591,3 +591,11 @@ int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, 
 	}
 	return berth_cni_delegate(call, type, "DEL", NULL, err);
 }
+
+void berth_cni_delegate_undo(const struct berth_cni_call *call, const char *type)
+{
+	berth_error derr = { 0 };
+
+	if (berth_cni_delegate(call, type, "DEL", NULL, &derr) < 0)
+		berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
+}

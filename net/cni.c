@@ -184,6 +184,35 @@ int berth_cni_result_add_route(struct berth_cni_result *r, const struct berth_ip
 	return (int)r->n_routes++;
 }
 
+int berth_cni_result_add_routes(struct berth_cni_result *r, const struct berth_cni_route *routes,
+				size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct berth_cni_route *rt = &routes[i];
+		int k = berth_cni_result_add_route(r, &rt->dst, rt->gw.family ? &rt->gw : NULL);
+
+		if (k < 0)
+			return k;
+		r->routes[k].mtu = rt->mtu;
+		r->routes[k].advmss = rt->advmss;
+		r->routes[k].priority = rt->priority;
+		r->routes[k].table = rt->table;
+		r->routes[k].scope = rt->scope;
+	}
+	return 0;
+}
+
+int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_ipconfig *ips,
+			     size_t n, int interface)
+{
+	for (size_t i = 0; i < n; i++)
+		if (berth_cni_result_add_ip(r, &ips[i].address,
+					    ips[i].gateway.family ? &ips[i].gateway : NULL,
+					    interface) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int berth_cni_result_find_interface(const struct berth_cni_result *r, const char *name,
 				    const char *sandbox)
 {
@@ -216,6 +245,39 @@ static char **strv_copy(char **v, bool *oom)
 		if (!(c[i] = strdup(v[i])))
 			*oom = true;
 	return c;
+}
+
+bool berth_cni_dns_set(json_t *dns)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(dns))
+		return false;
+	json_object_foreach(dns, k, v) {
+		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
+				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
+					  STREQ(k, "options")) && json_is_array(v))
+			return true;
+	}
+	return false;
+}
+
+int berth_cni_result_set_dns(struct berth_cni_result *r, const char *version, json_t *dns,
+			     berth_error *err)
+{
+	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", version, "dns", dns);
+	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
+	struct berth_cni_dns old = r->dns;
+	int rr;
+
+	if (!j)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	if ((rr = berth_cni_result_from_json(j, version, &tmp, err)) < 0)
+		return berth_error_prefix(err, "dns");
+	r->dns = tmp->dns;
+	tmp->dns = old; /* freed with tmp */
+	return 0;
 }
 
 struct berth_cni_result *berth_cni_result_copy(const struct berth_cni_result *r)

@@ -20,8 +20,10 @@
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
+#include "berth/cni-skel.h"
 #include "berth/fault.h"
 #include "berth/link.h"
+#include "berth/log.h"
 #include "nl-internal.h"
 
 static struct nl_msg *link_msg(int type, int flags, int family, int ifindex)
@@ -558,6 +560,34 @@ int berth_link_del(struct berth_nl *nl, int ifindex, berth_error *err)
 	if (!msg)
 		return nomem(err);
 	return berth_nl_talk(nl, msg, NULL, NULL, err, "failed to delete link");
+}
+
+int berth_link_gc_owned(struct berth_nl *nl, const char *kind, const char *alias_prefix,
+			const struct berth_cni_attachment *valid, size_t n_valid, berth_error *err)
+{
+	_cleanup_free_ struct berth_link *links = NULL;
+	size_t n = 0, plen = strlen(alias_prefix);
+	int r, ret = 0;
+
+	if ((r = berth_link_list(nl, &links, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		char id[200], ifname[IF_NAMESIZE + 1];
+		berth_error e = { 0 };
+
+		if (!STREQ(links[i].kind, kind) || strncmp(links[i].alias, alias_prefix, plen) != 0)
+			continue;
+		if (sscanf(links[i].alias + plen, "%199s %16s", id, ifname) != 2 ||
+		    berth_cni_attachment_valid(valid, n_valid, id, ifname))
+			continue;
+		berth_log_info("GC: removing %s of %s/%s", links[i].name, id, ifname);
+		r = berth_link_del(nl, links[i].ifindex, &e);
+		if (r < 0 && r != -ENODEV && ret == 0) {
+			*err = e;
+			ret = r;
+		}
+	}
+	return ret;
 }
 
 /*

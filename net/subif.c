@@ -212,23 +212,9 @@ static int configure(struct berth_nl *cont, int nsfd, int ifindex, const char *i
 static int take_ips(struct berth_cni_result *res, const struct berth_cni_result *src,
 		    berth_error *err)
 {
-	for (size_t i = 0; i < src->n_ips; i++)
-		if (berth_cni_result_add_ip(res, &src->ips[i].address,
-					    src->ips[i].gateway.family ? &src->ips[i].gateway : NULL,
-					    0) < 0)
-			return oom(err);
-	for (size_t i = 0; i < src->n_routes; i++) {
-		const struct berth_cni_route *rt = &src->routes[i];
-		int idx = berth_cni_result_add_route(res, &rt->dst, rt->gw.family ? &rt->gw : NULL);
-
-		if (idx < 0)
-			return oom(err);
-		res->routes[idx].mtu = rt->mtu;
-		res->routes[idx].advmss = rt->advmss;
-		res->routes[idx].priority = rt->priority;
-		res->routes[idx].table = rt->table;
-		res->routes[idx].scope = rt->scope;
-	}
+	if (berth_cni_result_add_ips(res, src->ips, src->n_ips, 0) < 0 ||
+	    berth_cni_result_add_routes(res, src->routes, src->n_routes) < 0)
+		return oom(err);
 	return 0;
 }
 
@@ -368,12 +354,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	goto out;
 
 undo_ipam:
-	if (!use_prev) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (!use_prev)
+		berth_cni_delegate_undo(call, c.ipam_type);
 undo_link:
 	(void)berth_link_del(cont, l.ifindex, &ign);
 out:

@@ -65,6 +65,9 @@ int berth_cni_delegate(const struct berth_cni_call *call, const char *type, cons
  * reserved to release, so a warning and 0 (a DEL must not fail for it). */
 int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, berth_error *err);
 
+/* The undo of a delegated ADD: DEL through `type`; a failure is only logged (a warning). */
+void berth_cni_delegate_undo(const struct berth_cni_call *call, const char *type);
+
 /* Let berth_cni_delegate() run the delegate `plugin` (its .name is the type) in this process
  * instead of exec: only when the executable CNI_PATH finds for that type is the file installed
  * beside this plugin's own executable, so the code run is the code that would have been

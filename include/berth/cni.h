@@ -93,6 +93,14 @@ static inline void berth_cni_result_freep(struct berth_cni_result **r)
 #define _cleanup_cni_result_ __attribute__((cleanup(berth_cni_result_freep)))
 struct berth_cni_result *berth_cni_result_copy(const struct berth_cni_result *r);
 
+/* Does a config's "dns" object set anything (a non-empty domain, or a nameservers, search or
+ * options list)?  The interface plugins then return it in their result. */
+bool berth_cni_dns_set(json_t *dns);
+/* Replace r's DNS with a config's "dns" object (parsed as a result of `version` would be);
+ * the plugins return the config's own DNS instead of IPAM's, as the reference plugins do. */
+int berth_cni_result_set_dns(struct berth_cni_result *r, const char *version, json_t *dns,
+			     berth_error *err);
+
 /* Append; return the index, or -ENOMEM. Strings are copied (NULL and "" mean unset).
  * A new route has table = scope = -1 and the other attributes 0. */
 int berth_cni_result_add_interface(struct berth_cni_result *r, const char *name, const char *mac,
@@ -101,6 +109,12 @@ int berth_cni_result_add_ip(struct berth_cni_result *r, const struct berth_ipnet
 			    const struct berth_ip *gw, int interface);
 int berth_cni_result_add_route(struct berth_cni_result *r, const struct berth_ipnet *dst,
 			       const struct berth_ip *gw);
+/* Append copies of n routes (1.1.0 attributes included), of n IPs (gateway too, when it has a
+ * family) on `interface`.  0 or -ENOMEM. */
+int berth_cni_result_add_routes(struct berth_cni_result *r, const struct berth_cni_route *routes,
+				size_t n);
+int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_ipconfig *ips,
+			     size_t n, int interface);
 /* Replace a string field (e.g. &r->interfaces[i].mac); 0 or -ENOMEM. */
 int berth_cni_set_str(char **field, const char *value);
 /* Index of the interface called `name` (with sandbox `sandbox` when non-NULL), or -1. */

@@ -119,3 +119,10 @@ int berth_link_del(struct berth_nl *nl, int ifindex, berth_error *err);
  * callbacks, to a short-lived child process.  Same returns as berth_link_del.
  * BERTH_LINK_SYNC_DEL=1 in the environment waits for the whole deletion. */
 int berth_link_del_unlisted(int nsfd, int ifindex, berth_error *err);
+
+/* GC of owner-aliased links: delete every link of `kind` in nl's netns whose alias starts with
+ * alias_prefix and continues "<container id> <ifname>" naming an attachment not in valid[].
+ * Goes on past errors (-ENODEV counts as done) and returns the first. */
+struct berth_cni_attachment;
+int berth_link_gc_owned(struct berth_nl *nl, const char *kind, const char *alias_prefix,
+			const struct berth_cni_attachment *valid, size_t n_valid, berth_error *err);

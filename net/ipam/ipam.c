@@ -169,18 +169,8 @@ static int fill_result(const struct berth_ipam_config *c, const struct alloc *al
 	for (size_t i = 0; i < c->n_sets; i++)
 		if (berth_cni_result_add_ip(res, &allocs[i].addr, &allocs[i].gw, -1) < 0)
 			goto oom;
-	for (size_t i = 0; i < c->n_routes; i++) {
-		const struct berth_cni_route *rt = &c->routes[i];
-		int k = berth_cni_result_add_route(res, &rt->dst, rt->gw.family ? &rt->gw : NULL);
-
-		if (k < 0)
-			goto oom;
-		res->routes[k].mtu = rt->mtu;
-		res->routes[k].advmss = rt->advmss;
-		res->routes[k].priority = rt->priority;
-		res->routes[k].table = rt->table;
-		res->routes[k].scope = rt->scope;
-	}
+	if (berth_cni_result_add_routes(res, c->routes, c->n_routes) < 0)
+		goto oom;
 	return 0;
 oom:
 	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");

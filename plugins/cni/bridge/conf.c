@@ -80,22 +80,6 @@ static int parse_trunk(json_t *arr, struct bridge_conf *c, berth_error *err)
 	return 0;
 }
 
-static bool dns_set(json_t *dns)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(dns))
-		return false;
-	json_object_foreach(dns, k, v) {
-		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
-				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
-					  STREQ(k, "options")) && json_is_array(v))
-			return true;
-	}
-	return false;
-}
-
 int bridge_conf_parse(json_t *j, const char *cni_args, struct bridge_conf *c, berth_error *err)
 {
 	static const char *const known[] = { "MAC", "IP", "GATEWAY", NULL };
@@ -153,7 +137,7 @@ int bridge_conf_parse(json_t *j, const char *cni_args, struct bridge_conf *c, be
 				    "invalid ipam type \"%s\"", c->ipam_type);
 		goto fail;
 	}
-	if (dns_set(dns))
+	if (berth_cni_dns_set(dns))
 		c->dns = dns;
 	if (c->is_default_gw)
 		c->is_gw = true;

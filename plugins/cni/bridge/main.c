@@ -452,16 +452,9 @@ static int take_ipam_result(struct berth_cni_result *res, struct berth_cni_resul
 				       "IPAM plugin returned missing IP config");
 	for (size_t i = 0; i < ipam->n_routes; i++) {
 		struct berth_cni_route *rt = &ipam->routes[i];
-		int idx;
 
-		if (berth_cni_result_add_route(res, &rt->dst, rt->gw.family ? &rt->gw : NULL) < 0)
+		if (berth_cni_result_add_routes(res, rt, 1) < 0)
 			return oom(err);
-		idx = (int)res->n_routes - 1;
-		res->routes[idx].mtu = rt->mtu;
-		res->routes[idx].advmss = rt->advmss;
-		res->routes[idx].priority = rt->priority;
-		res->routes[idx].table = rt->table;
-		res->routes[idx].scope = rt->scope;
 		/* The reference only counts a default route with a gateway; one without gets
 		 * the gateway filled in when applied, so it counts too (no duplicate route). */
 		if (rt->dst.prefix == 0)
@@ -489,25 +482,6 @@ static int take_ipam_result(struct berth_cni_result *res, struct berth_cni_resul
 	}
 	res->dns = ipam->dns;
 	memset(&ipam->dns, 0, sizeof(ipam->dns));
-	return 0;
-}
-
-/* The config's own "dns" replaces what IPAM returned, as the reference does. */
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
-{
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
-	int r;
-
-	if (!j)
-		return oom(err);
-	r = berth_cni_result_from_json(j, call->version, &tmp, err);
-	if (r < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old; /* freed with tmp */
 	return 0;
 }
 
@@ -637,7 +611,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		r = oom(err);
 		goto undo_nft;
 	}
-	if (conf.dns && (r = conf_dns(res, call, conf.dns, err)) < 0)
+	if (conf.dns && (r = berth_cni_result_set_dns(res, call->version, conf.dns, err)) < 0)
 		goto undo_nft;
 	BERTH_FAULT_POINT("bridge-before-result");
 	*ret = TAKE_PTR(res);
@@ -652,12 +626,8 @@ undo_nft:
 undo_addrs:
 	undo_addrs(&s);
 undo_ipam:
-	if (conf.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (conf.ipam_type)
+		berth_cni_delegate_undo(call, conf.ipam_type);
 undo_veth:
 	if (s.hveth.ifindex)
 		(void)berth_link_del(host, s.hveth.ifindex, &ign);
@@ -823,33 +793,13 @@ static int gc_veths(const char *network, const struct berth_cni_attachment *vali
 		    berth_error *err)
 {
 	_cleanup_nl_ struct berth_nl *host = NULL;
-	_cleanup_free_ struct berth_link *links = NULL;
-	size_t n = 0, plen;
-	int r, ret = 0;
 	char prefix[160];
+	int r;
 
 	snprintf(prefix, sizeof(prefix), "%s%s ", OWNER_PREFIX, network);
-	plen = strlen(prefix);
-	if ((r = berth_nl_open(-1, &host, err)) < 0 ||
-	    (r = berth_link_list(host, &links, &n, err)) < 0)
+	if ((r = berth_nl_open(-1, &host, err)) < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		char id[200], ifname[IF_NAMESIZE + 1];
-		berth_error e = { 0 };
-
-		if (!STREQ(links[i].kind, "veth") || strncmp(links[i].alias, prefix, plen) != 0)
-			continue;
-		if (sscanf(links[i].alias + plen, "%199s %16s", id, ifname) != 2 ||
-		    berth_cni_attachment_valid(valid, n_valid, id, ifname))
-			continue;
-		berth_log_info("GC: removing %s of %s/%s", links[i].name, id, ifname);
-		r = berth_link_del(host, links[i].ifindex, &e);
-		if (r < 0 && r != -ENODEV && ret == 0) {
-			*err = e;
-			ret = r;
-		}
-	}
-	return ret;
+	return berth_link_gc_owned(host, "veth", prefix, valid, n_valid, err);
 }
 
 static int cmd_gc(const struct berth_cni_call *call, struct berth_cni_result **ret,

@@ -73,16 +73,23 @@ static int call_daemon(const struct berth_cni_call *call, const char *socket_pat
 	return 0;
 }
 
-static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
-		   berth_error *err)
+/* ADD, CHECK, STATUS: the whole config parses, then the daemon gets the call. */
+static int call_daemon_conf(const struct berth_cni_call *call, json_t **ret, berth_error *err)
 {
 	struct dhcp_conf conf;
-	_cleanup_json_ json_t *res = NULL;
 	int r = berth_dhcp_conf_parse(call->config, call->args, &conf, err);
 	if (r < 0)
 		return r;
-	r = call_daemon(call, conf.socket_path, &res, err);
+	r = call_daemon(call, conf.socket_path, ret, err);
 	berth_dhcp_conf_free(&conf);
+	return r;
+}
+
+static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
+		   berth_error *err)
+{
+	_cleanup_json_ json_t *res = NULL;
+	int r = call_daemon_conf(call, &res, err);
 	if (r < 0)
 		return r;
 	if (!res)
@@ -116,24 +123,14 @@ static int cmd_release(const struct berth_cni_call *call, struct berth_cni_resul
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		     berth_error *err)
 {
-	struct dhcp_conf conf;
-	int r = berth_dhcp_conf_parse(call->config, call->args, &conf, err);
-	if (r < 0)
-		return r;
-	r = call_daemon(call, conf.socket_path, NULL, err);
-	berth_dhcp_conf_free(&conf);
-	return r;
+	return call_daemon_conf(call, NULL, err);
 }
 
 static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		      berth_error *err)
 {
-	struct dhcp_conf conf;
-	int r = berth_dhcp_conf_parse(call->config, call->args, &conf, err);
-	if (r < 0)
-		return r;
-	r = call_daemon(call, conf.socket_path, NULL, err);
-	berth_dhcp_conf_free(&conf);
+	int r = call_daemon_conf(call, NULL, err);
+
 	if (r < 0 && err->code == BERTH_ERR_TRY_AGAIN)
 		err->code = BERTH_CNI_ERR_STATUS_NOT_READY;
 	return r;

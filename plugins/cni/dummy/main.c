@@ -152,24 +152,10 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 				    "IPAM plugin returned missing IP config");
 		goto undo_ipam;
 	}
-	for (size_t i = 0; i < ipam->n_ips; i++)
-		if (berth_cni_result_add_ip(res, &ipam->ips[i].address, &ipam->ips[i].gateway, 0) <
-		    0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
-	for (size_t i = 0; i < ipam->n_routes; i++) {
-		int k = berth_cni_result_add_route(res, &ipam->routes[i].dst, &ipam->routes[i].gw);
-
-		if (k < 0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
-		res->routes[k].mtu = ipam->routes[i].mtu;
-		res->routes[k].advmss = ipam->routes[i].advmss;
-		res->routes[k].priority = ipam->routes[i].priority;
-		res->routes[k].table = ipam->routes[i].table;
-		res->routes[k].scope = ipam->routes[i].scope;
+	if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0 ||
+	    berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0) {
+		r = oom(err);
+		goto undo_ipam;
 	}
 	/* the DNS of the IPAM result, moved over */
 	res->dns = ipam->dns;
@@ -180,12 +166,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	*ret = TAKE_PTR(res);
 	return 0;
 
-undo_ipam: {
-	berth_error derr = { 0 };
-
-	if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-		berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-}
+undo_ipam:
+	berth_cni_delegate_undo(call, c.ipam_type);
 undo_link:
 	/* the name is ours: the exclusive create above succeeded */
 	if (l.ifindex || berth_link_get_by_name(cont, call->ifname, &l, &ign) == 0)
@@ -292,13 +274,7 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 		return berth_error_prefix(err, "failed to open netns \"%s\"", call->netns);
 	if ((r = berth_cni_delegate(call, c.ipam_type, "CHECK", NULL, err)) < 0)
 		return r;
-	for (size_t i = 0; i < prev->n_interfaces && ci < 0; i++) {
-		const struct berth_cni_interface *in = &prev->interfaces[i];
-
-		if (in->name && STREQ(in->name, call->ifname) && in->sandbox &&
-		    STREQ(in->sandbox, call->netns))
-			ci = (int)i;
-	}
+	ci = berth_cni_result_find_interface(prev, call->ifname, call->netns);
 	if (ci < 0)
 		return check_fail(err, "Sandbox in prevResult %s doesn't match configured netns: %s",
 				  "", call->netns);

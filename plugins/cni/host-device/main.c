@@ -807,23 +807,6 @@ static int move_out(struct berth_nl *cont, int nsfd, struct berth_nl *host, int 
 
 /* ---- verbs ------------------------------------------------------------------------------- */
 
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
-{
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
-	int r;
-
-	if (!j)
-		return oom(err);
-	if ((r = berth_cni_result_from_json(j, call->version, &tmp, err)) < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old;
-	return 0;
-}
-
 static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
 {
@@ -902,14 +885,10 @@ ipam:
 					    "IPAM plugin returned missing IP config");
 			goto undo_move;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_move;
-			}
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
+			r = oom(err);
+			goto undo_move;
+		}
 		res->routes = TAKE_PTR(ipam->routes);
 		res->n_routes = ipam->n_routes;
 		ipam->n_routes = 0;
@@ -917,19 +896,15 @@ ipam:
 		    (r = berth_iface_configure(nsfd, cont, cl.ifindex, call->ifname, res, 0, err)) < 0)
 			goto undo_move;
 	}
-	if (c.dns && (r = conf_dns(res, call, c.dns, err)) < 0)
+	if (c.dns && (r = berth_cni_result_set_dns(res, call->version, c.dns, err)) < 0)
 		goto undo_move;
 	BERTH_FAULT_POINT("host-device-before-result");
 	*ret = TAKE_PTR(res);
 	return 0;
 
 undo_move:
-	if (ipam_done) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (ipam_done)
+		berth_cni_delegate_undo(call, c.ipam_type);
 	if (c.dpdk)
 		return r;
 	if (cl.ifindex && move_out(cont, nsfd, host, cl.ifindex, s->device, &hidx, &ign) == 0) {

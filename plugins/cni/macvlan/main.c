@@ -91,22 +91,6 @@ static const char *mode_to_string(uint32_t mode)
 	}
 }
 
-static bool dns_set(json_t *dns)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(dns))
-		return false;
-	json_object_foreach(dns, k, v) {
-		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
-				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
-					  STREQ(k, "options")) && json_is_array(v))
-			return true;
-	}
-	return false;
-}
-
 static int parse_mac(const char *s, const char *what, int code, uint8_t mac[BERTH_MAC_LEN],
 		     berth_error *err)
 {
@@ -164,7 +148,7 @@ static int conf_parse(const struct berth_cni_call *call, struct mv_conf *c, bert
 	if (c->ipam_type && strchr(c->ipam_type, '/'))
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "invalid ipam type \"%s\"", c->ipam_type);
-	if (dns_set(dns))
+	if (berth_cni_dns_set(dns))
 		c->dns = dns;
 	/* the MAC: config, then CNI_ARGS MAC, then runtimeConfig.mac (the reference's order) */
 	if ((r = berth_cni_args_parse(call->args ? call->args : "", known, vals, err)) < 0)
@@ -274,27 +258,28 @@ static int configure_iface(struct berth_nl *cont, int nsfd, const char *ifname, 
 	return 0;
 }
 
-/* The config's own "dns" replaces anything else, as the reference does (IPAM's DNS is not
- * passed on). */
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
+/* ---- verbs ------------------------------------------------------------------------------ */
+
+/* ADD and CHECK: the container's netns and netlink, the host's unless the master is in the
+ * container, and the master (its MTU bounds ours).  The caller owns what comes back. */
+static int open_master(const struct berth_cni_call *call, struct mv_conf *conf, int *nsfd,
+		       struct berth_nl **host, struct berth_nl **cont, struct berth_link *master,
+		       berth_error *err)
 {
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
 	int r;
 
-	if (!j)
-		return oom(err);
-	r = berth_cni_result_from_json(j, call->version, &tmp, err);
-	if (r < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old; /* freed with tmp */
+	if ((r = berth_netns_open(call->netns, nsfd, err)) < 0 ||
+	    (r = berth_nl_open(*nsfd, cont, err)) < 0 ||
+	    (!conf->link_in_container && (r = berth_nl_open(-1, host, err)) < 0))
+		return r;
+	if ((r = find_master(conf->link_in_container ? *cont : *host, conf, master, err)) < 0)
+		return r;
+	if (conf->mtu > master->mtu)
+		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
+				       "invalid MTU %d, must be [0, master MTU(%d)]", conf->mtu,
+				       master->mtu);
 	return 0;
 }
-
-/* ---- verbs ------------------------------------------------------------------------------ */
 
 static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **ret,
 		   berth_error *err)
@@ -311,16 +296,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 
 	if ((r = conf_parse(call, &conf, err)) < 0)
 		return r;
-	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
-	    (r = berth_nl_open(nsfd, &cont, err)) < 0 ||
-	    (!conf.link_in_container && (r = berth_nl_open(-1, &host, err)) < 0))
+	if ((r = open_master(call, &conf, &nsfd, &host, &cont, &master, err)) < 0)
 		return r;
-	if ((r = find_master(conf.link_in_container ? cont : host, &conf, &master, err)) < 0)
-		return r;
-	if (conf.mtu > master.mtu)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				       "invalid MTU %d, must be [0, master MTU(%d)]", conf.mtu,
-				       master.mtu);
 
 	owner_alias(call, alias, sizeof(alias));
 	o = (struct berth_sublink_opts){
@@ -360,46 +337,24 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 					    "IPAM plugin returned missing IP config");
 			goto undo_ipam;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
-		for (size_t i = 0; i < ipam->n_routes; i++) {
-			struct berth_cni_route *rt = &ipam->routes[i];
-			int idx = berth_cni_result_add_route(res, &rt->dst,
-							     rt->gw.family ? &rt->gw : NULL);
-
-			if (idx < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
-			res->routes[idx].mtu = rt->mtu;
-			res->routes[idx].advmss = rt->advmss;
-			res->routes[idx].priority = rt->priority;
-			res->routes[idx].table = rt->table;
-			res->routes[idx].scope = rt->scope;
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0 ||
+		    berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0) {
+			r = oom(err);
+			goto undo_ipam;
 		}
 		r = configure_iface(cont, nsfd, call->ifname, link.ifindex, res, err);
 		if (r < 0)
 			goto undo_ipam;
 	}
-	if (conf.dns && (r = conf_dns(res, call, conf.dns, err)) < 0)
+	if (conf.dns && (r = berth_cni_result_set_dns(res, call->version, conf.dns, err)) < 0)
 		goto undo_ipam;
 	BERTH_FAULT_POINT("macvlan-before-result");
 	*ret = TAKE_PTR(res);
 	return 0;
 
 undo_ipam:
-	if (conf.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, conf.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (conf.ipam_type)
+		berth_cni_delegate_undo(call, conf.ipam_type);
 undo_link:
 	(void)berth_link_del(cont, link.ifindex, &ign);
 	return r;
@@ -585,16 +540,8 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 	(void)ret;
 	if ((r = conf_parse(call, &conf, err)) < 0)
 		return r;
-	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
-	    (r = berth_nl_open(nsfd, &cont, err)) < 0 ||
-	    (!conf.link_in_container && (r = berth_nl_open(-1, &host, err)) < 0))
+	if ((r = open_master(call, &conf, &nsfd, &host, &cont, &master, err)) < 0)
 		return r;
-	if ((r = find_master(conf.link_in_container ? cont : host, &conf, &master, err)) < 0)
-		return r;
-	if (conf.mtu > master.mtu)
-		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
-				       "invalid MTU %d, must be [0, master MTU(%d)]", conf.mtu,
-				       master.mtu);
 	if (conf.ipam_type && (r = berth_cni_delegate(call, conf.ipam_type, "CHECK", NULL, err)) < 0)
 		return r;
 	if (!prev)

@@ -144,13 +144,7 @@ int ptp_cmd_check(const struct berth_cni_call *call, struct berth_cni_result **r
 	if (!prev)
 		return berth_error_set(err, BERTH_CNI_ERR_INVALID_CONFIG, EINVAL,
 				       "ptp: Required prevResult missing");
-	for (size_t i = 0; i < prev->n_interfaces && ci < 0; i++) {
-		const struct berth_cni_interface *in = &prev->interfaces[i];
-
-		if (in->name && STREQ(in->name, call->ifname) && in->sandbox &&
-		    STREQ(in->sandbox, call->netns))
-			ci = (int)i;
-	}
+	ci = berth_cni_result_find_interface(prev, call->ifname, call->netns);
 	if (ci < 0)
 		return check_fail(err, "Sandbox in prevResult %s doesn't match configured netns: %s",
 				  "", call->netns);

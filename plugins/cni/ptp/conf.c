@@ -37,22 +37,6 @@ static int dns_valid(json_t *dns, berth_error *err)
 	return 0;
 }
 
-static bool dns_set(json_t *dns)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(dns))
-		return false;
-	json_object_foreach(dns, k, v) {
-		if (STREQ(k, "domain") ? json_is_string(v) && json_string_length(v) > 0
-				       : (STREQ(k, "nameservers") || STREQ(k, "search") ||
-					  STREQ(k, "options")) && json_is_array(v))
-			return true;
-	}
-	return false;
-}
-
 int ptp_conf_parse(json_t *j, struct ptp_conf *c, berth_error *err)
 {
 	json_t *ipam = NULL, *dns = NULL;
@@ -82,7 +66,7 @@ int ptp_conf_parse(json_t *j, struct ptp_conf *c, berth_error *err)
 				       "ipam.type: invalid ipam type \"%s\"", c->ipam_type);
 	if ((r = dns_valid(dns, err)) < 0)
 		return r;
-	if (dns_set(dns))
+	if (berth_cni_dns_set(dns))
 		c->dns = dns;
 	return 0;
 }

@@ -148,24 +148,6 @@ static void owner_alias(const struct berth_cni_call *call, char *buf, size_t len
 		 call->ifname);
 }
 
-/* The config's own "dns" in the result, as the reference. */
-static int conf_dns(struct berth_cni_result *res, const struct berth_cni_call *call, json_t *dns,
-		    berth_error *err)
-{
-	_cleanup_json_ json_t *j = json_pack("{s:s, s:O}", "cniVersion", call->version, "dns", dns);
-	_cleanup_cni_result_ struct berth_cni_result *tmp = NULL;
-	struct berth_cni_dns old = res->dns;
-	int r;
-
-	if (!j)
-		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	if ((r = berth_cni_result_from_json(j, call->version, &tmp, err)) < 0)
-		return berth_error_prefix(err, "dns");
-	res->dns = tmp->dns;
-	tmp->dns = old;
-	return 0;
-}
-
 static int oom(berth_error *err)
 {
 	return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
@@ -238,14 +220,10 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 					    "IPAM plugin returned missing IP config");
 			goto undo_ipam;
 		}
-		for (size_t i = 0; i < ipam->n_ips; i++)
-			if (berth_cni_result_add_ip(res, &ipam->ips[i].address,
-						    ipam->ips[i].gateway.family ? &ipam->ips[i].gateway
-										: NULL,
-						    0) < 0) {
-				r = oom(err);
-				goto undo_ipam;
-			}
+		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
+			r = oom(err);
+			goto undo_ipam;
+		}
 		/* routes move over whole (1.1.0 attributes included) */
 		res->routes = TAKE_PTR(ipam->routes);
 		res->n_routes = ipam->n_routes;
@@ -258,7 +236,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		berth_error_prefix(err, "failed to set %s up", call->ifname);
 		goto undo_ipam;
 	}
-	if (c.dns && (r = conf_dns(res, call, c.dns, err)) < 0)
+	if (c.dns && (r = berth_cni_result_set_dns(res, call->version, c.dns, err)) < 0)
 		goto undo_ipam;
 	BERTH_FAULT_POINT("tap-before-persist");
 	if ((r = berth_tun_set_persist(tapfd, true, err)) < 0)
@@ -267,12 +245,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 	return 0;
 
 undo_ipam:
-	if (c.ipam_type) {
-		berth_error derr = { 0 };
-
-		if (berth_cni_delegate(call, c.ipam_type, "DEL", NULL, &derr) < 0)
-			berth_log_warn("undo: IPAM DEL failed: %s", derr.msg);
-	}
+	if (c.ipam_type)
+		berth_cni_delegate_undo(call, c.ipam_type);
 	/* closing tapfd destroys the tap, which is not persistent */
 	return r;
 }

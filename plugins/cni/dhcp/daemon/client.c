@@ -280,6 +280,14 @@ int lease_result(const struct lease *l, struct berth_cni_result **ret, berth_err
 	return berth_dhcp_ack_result(l->ack, l->ack_len, l->priority, ret, err);
 }
 
+/* An exchange's error; -ECANCELED: the lease was released meanwhile (a runtime may retry). */
+static int released_while_acquired(int r, berth_error *err)
+{
+	return r == -ECANCELED ? berth_error_set(err, BERTH_ERR_TRY_AGAIN, ECANCELED,
+						 "the lease was released while acquired")
+			       : r;
+}
+
 /* DISCOVER .. ACK.  Runs in the calling thread's netns (the caller entered it). */
 static int acquire_here(struct lease *l, int fd, int ifindex, uint32_t hint, int64_t timeout_ms,
 			berth_error *err)
@@ -299,10 +307,7 @@ static int acquire_here(struct lease *l, int fd, int ifindex, uint32_t hint, int
 		int r = exchange(l, fd, ifindex, &x, build_discover, &u, xid, deadline, m, NULL,
 				 NULL, err);
 		if (r < 0)
-			return r == -ECANCELED
-				       ? berth_error_set(err, BERTH_ERR_TRY_AGAIN, ECANCELED,
-							 "the lease was released while acquired")
-				       : r;
+			return released_while_acquired(r, err);
 		if (r == 0)
 			break;
 		uint32_t sid = m->siaddr;
@@ -315,10 +320,7 @@ static int acquire_here(struct lease *l, int fd, int ifindex, uint32_t hint, int
 		r = exchange(l, fd, ifindex, &x, build_request, &u, xid, deadline, m, raw, &raw_len,
 			     err);
 		if (r < 0)
-			return r == -ECANCELED
-				       ? berth_error_set(err, BERTH_ERR_TRY_AGAIN, ECANCELED,
-							 "the lease was released while acquired")
-				       : r;
+			return released_while_acquired(r, err);
 		if (r == 0)
 			break;
 		if (berth_dhcp_msg_type(m) == DHCP_NAK) {
