@@ -331,7 +331,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		goto undo_veth;
 
 	if (conf.ip_masq) {
-		_cleanup_free_ struct berth_ipnet *a = calloc(res->n_ips, sizeof(*a));
+		/* + 1: never a calloc of 0 bytes (a result without addresses) */
+		_cleanup_free_ struct berth_ipnet *a = calloc(res->n_ips + 1, sizeof(*a));
 
 		if (!a) {
 			r = oom(err);
