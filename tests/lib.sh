@@ -101,9 +101,11 @@ wait_for() {
 # defer COMMAND...: run at exit, last registered first.
 defer() { _cleanups+=("$*"); }
 _run_cleanups() {
-	local i
-	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
-		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+	# (a name of its own: a deferred command may run its own `for i in ...` loop, which would
+	# reset this counter and end the cleanup early, as 25-ptp's and 27-macvlan's did)
+	local _cleanup_idx
+	for ((_cleanup_idx = ${#_cleanups[@]} - 1; _cleanup_idx >= 0; _cleanup_idx--)); do
+		eval "${_cleanups[$_cleanup_idx]}" >/dev/null 2>&1 || true
 	done
 }
 done_testing() {
