@@ -213,6 +213,18 @@ int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_
 	return 0;
 }
 
+int berth_cni_result_add_ipam(struct berth_cni_result *r, const struct berth_cni_result *ipam,
+			      berth_error *err)
+{
+	if (ipam->n_ips == 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
+				       "IPAM plugin returned missing IP config");
+	if (berth_cni_result_add_ips(r, ipam->ips, ipam->n_ips, 0) < 0 ||
+	    berth_cni_result_add_routes(r, ipam->routes, ipam->n_routes) < 0)
+		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
+	return 0;
+}
+
 int berth_cni_result_find_interface(const struct berth_cni_result *r, const char *name,
 				    const char *sandbox)
 {

@@ -334,12 +334,7 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 			goto undo_link;
 		}
 		BERTH_FAULT_POINT("sublink-after-ipam");
-		if (ipam->n_ips == 0) {
-			r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					    "IPAM plugin returned missing IP config");
-			goto undo_ipam;
-		}
-		if ((r = take_ips(res, ipam, err)) < 0)
+		if ((r = berth_cni_result_add_ipam(res, ipam, err)) < 0)
 			goto undo_ipam;
 	}
 	if ((r = configure(cont, nsfd, l.ifindex, call->ifname, res, err)) < 0)

@@ -115,6 +115,11 @@ int berth_cni_result_add_routes(struct berth_cni_result *r, const struct berth_c
 				size_t n);
 int berth_cni_result_add_ips(struct berth_cni_result *r, const struct berth_cni_ipconfig *ips,
 			     size_t n, int interface);
+/* An IPAM result's IPs (on interface 0) and routes, appended to r: what a plugin that puts one
+ * interface into the container returns.  An IPAM result without an IP is the reference's
+ * "IPAM plugin returned missing IP config" (code 999). */
+int berth_cni_result_add_ipam(struct berth_cni_result *r, const struct berth_cni_result *ipam,
+			      berth_error *err);
 /* Replace a string field (e.g. &r->interfaces[i].mac); 0 or -ENOMEM. */
 int berth_cni_set_str(char **field, const char *value);
 /* Index of the interface called `name` (with sandbox `sandbox` when non-NULL), or -1. */

@@ -880,18 +880,8 @@ ipam:
 			goto undo_move;
 		ipam_done = true;
 		BERTH_FAULT_POINT("host-device-after-ipam");
-		if (ipam->n_ips == 0) {
-			r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					    "IPAM plugin returned missing IP config");
+		if ((r = berth_cni_result_add_ipam(res, ipam, err)) < 0)
 			goto undo_move;
-		}
-		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
-			r = oom(err);
-			goto undo_move;
-		}
-		res->routes = TAKE_PTR(ipam->routes);
-		res->n_routes = ipam->n_routes;
-		ipam->n_routes = 0;
 		if (!c.dpdk &&
 		    (r = berth_iface_configure(nsfd, cont, cl.ifindex, call->ifname, res, 0, err)) < 0)
 			goto undo_move;

@@ -332,16 +332,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		if (r < 0)
 			goto undo_link;
 		BERTH_FAULT_POINT("macvlan-after-ipam");
-		if (ipam->n_ips == 0) {
-			r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					    "IPAM plugin returned missing IP config");
+		if ((r = berth_cni_result_add_ipam(res, ipam, err)) < 0)
 			goto undo_ipam;
-		}
-		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0 ||
-		    berth_cni_result_add_routes(res, ipam->routes, ipam->n_routes) < 0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
 		r = configure_iface(cont, nsfd, call->ifname, link.ifindex, res, err);
 		if (r < 0)
 			goto undo_ipam;

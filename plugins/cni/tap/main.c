@@ -215,19 +215,8 @@ static int cmd_add(const struct berth_cni_call *call, struct berth_cni_result **
 		if (r < 0)
 			return r;
 		BERTH_FAULT_POINT("tap-after-ipam");
-		if (ipam->n_ips == 0) {
-			r = berth_error_set(err, BERTH_CNI_ERR_INTERNAL, EINVAL,
-					    "IPAM plugin returned missing IP config");
+		if ((r = berth_cni_result_add_ipam(res, ipam, err)) < 0)
 			goto undo_ipam;
-		}
-		if (berth_cni_result_add_ips(res, ipam->ips, ipam->n_ips, 0) < 0) {
-			r = oom(err);
-			goto undo_ipam;
-		}
-		/* routes move over whole (1.1.0 attributes included) */
-		res->routes = TAKE_PTR(ipam->routes);
-		res->n_routes = ipam->n_routes;
-		ipam->n_routes = 0;
 		snprintf(key, sizeof(key), "net/ipv4/conf/%s/arp_notify", call->ifname);
 		(void)berth_sysctl_write_in(nsfd, key, "1", &ign);
 		if ((r = berth_iface_configure(nsfd, nl, tap.ifindex, call->ifname, res, 0, err)) < 0)
