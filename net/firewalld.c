@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* firewalld zone sources over D-Bus with sd-bus, loaded on first use (see firewalld.h). */
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -13,7 +14,10 @@
 
 #include "berth/cleanup.h"
 #include "berth/cni.h"
+#include "berth/file.h"
 #include "berth/firewalld.h"
+#include "berth/json.h"
+#include "berth/log.h"
 #include "berth/nft.h"
 
 #define FWD_NAME "org.fedoraproject.FirewallD1"
@@ -166,4 +170,102 @@ int berth_firewalld_query_source(struct berth_firewalld *f, const char *zone, co
 {
 	*ret = false;
 	return zone_call(f, "querySource", zone, source, NULL, ret, err);
+}
+
+/* ---- the state files of the firewall plugin's zone sources ---- */
+
+const char *berth_firewalld_state_dir(void)
+{
+	const char *d = getenv("BERTH_FIREWALLD_STATE_DIR");
+	return d && *d ? d : "/run/berth/firewalld";
+}
+
+/* Add or remove every source a state file lists; removal goes on past errors. */
+int berth_firewalld_apply_state(struct berth_firewalld *f, json_t *st, bool add, berth_error *err)
+{
+	const char *zone = json_string_value(json_object_get(st, "zone"));
+	json_t *src = json_object_get(st, "sources"), *v;
+	size_t i;
+	int r = 0;
+
+	if (!zone || !json_is_array(src))
+		return 0;
+	json_array_foreach(src, i, v) {
+		berth_error e = { 0 };
+		int x;
+
+		if (!json_is_string(v))
+			continue;
+		x = add ? berth_firewalld_add_source(f, zone, json_string_value(v), &e) :
+			  berth_firewalld_remove_source(f, zone, json_string_value(v), &e);
+		if (x < 0 && r == 0) {
+			r = x;
+			*err = e;
+			if (add)
+				break;
+		}
+	}
+	return r;
+}
+
+/* Each state file of network (all networks when NULL); fn gets the file's path and JSON. */
+int berth_firewalld_each_state(const char *network,
+			       int (*fn)(const char *path, json_t *st, void *arg), void *arg)
+{
+	_cleanup_closedir_ DIR *top = opendir(berth_firewalld_state_dir());
+	struct dirent *n;
+	int count = 0;
+
+	if (!top)
+		return 0;
+	while ((n = readdir(top))) {
+		char dir[4096];
+		_cleanup_closedir_ DIR *d = NULL;
+		struct dirent *de;
+
+		if (n->d_name[0] == '.' || (network && !STREQ(n->d_name, network)))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", berth_firewalld_state_dir(), n->d_name);
+		if (!(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			_cleanup_json_ json_t *st = NULL;
+			char path[8200];
+			berth_error e = { 0 };
+			size_t l = strlen(de->d_name);
+
+			if (l < 6 || !STREQ(de->d_name + l - 5, ".json"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (berth_json_load_file(path, &st, &e) < 0 || !json_is_object(st))
+				continue;
+			count += fn(path, st, arg);
+		}
+	}
+	return count;
+}
+
+static int reapply_one(const char *path, json_t *st, void *arg)
+{
+	berth_error e = { 0 };
+
+	if (berth_firewalld_apply_state(arg, st, true, &e) < 0) {
+		berth_log_warn("reapply: %s: %s", path, e.msg);
+		return 0;
+	}
+	return (int)json_array_size(json_object_get(st, "sources"));
+}
+
+int berth_firewalld_reapply(berth_error *err)
+{
+	_cleanup_firewalld_ struct berth_firewalld *f = NULL;
+	DIR *d = opendir(berth_firewalld_state_dir());
+	int r;
+
+	if (!d)
+		return 0;
+	closedir(d);
+	if ((r = berth_firewalld_open(&f, err)) < 0)
+		return r == -ENOENT ? 0 : r;
+	return berth_firewalld_each_state(NULL, reapply_one, f);
 }

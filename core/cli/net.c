@@ -8,6 +8,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/cache.h"
+#include "berth/firewalld.h"
 #include "berth/json.h"
 #include "berth/netns.h"
 #include "berth/nft.h"
@@ -381,19 +382,26 @@ static int net_show(struct cli *c, const char *name)
 }
 
 /* After `nft flush ruleset` or a firewall reload: our nft tables rebuilt from the plugins'
- * state files, in one transaction (the same as `portmap --reapply`). */
+ * state files, in one transaction, and the firewalld zone sources the firewall plugin
+ * recorded added again (`firewall-cmd --reload` drops them); the same as `firewall
+ * --reapply`. */
 static int net_reapply(struct cli *c, const char *name)
 {
 	berth_error err = { 0 };
-	int n = berth_nft_reapply_all(&err);
+	int n = berth_nft_reapply_all(&err), m;
 
 	if (n < 0)
 		return cli_fail(c, &err);
-	if (c->json)
-		printf("{\"elements\":%d}\n", n);
-	else
-		printf("nftables: table %s rebuilt, %d element%s\n", berth_nft_table(), n,
-		       n == 1 ? "" : "s");
+	if ((m = berth_firewalld_reapply(&err)) < 0)
+		return cli_fail(c, &err);
+	if (c->json) {
+		printf("{\"elements\":%d,\"firewalldSources\":%d}\n", n, m);
+		return 0;
+	}
+	printf("nftables: table %s rebuilt, %d element%s\n", berth_nft_table(), n,
+	       n == 1 ? "" : "s");
+	if (m > 0)
+		printf("firewalld: %d zone source%s added again\n", m, m == 1 ? "" : "s");
 	return 0;
 }
 

@@ -3,6 +3,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "berth/error.h"
 
 /*
@@ -38,3 +40,21 @@ int berth_firewalld_remove_source(struct berth_firewalld *f, const char *zone, c
 /* zone.querySource */
 int berth_firewalld_query_source(struct berth_firewalld *f, const char *zone, const char *source,
 				 bool *ret, berth_error *err);
+
+/*
+ * The firewall plugin records the sources it adds, one JSON file per attachment
+ * ({"network", "containerID", "ifname", "zone", "sources": [...]}), in
+ * $BERTH_FIREWALLD_STATE_DIR (default /run/berth/firewalld)/<network>/<id>@<ifname>.json, so
+ * that DEL, GC and a reapply find them without prevResult.
+ */
+const char *berth_firewalld_state_dir(void);
+/* Add or remove every source of one state file; removal goes on past errors, an add stops at
+ * the first. */
+int berth_firewalld_apply_state(struct berth_firewalld *f, json_t *st, bool add, berth_error *err);
+/* fn for each readable state file of network (every network when NULL); returns the sum of
+ * what fn returned. */
+int berth_firewalld_each_state(const char *network,
+			       int (*fn)(const char *path, json_t *st, void *arg), void *arg);
+/* Add every recorded source again (after `firewall-cmd --reload`, which drops runtime sources):
+ * the number added; 0 when nothing is recorded or firewalld does not run. */
+int berth_firewalld_reapply(berth_error *err);

@@ -142,6 +142,13 @@ o=$(ip netns exec "$H" env BERTH_NFT_STATE_DIR="$BERTH_NFT_STATE_DIR" "$CNI_BIN/
 is "$(jq -c . <<<"$o")" '{"reapplied":1,"firewalldSources":1}' "... put the recorded source back"
 is "$(sources)" "$a/32" "... into the trusted zone"
 is "$(reach cr$T 31)" "host out" "and the container gets through again"
+# the same through the CLI: `berth net reapply` also puts back what a reload dropped
+check "firewall-cmd --reload (again)" -- fwcmd --reload
+is "$(sources)" "" "the second reload dropped the source again"
+o=$(berth net reapply --json); ok $? "berth net reapply"
+is "$(jq -c .firewalldSources <<<"$o")" 1 "... reports the firewalld source it added back"
+is "$(sources)" "$a/32" "... which is in the trusted zone again"
+is "$(reach cr$T 31)" "host out" "and the container gets through after berth net reapply"
 
 # ---- GC: a container the runtime lost ----
 rm -f "$D/cache/results/fr$T-cr-eth0"

@@ -19,5 +19,3 @@ bool fw_zone_recorded(const struct berth_cni_call *call);
 /* Remove the sources of this network's attachments that are not valid. */
 int fw_zone_gc(const char *network, const struct berth_cni_attachment *valid, size_t n_valid,
 	       berth_error *err);
-/* Add every recorded source again (after `firewall-cmd --reload`); returns how many. */
-int fw_zone_reapply(berth_error *err);

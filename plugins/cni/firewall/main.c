@@ -244,7 +244,7 @@ static int reapply_main(void)
 		fprintf(stderr, "firewall --reapply: %s\n", err.msg);
 		return 1;
 	}
-	if ((m = fw_zone_reapply(&err)) < 0) {
+	if ((m = berth_firewalld_reapply(&err)) < 0) {
 		fprintf(stderr, "firewall --reapply: %s\n", err.msg);
 		return 1;
 	}

@@ -5,7 +5,6 @@
  * $BERTH_FIREWALLD_STATE_DIR (default /run/berth/firewalld)/<network>/<id>@<ifname>.json
  * before they are added, so that DEL, GC and --reapply find them without prevResult.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +19,9 @@
 #include "berth/log.h"
 #include "firewall-internal.h"
 
-static const char *state_dir(void)
-{
-	const char *d = getenv("BERTH_FIREWALLD_STATE_DIR");
-	return d && *d ? d : "/run/berth/firewalld";
-}
-
 static int state_path(const struct berth_cni_call *call, char *buf, size_t len, berth_error *err)
 {
-	if ((size_t)snprintf(buf, len, "%s/%s/%s@%s.json", state_dir(), call->name,
+	if ((size_t)snprintf(buf, len, "%s/%s/%s@%s.json", berth_firewalld_state_dir(), call->name,
 			     call->container_id, call->ifname) >= len)
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENAMETOOLONG,
 				       "firewalld state path too long");
@@ -63,38 +56,10 @@ static int write_state(const struct berth_cni_call *call, const char *zone, bert
 	json_object_set(j, "sources", src);
 	if (!(s = berth_json_dump(j)))
 		return berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOMEM, "out of memory");
-	snprintf(dir, sizeof(dir), "%s/%s", state_dir(), call->name);
+	snprintf(dir, sizeof(dir), "%s/%s", berth_firewalld_state_dir(), call->name);
 	if ((r = berth_mkdir_p(dir, 0700, err)) < 0 || (r = state_path(call, path, sizeof(path), err)) < 0)
 		return r;
 	return berth_write_file_atomic(path, s, strlen(s), 0600, false, err);
-}
-
-/* Add or remove every source a state file lists; removal goes on past errors. */
-static int apply(struct berth_firewalld *f, json_t *st, bool add, berth_error *err)
-{
-	const char *zone = json_string_value(json_object_get(st, "zone"));
-	json_t *src = json_object_get(st, "sources"), *v;
-	size_t i;
-	int r = 0;
-
-	if (!zone || !json_is_array(src))
-		return 0;
-	json_array_foreach(src, i, v) {
-		berth_error e = { 0 };
-		int x;
-
-		if (!json_is_string(v))
-			continue;
-		x = add ? berth_firewalld_add_source(f, zone, json_string_value(v), &e) :
-			  berth_firewalld_remove_source(f, zone, json_string_value(v), &e);
-		if (x < 0 && r == 0) {
-			r = x;
-			*err = e;
-			if (add)
-				break;
-		}
-	}
-	return r;
 }
 
 int fw_zone_add(const struct berth_cni_call *call, const char *zone, berth_error *err)
@@ -110,9 +75,9 @@ int fw_zone_add(const struct berth_cni_call *call, const char *zone, berth_error
 	if ((r = write_state(call, zone, err)) < 0 || (r = state_path(call, path, sizeof(path), err)) < 0 ||
 	    (r = berth_json_load_file(path, &st, err)) < 0)
 		return r;
-	if ((r = apply(f, st, true, err)) < 0) {
+	if ((r = berth_firewalld_apply_state(f, st, true, err)) < 0) {
 		berth_error_prefix(err, "failed to add the container's addresses to zone %s", zone);
-		(void)apply(f, st, false, &ign);
+		(void)berth_firewalld_apply_state(f, st, false, &ign);
 		unlink(path);
 	}
 	return r;
@@ -145,7 +110,7 @@ int fw_zone_del(const struct berth_cni_call *call, berth_error *err)
 		*err = e;
 		return r;
 	}
-	if ((r = apply(f, st, false, err)) < 0)
+	if ((r = berth_firewalld_apply_state(f, st, false, err)) < 0)
 		return berth_error_prefix(err, "failed to remove the container's addresses from "
 					       "their firewalld zone");
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -192,43 +157,6 @@ bool fw_zone_recorded(const struct berth_cni_call *call)
 	return state_path(call, path, sizeof(path), &e) == 0 && access(path, F_OK) == 0;
 }
 
-/* Each state file of network (all networks when NULL); fn gets the file's path and JSON. */
-static int each_state(const char *network, int (*fn)(const char *path, json_t *st, void *arg),
-		      void *arg)
-{
-	_cleanup_closedir_ DIR *top = opendir(state_dir());
-	struct dirent *n;
-	int count = 0;
-
-	if (!top)
-		return 0;
-	while ((n = readdir(top))) {
-		char dir[4096];
-		_cleanup_closedir_ DIR *d = NULL;
-		struct dirent *de;
-
-		if (n->d_name[0] == '.' || (network && !STREQ(n->d_name, network)))
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", state_dir(), n->d_name);
-		if (!(d = opendir(dir)))
-			continue;
-		while ((de = readdir(d))) {
-			_cleanup_json_ json_t *st = NULL;
-			char path[8200];
-			berth_error e = { 0 };
-			size_t l = strlen(de->d_name);
-
-			if (l < 6 || !STREQ(de->d_name + l - 5, ".json"))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			if (berth_json_load_file(path, &st, &e) < 0 || !json_is_object(st))
-				continue;
-			count += fn(path, st, arg);
-		}
-	}
-	return count;
-}
-
 struct gc_arg {
 	struct berth_firewalld *f;
 	const struct berth_cni_attachment *valid;
@@ -244,7 +172,7 @@ static int gc_one(const char *path, json_t *st, void *arg)
 
 	if (id && ifname && berth_cni_attachment_valid(g->valid, g->n_valid, id, ifname))
 		return 0;
-	if (g->f && apply(g->f, st, false, &e) < 0) {
+	if (g->f && berth_firewalld_apply_state(g->f, st, false, &e) < 0) {
 		berth_log_warn("gc: %s: %s", path, e.msg);
 		return 0;
 	}
@@ -261,7 +189,7 @@ int fw_zone_gc(const char *network, const struct berth_cni_attachment *valid, si
 	berth_error e = { 0 };
 	int r;
 
-	snprintf(dir, sizeof(dir), "%s/%s", state_dir(), network);
+	snprintf(dir, sizeof(dir), "%s/%s", berth_firewalld_state_dir(), network);
 	if (access(dir, F_OK) < 0)
 		return 0;
 	r = berth_firewalld_open(&f, &e);
@@ -270,31 +198,6 @@ int fw_zone_gc(const char *network, const struct berth_cni_attachment *valid, si
 		return r;
 	}
 	g.f = f; /* without firewalld, the sources are gone: only the files go */
-	each_state(network, gc_one, &g);
+	berth_firewalld_each_state(network, gc_one, &g);
 	return 0;
-}
-
-static int reapply_one(const char *path, json_t *st, void *arg)
-{
-	berth_error e = { 0 };
-
-	if (apply(arg, st, true, &e) < 0) {
-		berth_log_warn("reapply: %s: %s", path, e.msg);
-		return 0;
-	}
-	return (int)json_array_size(json_object_get(st, "sources"));
-}
-
-int fw_zone_reapply(berth_error *err)
-{
-	_cleanup_firewalld_ struct berth_firewalld *f = NULL;
-	DIR *d = opendir(state_dir());
-	int r;
-
-	if (!d)
-		return 0;
-	closedir(d);
-	if ((r = berth_firewalld_open(&f, err)) < 0)
-		return r == -ENOENT ? 0 : r;
-	return each_state(NULL, reapply_one, f);
 }
