@@ -41,10 +41,12 @@ if ! command -v podman >/dev/null; then
 	ok 1 "podman is in the VM (vm-tools)"
 	echo "1..$n"; exit 1
 fi
-# crun insists on a cgroup file system on /sys/fs/cgroup even with cgroups disabled
+# crun insists on a cgroup file system on /sys/fs/cgroup even with cgroups disabled ("crun:
+# invalid file system type on '/sys/fs/cgroup'")
 if ! grep -q ' /sys/fs/cgroup ' /proc/mounts; then mount -t cgroup2 none /sys/fs/cgroup && cg=1; fi
 mkdir -p $W/net.d $W/tmp $W/rootfs/bin $W/rootfs/tmp $W/rootfs/etc
-# no_pivot_root: the VM's root is the initramfs, which pivot_root cannot leave
+# no_pivot_root: the VM's root is the initramfs, which pivot_root cannot leave ("crun: pivot_root:
+# Invalid argument" without it)
 cat >$W/containers.conf <<TOML
 [containers]
 cgroups = "disabled"
