@@ -431,6 +431,8 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 	_cleanup_close_ int nsfd = -1;
 	const struct berth_cni_result *prev = call->prev_result;
 	const struct berth_cni_interface *in = NULL;
+	struct berth_nl *mnl;
+	char mname[IF_NAMESIZE] = "";
 	struct berth_link m = { 0 }, l;
 	struct berth_sublink_info info;
 	char mac[BERTH_MAC_STRLEN] = "";
@@ -463,9 +465,17 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 	if ((r = berth_netns_open(call->netns, &nsfd, err)) < 0 ||
 	    (r = berth_nl_open(-1, &host, err)) < 0 || (r = berth_nl_open(nsfd, &cont, err)) < 0)
 		goto out;
-	/* an ipvlan master that is not configured was a default: the link's parent tells */
-	if (c.master && (r = berth_link_get_by_name(c.link_in_cont ? cont : host, c.master, &m, err)) < 0) {
-		berth_error_prefix(err, "failed to lookup master \"%s\"", c.master);
+	/* The master as ADD found it: configured, else (ipvlan) the interface of the default
+	 * route of the netns the master lives in.  A chained ADD (no ipam.type) took prevResult's
+	 * interface instead, which the result it returned (CHECK's prevResult) no longer names:
+	 * then the master is not checked. */
+	mnl = c.link_in_cont ? cont : host;
+	if (c.master)
+		snprintf(mname, sizeof(mname), "%s", c.master);
+	else if (c.ipam_type && (r = berth_sublink_default_route_iface(mnl, mname, err)) < 0)
+		goto out;
+	if (*mname && (r = berth_link_get_by_name(mnl, mname, &m, err)) < 0) {
+		berth_error_prefix(err, "failed to lookup master \"%s\"", mname);
 		goto out;
 	}
 	if (berth_link_get_by_name(cont, call->ifname, &l, err) < 0) {
@@ -478,9 +488,11 @@ static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result 
 			       K->kind);
 		goto out;
 	}
-	if (c.master && l.link != m.ifindex) {
+	/* IFLA_LINK is the parent's ifindex in the parent's netns; IFLA_LINK_NETNSID is present
+	 * when that netns is not the container's (a master of the host) */
+	if (*mname && (l.link != m.ifindex || (l.link_netnsid < 0) != c.link_in_cont)) {
 		r = check_fail(err, "Error: Container interface %s is not on master %s", call->ifname,
-			       c.master);
+			       mname);
 		goto out;
 	}
 	if ((r = berth_sublink_info(cont, l.ifindex, &info, err)) < 0)

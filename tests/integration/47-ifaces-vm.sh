@@ -4,10 +4,10 @@
 # host's kernel lacks ipvlan, 802.1q and dummy, and every interface plugin also runs once on a
 # kernel other than this one.  Each plugin's part is tests/vm/ifaces-<plugin>.sh (run as
 # `bash SCRIPT CNI_DIR REF_DIR FAULT_DIR`; REF_DIR and FAULT_DIR are "-" when absent); it
-# prints TAP and may declare, in its first 10 lines, `# vm-modules: MOD...` and
-# `# vm-tools: CMD...`.  tests/vm/ifaces-all.sh runs them all in the VM; each one's checks
-# are relayed here prefixed with the plugin's name, followed by a check that it ran its whole
-# plan and exited 0.
+# prints TAP and may declare, in its first 10 lines, `# vm-modules: MOD...`,
+# `# vm-tools: CMD...` and `# vm-files: PATH...` (host files or directories copied in).
+# tests/vm/ifaces-all.sh runs them all in the VM; each one's checks are relayed here prefixed
+# with the plugin's name, followed by a check that it ran its whole plan and exited 0.
 source "$(dirname "$0")/../lib.sh"
 need_root
 VM=$BERTH_SRC/tests/vm/dm-vm.sh
@@ -21,15 +21,19 @@ command -v qemu-system-x86_64 >/dev/null || {
 	done_testing; exit
 }
 
-mods=(veth) tools=(ip bash ping sort timeout)
+mods=(veth) tools=(ip bash ping sort timeout) files=()
 for s in "${scripts[@]}"; do
 	read -ra m <<<"$(head -n 10 "$s" | sed -n 's/^# vm-modules: *//p')"
 	read -ra t <<<"$(head -n 10 "$s" | sed -n 's/^# vm-tools: *//p')"
-	mods+=("${m[@]}") tools+=("${t[@]}")
+	read -ra f <<<"$(head -n 10 "$s" | sed -n 's/^# vm-files: *//p')"
+	mods+=("${m[@]}") tools+=("${t[@]}") files+=("${f[@]}")
 done
 args=()
 for m in $(printf '%s\n' "${mods[@]}" | sort -u); do args+=(-m "$m"); done
 for t in $(printf '%s\n' "${tools[@]}" | sort -u); do args+=(-t "$t"); done
+# host files and directories a part needs at the same path in the VM (absent ones are left out:
+# the part reports what it misses)
+for f in $(printf '%s\n' "${files[@]}" | sort -u); do [ -e "$f" ] && args+=(-f "$f"); done
 REF=-; [ -d "$REF_CNI" ] && REF=$REF_CNI && args+=(-f "$REF_CNI")
 FAULT=-; [ -d "$FB/cni" ] && FAULT=$FB/cni && args+=(-f "$FAULT")
 [ "$FAULT" = - ] && ok 1 "$FB/cni missing: make FAULT=1 (the crash-injection parts need it)"

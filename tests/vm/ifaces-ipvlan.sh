@@ -108,14 +108,29 @@ is "$(links X)" "lo " "chained: eth0 is gone"
 # ---- master: the default route's interface; linkInContainer ----
 ip addr add 10.30.0.254/24 dev ipvm0; ip route add default via 10.30.0.1
 ip netns add R
-cni "$P" ADD R <<<"$(conf 1.0.0 r '')" >/dev/null; ok $? "no master: ADD succeeds"
+out=$(cni "$P" ADD R <<<"$(conf 1.0.0 r '')"); ok $? "no master: ADD succeeds"
 has "$(ip -n R -d -o link show eth0)" "eth0@if$M0:" "no master: the default route's interface m0 is the master"
-cni "$P" DEL R <<<"$(conf 1.0.0 r '')" >/dev/null
-ip route del default; ip addr del 10.30.0.254/24 dev ipvm0
+c=$(conf 1.0.0 r '' | sed "s|}}\$|},\"prevResult\":$(echo "$out" | tr -d '\n')}|")
+o=$(cni "$P" CHECK R <<<"$c"); ok $? "no master: CHECK passes (the default route's interface is eth0's parent)"
+# the default route moves to another interface: eth0 is no longer on the master ADD would take
+ip link add ipvm1 type veth peer name p1 netns N; ip link set ipvm1 up; ip -n N link set p1 up
+ip addr add 10.31.0.254/24 dev ipvm1; ip route replace default via 10.31.0.1 dev ipvm1
+o=$(cni "$P" CHECK R <<<"$c"); rc=$?
+has "$rc $o" "Error: Container interface eth0 is not on master ipvm1" "no master, the default route on ipvm1: CHECK fails"
+ip route del default
+o=$(cni "$P" CHECK R <<<"$c"); rc=$?
+has "$rc $o" "no default route interface found" "no master, no default route: CHECK fails"
+ip link del ipvm1
+cni "$P" DEL R <<<"$(conf 1.0.0 r '')" >/dev/null; ok $? "no master: DEL succeeds"
+ip addr del 10.30.0.254/24 dev ipvm0
 ip netns add L
 ip -n L link add lm0 type veth peer name lp0 netns N; ip -n L link set lm0 up; ip -n N link set lp0 up
-cni "$P" ADD L <<<"$(conf 1.0.0 l ',"master":"lm0","linkInContainer":true')" >/dev/null; ok $? "linkInContainer: ADD succeeds"
+out=$(cni "$P" ADD L <<<"$(conf 1.0.0 l ',"master":"lm0","linkInContainer":true')"); ok $? "linkInContainer: ADD succeeds"
 has "$(ip -n L -d -o link show eth0)" "eth0@lm0:" "linkInContainer: eth0 sits on the container's lm0"
+c=$(conf 1.0.0 l ',"master":"lm0","linkInContainer":true' | sed "s|}}\$|},\"prevResult\":$(echo "$out" | tr -d '\n')}|")
+cni "$P" CHECK L <<<"$c" >/dev/null; ok $? "linkInContainer: CHECK passes (the parent is in the container)"
+o=$(cni "$P" CHECK L <<<"${c/\"linkInContainer\":true/\"linkInContainer\":false}"); rc=$?
+has "$rc $o" "failed to lookup master" "linkInContainer false: CHECK looks for lm0 on the host and fails"
 cni "$P" DEL L <<<"$(conf 1.0.0 l ',"master":"lm0","linkInContainer":true')" >/dev/null; ok $? "linkInContainer: DEL succeeds"
 is "$(links L)" "lm0 lo " "linkInContainer: eth0 is gone, lm0 stays"
 
