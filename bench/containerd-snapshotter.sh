@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench: containerd 1.6: berth-snapshotter (overlay driver) against containerd's built-in overlayfs snapshotter
-# bench-args: -s 320 -f 4000 -r 5 -n 40
+# bench-args: -s 320 -f 4000 -r 7 -n 40
 # bench-quick-args: -s 8 -f 100 -r 1 -n 5
 #
 #   sudo bench/containerd-snapshotter.sh [-s IMAGE_MIB] [-f FILES_PER_LAYER] [-r ROUNDS] [-n PREPARES]
@@ -39,8 +39,12 @@ while getopts s:f:r:n:h o; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 SNAPD=$BERTH_BUILD/bin/berth-snapshotter
+# the commit measured: read before anything runs (a commit made meanwhile is not the one built)
+commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$SRC" diff --quiet HEAD 2>/dev/null || commit+=" (with uncommitted changes)"
 HELPER=$BERTH_BUILD/tests/helpers/ctrd-snap-bench
-for f in "$SNAPD" "$HELPER" "$BERTH_BUILD/storage/overlay"; do
+SNAPCLIENT=$BERTH_BUILD/tests/helpers/snap-client
+for f in "$SNAPD" "$HELPER" "$SNAPCLIENT" "$BERTH_BUILD/storage/overlay"; do
 	[ -x "$f" ] || { echo "missing $f (make all)" >&2; exit 1; }
 done
 # lib.sh/lib-core.bash: throwaway names, cleanup traps; lib-containerd.bash: the containerd
@@ -108,6 +112,12 @@ quiesce() {
 	sync
 }
 declare -A UNPACK PM
+PMD=
+# berth_top: the top committed snapshot under berth's own names (containerd's are namespaced)
+berth_top() {
+	"$SNAPCLIENT" "$SOCK" list | jq -r '[.infos[] | select(.kind == "committed")] as $c |
+		($c | map(.parent)) as $p | $c[] | select(.name as $n | $p | index($n) | not) | .name'
+}
 unpack_once() { # S: unpack the image into S, print ns
 	local t0 t1
 	chain_rm "$1"
@@ -129,6 +139,9 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for s in $order; do
 		PM[$s]+="$(nsenter -t "$HOLDER" -m -n "$HELPER" "$CT/containerd.sock" "$CTR_NS" "$s" "$(top_of "$s")" "$N" | tr '\n' ' ')"
 	done
+	# the same client straight on berth-snapshotter's socket, containerd left out: what of
+	# berth's time is its own (the daemon, its metadata, the driver process)
+	PMD+="$(nsenter -t "$HOLDER" -m -n "$HELPER" "$SOCK" "$CTR_NS" berth "$(berth_top)" "$N" | tr '\n' ' ')"
 done
 # 64 parallel Prepare+Mounts; the daemon's peak RSS over exactly that burst
 rss_idle=$(awk '/^VmRSS/ {print $2}' "/proc/$SNAPD_PID/status")
@@ -151,10 +164,10 @@ mib=$(awk -v b="$LAYER_BYTES" 'BEGIN {printf "%.1f", b / 1048576}')
 tp() { awk -v b="$LAYER_BYTES" -v ms="$1" 'BEGIN {printf "%.0f", b / 1048576 / (ms / 1000)}'; }
 read -r pb pb95 pbmax pn <<<"$(stats "${PM[berth]}")"
 read -r po po95 pomax _ <<<"$(stats "${PM[overlayfs]}")"
+read -r pd pd95 _ _ <<<"$(stats "$PMD")"
 read -r qb qb95 qbmax qn <<<"$(stats "$PAR_B")"
 read -r qo qo95 qomax _ <<<"$(stats "$PAR_O")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 
 cat <<EOF
@@ -171,7 +184,10 @@ snapshotter returns; median of $un per snapshotter, rounds alternating which goe
 throughput = layer MiB / median time; ratio = berth throughput / overlayfs throughput.
 **Prepare+Mounts**: one gRPC client (tests/helpers/ctrd-snap-bench) asking containerd's
 snapshots service for a container snapshot on the image's top layer, from sending Prepare to
-receiving the Mounts reply; $pn calls per snapshotter; ratio = berth / overlayfs. **64 at
+receiving the Mounts reply; $pn calls per snapshotter; ratio = berth / overlayfs. **straight
+to berth**: the same client and calls on berth-snapshotter's own socket, without containerd
+(in each round after the two through containerd): the part of berth's time spent in the daemon,
+its metadata and the one driver process a Prepare runs. **64 at
 once**: 64 threads each doing one Prepare+Mounts together. **RSS**: the daemon's VmHWM over the
 64-at-once burst (reset by /proc/PID/clear_refs just before); the driver processes it forks
 (one per layer operation) are not in it.
@@ -183,6 +199,8 @@ once**: 64 threads each doing one Prepare+Mounts together. **RSS**: the daemon's
 | Prepare+Mounts median (ms) | $pb | $po | $(ratio "$pb" "$po") |
 | Prepare+Mounts p95 (ms) | $pb95 | $po95 | $(ratio "$pb95" "$po95") |
 | Prepare+Mounts max (ms) | $pbmax | $pomax | $(ratio "$pbmax" "$pomax") |
+| Prepare+Mounts straight to berth, median (ms) | $pd | | |
+| Prepare+Mounts straight to berth, p95 (ms) | $pd95 | | |
 | 64 at once, median per call (ms) | $qb | $qo | $(ratio "$qb" "$qo") |
 | 64 at once, p95 per call (ms) | $qb95 | $qo95 | $(ratio "$qb95" "$qo95") |
 | daemon RSS idle (KiB) | $rss_idle | (inside containerd) | |
