@@ -226,8 +226,12 @@ static void pending_drop(struct lease *l, const char *path)
 		berth_log_info("%s: a lease left pending (its ADD never answered), releasing it",
 			       l->client_id);
 	lease_release(l);
-	if (unlink(path) < 0 && errno != ENOENT)
+	/* released first, removed after: a crash in between only repeats the release.  The file
+	 * stays when an ADD of the same attachment took it over meanwhile */
+	pthread_mutex_lock(&g_lock);
+	if (!lease_find(l->client_id) && unlink(path) < 0 && errno != ENOENT)
 		berth_log_error("%s: removing %s: %m", l->client_id, path);
+	pthread_mutex_unlock(&g_lock);
 	lease_free(l);
 }
 
