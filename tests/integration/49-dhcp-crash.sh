@@ -104,8 +104,9 @@ ok $? "a plain ADD + DEL leaves no lease at the server"
 is "$(state_files)" 0 "a plain ADD + DEL leaves no lease file"
 stop_daemon
 unset BERTH_FAULT_LOG
-add_points=$(sed -n 's/^berth-dhcp://p' "$D/add-points")
-del_points=$(diff "$D/renew-points" "$D/points" | sed -n 's/^> berth-dhcp://p')
+# (renewals every second go on meanwhile: their point is left out of the ADD's and the DEL's)
+add_points=$(sed -n 's/^berth-dhcp://p' "$D/add-points" | grep -v '^dhcpd-after-renew$')
+del_points=$(diff "$D/renew-points" "$D/points" | sed -n 's/^> berth-dhcp://p' | grep -v '^dhcpd-after-renew$')
 is "$(tr '\n' ' ' <<<"$add_points")" "dhcpd-after-offer dhcpd-after-ack dhcpd-after-save " \
 	"the ADD passes dhcpd-after-offer, dhcpd-after-ack, dhcpd-after-save in that order"
 grep -q "^berth-dhcp:dhcpd-after-renew$" "$D/renew-points"
