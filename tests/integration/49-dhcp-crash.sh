@@ -48,9 +48,10 @@ conf() { # conf [VERSION]
 		"${1:-1.1.0}" "$NET" "$SOCK"
 }
 GC=$(jq -c '. + {"cni.dev/valid-attachments": []}' <<<"$(conf)")
-# kcni CMD ID: the plugin (no fault of its own), bounded so that a hang is a failure
+# kcni CMD ID: the plugin (no fault of its own) for netns $KNS (default $C), bounded so that a
+# hang is a failure
 kcni() {
-	env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/run/netns/$C" \
+	env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID="$2" CNI_NETNS="/run/netns/${KNS:-$C}" \
 		CNI_IFNAME=eth0 CNI_PATH="$FB/cni" BERTH_LOG_LEVEL=error timeout 30 "$PLUG"
 }
 
@@ -71,7 +72,10 @@ stop_daemon() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; [ -n "$DPID" ] && wa
 defer 'stop_daemon'
 # reap_daemon: DRC = the exit status of a daemon that was killed (or should have been)
 daemon_gone() { ! kill -0 "$DPID" 2>/dev/null; }
-reap_daemon() { wait_for 10 daemon_gone; wait "$DPID" 2>/dev/null; DRC=$?; DPID=; }
+reap_daemon() {
+	wait_for 10 daemon_gone || { diag "the daemon still runs: $(tail -3 "$D/daemon.log")"; kill -TERM "$DPID"; }
+	wait "$DPID" 2>/dev/null; DRC=$?; DPID=
+}
 
 # dnsmasq rewrites its lease file in place on every change: a lease missing from one read is
 # read again a little later before it counts as gone
@@ -133,7 +137,8 @@ for p in $add_points; do
 		ok $? "kill at $p: the server holds the lease it ACKed"
 		;;
 	dhcpd-after-save)
-		is "$(state_files) $(state_pending)" "1 false" "kill at $p: the bound lease file is saved"
+		is "$(state_files) $(cat "$D/state"/*.json | jq -c 'has("pending")')" "1 false" \
+			"kill at $p: the bound lease file is saved (the format of old, no \"pending\")"
 		wait_for 5 has_lease
 		ok $? "kill at $p: the server holds the lease"
 		;;
@@ -217,6 +222,22 @@ for verb in DEL GC; do
 	is "$(state_files)" 0 "$verb removed the pending file"
 	stop_daemon
 done
+
+# ---- a pending lease whose netns is gone by the restart: the file goes, no release possible ----
+ip netns add "kg$T"
+defer "ip netns del kg$T"
+ip link add eth0 netns "kg$T" type veth peer name vg netns "$H"
+ip -n "$H" link set vg master br0 up
+start_daemon berth-dhcp:dhcpd-after-ack
+KNS=kg$T kcni ADD kg <<<"$(conf)" >/dev/null
+reap_daemon; is "$DRC $(state_pending)" "137 true" "netns gone: ADD killed after the ACK, a pending file left"
+ip netns del "kg$T"
+start_daemon
+ok $? "netns gone: the daemon restarts"
+is "$(state_files)" 0 "netns gone: the pending file is removed"
+grep -q "no DHCPRELEASE sent" "$D/daemon.log"
+ok $? "netns gone: the daemon logs that no release could be sent"
+stop_daemon
 
 grep -h "Sanitizer\|runtime error" "$D/daemon.log" | head -5 | sed 's/^/#   /'
 ! grep -q "Sanitizer\|runtime error" "$D/daemon.log"
