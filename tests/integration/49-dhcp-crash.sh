@@ -55,14 +55,18 @@ kcni() {
 		CNI_IFNAME=eth0 CNI_PATH="$FB/cni" BERTH_LOG_LEVEL=error timeout 30 "$PLUG"
 }
 
+# the daemon started without a fault (the restarts): the FAULT build's, or another build's
+# (BERTH_DHCPD_RESTART=build-san/bin/berth-dhcp runs the recovery under ASan + UBSan)
+RESTART=${BERTH_DHCPD_RESTART:-$DHCPD}
 DPID=
 # start_daemon [BERTH_FAULT [DAEMON-OPTION...]]: the FAULT build's daemon; returns once it
 # answers (a daemon killed before left its socket file behind: its mere presence says nothing)
 start_daemon() {
-	local fault=${1:-}
+	local fault=${1:-} bin=$RESTART
 	shift
+	[ -n "$fault" ] && bin=$DHCPD
 	env ${fault:+BERTH_FAULT="$fault"} ${BERTH_FAULT_LOG:+BERTH_FAULT_LOG="$BERTH_FAULT_LOG"} \
-		BERTH_LOG_LEVEL=info "$DHCPD" --socket "$SOCK" --state "$D/state" --timeout 2s "$@" \
+		BERTH_LOG_LEVEL=info "$bin" --socket "$SOCK" --state "$D/state" --timeout 2s "$@" \
 		2>>"$D/daemon.log" &
 	DPID=$!
 	wait_for 10 daemon_answers
