@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "berth/cleanup.h"
+#include "berth/fault.h"
 #include "berth/ip.h"
 #include "berth/log.h"
 #include "berth/netns.h"
@@ -288,9 +289,12 @@ static int released_while_acquired(int r, berth_error *err)
 			       : r;
 }
 
-/* DISCOVER .. ACK.  Runs in the calling thread's netns (the caller entered it). */
+/* DISCOVER .. ACK.  Runs in the calling thread's netns (the caller entered it).  record (an
+ * ADD): the OFFER is recorded in the lease's file as pending before the REQUEST goes out, so a
+ * daemon killed before the bound lease is saved leaves what the next one needs to release it;
+ * the maintainer's acquisitions do not (its file holds the bound lease the container uses). */
 static int acquire_here(struct lease *l, int fd, int ifindex, uint32_t hint, int64_t timeout_ms,
-			berth_error *err)
+			bool record, berth_error *err)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	_cleanup_free_ struct dhcp_msg *m = malloc(sizeof(*m));
@@ -314,6 +318,18 @@ static int acquire_here(struct lease *l, int fd, int ifindex, uint32_t hint, int
 		berth_dhcp_opt_u32(m, DHCP_OPT_SERVER_ID, &sid);
 		u.requested = m->yiaddr;
 		u.server = sid;
+		if (record) {
+			pthread_mutex_lock(&g_lock);
+			l->addr = m->yiaddr;
+			l->server_id = sid;
+			l->pending = true;
+			pthread_mutex_unlock(&g_lock);
+			/* not synced: only a crash of the process matters here */
+			if (lease_save(l, false) < 0)
+				return berth_error_set(err, BERTH_ERR_IO, EIO,
+						       "cannot record the offered lease");
+			BERTH_FAULT_POINT("dhcpd-after-offer");
+		}
 		x.want1 = DHCP_ACK;
 		x.want2 = DHCP_NAK;
 		x.server = sid;
@@ -354,7 +370,7 @@ int lease_acquire(struct lease *l, berth_error *err)
 		return r;
 	if ((r = open_link(l, &fd, &ifindex, true, err)) < 0)
 		return r;
-	return acquire_here(l, fd, ifindex, 0, l->timeout_ms, err);
+	return acquire_here(l, fd, ifindex, 0, l->timeout_ms, true, err);
 }
 
 void lease_release(struct lease *l)
@@ -431,7 +447,7 @@ static void *maintain(void *arg)
 		size_t raw_len = 0;
 		if (now >= exp) {
 			berth_log_warn("%s: lease expired, acquiring again", l->client_id);
-			r = acquire_here(l, fd, ifindex, l->addr, l->timeout_ms, &err);
+			r = acquire_here(l, fd, ifindex, l->addr, l->timeout_ms, false, &err);
 		} else {
 			bool rebind = now >= t2;
 			struct req_ud u = { .ciaddr = l->addr };
@@ -447,7 +463,7 @@ static void *maintain(void *arg)
 			if (r == 1 && berth_dhcp_msg_type(m) == DHCP_NAK) {
 				berth_log_warn("%s: renewal refused (NAK), acquiring again",
 					       l->client_id);
-				r = acquire_here(l, fd, ifindex, 0, l->timeout_ms, &err);
+				r = acquire_here(l, fd, ifindex, 0, l->timeout_ms, false, &err);
 				if (r == 0)
 					r = 2;
 			} else if (r == 1) {
@@ -466,6 +482,7 @@ static void *maintain(void *arg)
 			pthread_mutex_lock(&g_lock);
 			l->renewals++;
 			pthread_mutex_unlock(&g_lock);
+			BERTH_FAULT_POINT("dhcpd-after-renew");
 			/* not synced: a renewal lost in a crash only makes the next daemon renew
 			 * sooner */
 			lease_save(l, false);

@@ -41,6 +41,10 @@ struct lease {
 	uint32_t lease_time, t1, t2;
 	uint8_t mac[6];
 
+	/* an ADD's lease from its OFFER to its bound save: addr and server_id are the offer's and
+	 * the file says "pending" (a daemon that finds such a file releases the offer) */
+	bool pending;
+
 	enum lease_state state;
 	bool stop, thread_running, busy;
 	pthread_t thread;
@@ -63,5 +67,6 @@ int lease_commit(struct lease *l, const uint8_t *ack, size_t len, time_t now);
 int lease_result(const struct lease *l, struct berth_cni_result **ret, berth_error *err);
 
 /* main.c: persistence.  Called by the one thread that owns the lease at the time (the ADD, then
- * its maintainer), without g_lock: only that thread writes the lease's fields. */
+ * its maintainer), without g_lock: only that thread writes the lease's fields.  A pending lease
+ * (l->pending) is written with its offered address and server instead of an ACK. */
 int lease_save(struct lease *l, bool sync);

@@ -23,6 +23,7 @@
 #include "berth/cleanup.h"
 #include "berth/cni.h"
 #include "berth/cni-skel.h"
+#include "berth/fault.h"
 #include "berth/file.h"
 #include "berth/json.h"
 #include "berth/log.h"
@@ -97,6 +98,15 @@ int lease_save(struct lease *l, bool sync)
 		l->ifname, "netns", l->netns, "request", req, "provide", prov, "priority",
 		l->priority, "timeoutMs", (json_int_t)l->timeout_ms, "broadcast", l->broadcast,
 		"ack", hex, "acquired", (json_int_t)l->acquired);
+	if (j && l->pending) {
+		/* the OFFER of an ADD not answered yet: no ACK, the address and server to release */
+		char a[INET_ADDRSTRLEN], sid[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &l->addr, a, sizeof(a));
+		inet_ntop(AF_INET, &l->server_id, sid, sizeof(sid));
+		json_object_set_new(j, "pending", json_true());
+		json_object_set_new(j, "offered", json_string(a));
+		json_object_set_new(j, "serverID", json_string(sid));
+	}
 	_cleanup_free_ char *s = j ? berth_json_dump(j) : NULL;
 	if (!s)
 		return -ENOMEM;
@@ -128,29 +138,32 @@ static struct lease *lease_new(void)
 	return l;
 }
 
-static int lease_load(const char *path)
+/* Read a lease file into a lease (not linked, no thread).  Files without "pending" (as every
+ * daemon before it wrote them) are bound leases. */
+static int lease_parse(const char *path, struct lease **ret)
 {
 	berth_error err = { 0 };
 	_cleanup_json_ json_t *j = NULL;
-	const char *cid, *ctr, *net, *ifn, *ns, *hex;
-	json_int_t prio, tmo, acq;
-	int bc;
+	const char *cid, *ctr, *net, *ifn, *ns, *hex = NULL, *offered = NULL, *sid = NULL;
+	json_int_t prio, tmo, acq = 0;
+	int bc, pending = 0;
 	json_t *req, *prov, *v;
 	size_t i;
 
 	if (berth_json_load_file(path, &j, &err) < 0)
 		return berth_log_error("%s: %s", path, err.msg), -EINVAL;
-	if (json_unpack(j, "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:b, s:s, s:I}",
+	if (json_unpack(j, "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:b, s?s, s?I, s?b, s?s, s?s}",
 			"clientID", &cid, "containerID", &ctr, "netName", &net, "ifname", &ifn,
 			"netns", &ns, "request", &req, "provide", &prov, "priority", &prio,
-			"timeoutMs", &tmo, "broadcast", &bc, "ack", &hex, "acquired", &acq) < 0 ||
-	    !json_is_array(req) || !json_is_array(prov)) {
+			"timeoutMs", &tmo, "broadcast", &bc, "ack", &hex, "acquired", &acq,
+			"pending", &pending, "offered", &offered, "serverID", &sid) < 0 ||
+	    !json_is_array(req) || !json_is_array(prov) || (pending ? !offered : !hex)) {
 		berth_log_error("%s: not a lease file, ignored", path);
 		return -EINVAL;
 	}
 	char want[4096];
 	lease_path(cid, want, sizeof(want));
-	if (!STREQ(want, path) || lease_find(cid)) {
+	if (!STREQ(want, path)) {
 		berth_log_error("%s: lease file of another client id, ignored", path);
 		return -EINVAL;
 	}
@@ -165,6 +178,7 @@ static int lease_load(const char *path)
 	l->priority = (int)prio;
 	l->timeout_ms = tmo > 0 ? tmo : g_opts.timeout_ms;
 	l->broadcast = bc;
+	l->pending = pending;
 	json_array_foreach(req, i, v)
 		if (json_is_integer(v) && l->n_request < sizeof(l->request))
 			l->request[l->n_request++] = (uint8_t)json_integer_value(v);
@@ -176,45 +190,92 @@ static int lease_load(const char *path)
 			l->provide[l->n_provide++] = (struct dhcp_provide){ (uint8_t)code,
 									    strdup(val) };
 	}
-	size_t hl = strlen(hex);
-	uint8_t ack[DHCP_MAX_MSG];
-	bool okhex = hl % 2 == 0 && hl / 2 <= sizeof(ack);
-	for (i = 0; okhex && i < hl / 2; i++) {
-		int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
-		okhex = a >= 0 && b >= 0;
-		if (okhex)
-			ack[i] = (uint8_t)(a << 4 | b);
+	bool usable;
+	if (pending) {
+		usable = inet_pton(AF_INET, offered, &l->addr) == 1 && l->addr &&
+			 (!sid || inet_pton(AF_INET, sid, &l->server_id) == 1);
+	} else {
+		size_t hl = strlen(hex);
+		uint8_t ack[DHCP_MAX_MSG];
+		usable = hl % 2 == 0 && hl / 2 <= sizeof(ack);
+		for (i = 0; usable && i < hl / 2; i++) {
+			int a = hexval(hex[2 * i]), b = hexval(hex[2 * i + 1]);
+			usable = a >= 0 && b >= 0;
+			if (usable)
+				ack[i] = (uint8_t)(a << 4 | b);
+		}
+		usable = usable && lease_commit(l, ack, hl / 2, (time_t)acq) == 0;
 	}
 	if (!l->client_id || !l->container_id || !l->net_name || !l->ifname || !l->netns ||
-	    !okhex || lease_commit(l, ack, hl / 2, (time_t)acq) < 0) {
+	    !usable) {
 		berth_log_error("%s: unusable lease, ignored", path);
 		lease_free(l);
 		return -EINVAL;
 	}
-	l->state = LEASE_BOUND;
-	l->next = g_leases;
-	g_leases = l;
-	if (lease_start_thread(l, &err) < 0)
-		berth_log_error("%s: %s", cid, err.msg);
-	berth_log_info("%s: lease restored", cid);
+	*ret = l;
 	return 0;
+}
+
+/* A pending lease's ADD cannot have succeeded (the daemon that ran it died, and the plugin's
+ * connection with it): release the offer (best effort: the netns or the link may be gone; the
+ * server may have ACKed it) and remove the file.  Also DEL's way with a bound lease file no
+ * lease of ours stands for. */
+static void pending_drop(struct lease *l, const char *path)
+{
+	if (l->pending)
+		berth_log_info("%s: a lease left pending (its ADD never answered), releasing it",
+			       l->client_id);
+	lease_release(l);
+	/* released first, removed after: a crash in between only repeats the release.  The file
+	 * stays when an ADD of the same attachment took it over meanwhile */
+	pthread_mutex_lock(&g_lock);
+	if (!lease_find(l->client_id) && unlink(path) < 0 && errno != ENOENT)
+		berth_log_error("%s: removing %s: %m", l->client_id, path);
+	pthread_mutex_unlock(&g_lock);
+	lease_free(l);
+}
+
+/* A state directory entry's path; false for what is not a lease file. */
+static bool state_entry(const struct dirent *e, char *path, size_t n)
+{
+	size_t len = strlen(e->d_name);
+	if (len != 21 || strcmp(e->d_name + 16, ".json"))
+		return false;
+	snprintf(path, n, "%s/%s", g_state, e->d_name);
+	return true;
 }
 
 static void load_state(void)
 {
 	_cleanup_closedir_ DIR *d = opendir(g_state);
 	struct dirent *e;
+	berth_error err = { 0 };
+	char path[4096];
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-		if (n != 21 || strcmp(e->d_name + 16, ".json"))
+		struct lease *l = NULL;
+		if (!state_entry(e, path, sizeof(path)) || lease_parse(path, &l) < 0)
 			continue;
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", g_state, e->d_name);
+		if (l->pending) {
+			pending_drop(l, path);
+			continue;
+		}
 		pthread_mutex_lock(&g_lock);
-		lease_load(path);
+		if (lease_find(l->client_id)) {
+			pthread_mutex_unlock(&g_lock);
+			berth_log_error("%s: a second lease file of %s, ignored", path, l->client_id);
+			lease_free(l);
+			continue;
+		}
+		l->state = LEASE_BOUND;
+		l->next = g_leases;
+		g_leases = l;
+		berth_error_clear(&err);
+		if (lease_start_thread(l, &err) < 0)
+			berth_log_error("%s: %s", l->client_id, err.msg);
 		pthread_mutex_unlock(&g_lock);
+		berth_log_info("%s: lease restored", l->client_id);
 	}
 }
 
@@ -229,7 +290,9 @@ struct request {
 static void lease_drop(struct lease *l)
 {
 	lease_stop_thread(l);
+	BERTH_FAULT_POINT("dhcpd-before-release");
 	lease_release(l);
+	BERTH_FAULT_POINT("dhcpd-after-release");
 	lease_remove_file(l->client_id);
 	lease_free(l);
 }
@@ -290,12 +353,20 @@ static int do_add(const struct request *q, const char *cid, json_t **ret, berth_
 	pthread_mutex_unlock(&g_lock);
 
 	r = lease_acquire(l, err);
-	/* busy: no one else touches the lease; the file is written (and synced: the lease must
-	 * survive a crash) outside the lock */
-	if (r == 0)
+	/* busy: no one else touches the lease; the file (pending since the OFFER) becomes the
+	 * bound lease, written (and synced: the lease must survive a crash) outside the lock */
+	if (r == 0) {
+		BERTH_FAULT_POINT("dhcpd-after-ack");
 		r = lease_result(l, &res, err);
-	if (r == 0 && lease_save(l, true) < 0)
-		r = berth_error_set(err, BERTH_ERR_IO, EIO, "cannot save the lease in %s", g_state);
+	}
+	if (r == 0) {
+		l->pending = false;
+		if (lease_save(l, true) < 0)
+			r = berth_error_set(err, BERTH_ERR_IO, EIO, "cannot save the lease in %s",
+					    g_state);
+		else
+			BERTH_FAULT_POINT("dhcpd-after-save");
+	}
 
 	pthread_mutex_lock(&g_lock);
 	if (r == 0 && l->stop)
@@ -329,7 +400,15 @@ static int do_del(const char *cid)
 	struct lease *l = lease_find(cid);
 	if (!l) {
 		pthread_mutex_unlock(&g_lock);
-		lease_remove_file(cid); /* a file no daemon loaded (it was unusable) */
+		/* a file no lease of ours stands for: an unusable one, or a pending one (its ADD
+		 * died with a daemon): the address it names is released first */
+		char path[4096];
+		struct lease *f = NULL;
+		lease_path(cid, path, sizeof(path));
+		if (access(path, F_OK) == 0 && lease_parse(path, &f) == 0)
+			pending_drop(f, path);
+		else
+			lease_remove_file(cid);
 		return 0;
 	}
 	if (l->busy) {
@@ -373,6 +452,29 @@ static int do_check(const struct request *q, const char *cid, berth_error *err)
 			       berth_ip_format(&want, buf));
 }
 
+/* GC: the pending files of this network that no lease of ours stands for (their ADD died with
+ * a daemon; a running ADD's lease is in g_leases before its file is written). */
+static void gc_pending(const char *net)
+{
+	_cleanup_closedir_ DIR *d = opendir(g_state);
+	struct dirent *e;
+	char path[4096];
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct lease *l = NULL;
+		if (!state_entry(e, path, sizeof(path)) || lease_parse(path, &l) < 0)
+			continue;
+		pthread_mutex_lock(&g_lock);
+		bool ours = lease_find(l->client_id) != NULL;
+		pthread_mutex_unlock(&g_lock);
+		if (l->pending && !ours && STREQ(l->net_name, net))
+			pending_drop(l, path);
+		else
+			lease_free(l);
+	}
+}
+
 static int do_gc(const struct request *q, berth_error *err)
 {
 	struct berth_cni_attachment *a = NULL;
@@ -399,6 +501,7 @@ static int do_gc(const struct request *q, berth_error *err)
 		lease_drop(victim);
 	}
 	berth_cni_attachments_free(a, n);
+	gc_pending(q->name);
 	return 0;
 }
 
