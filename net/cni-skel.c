@@ -592,6 +592,14 @@ int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, 
 	return berth_cni_delegate(call, type, "DEL", NULL, err);
 }
 
+int berth_cni_ipam_del(const struct berth_cni_call *call, const char *type, bool before_link,
+		       berth_error *err)
+{
+	if (!type || STREQ(type, "dhcp") != before_link)
+		return 0;
+	return berth_cni_delegate_del(call, type, err);
+}
+
 void berth_cni_delegate_undo(const struct berth_cni_call *call, const char *type)
 {
 	berth_error derr = { 0 };

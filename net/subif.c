@@ -398,6 +398,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 		ipam_type = json_string_value(json_object_get(ipam, "type"));
 	if (ipam_type && (!*ipam_type || strchr(ipam_type, '/')))
 		ipam_type = NULL;
+	if ((r = berth_cni_ipam_del(call, ipam_type, true, err)) < 0)
+		return r;
 
 	/* without the netns the link went with it */
 	if (call->netns && *call->netns && !call->netns_gone) {
@@ -417,9 +419,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			berth_log_warn("DEL: netns %s: %s", call->netns, e.msg);
 		}
 	}
-	if (ipam_type)
-		return berth_cni_delegate_del(call, ipam_type, err);
-	return 0;
+	return berth_cni_ipam_del(call, ipam_type, false, err);
 }
 
 #define check_fail(err, ...) berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT, __VA_ARGS__)

@@ -65,6 +65,15 @@ int berth_cni_delegate(const struct berth_cni_call *call, const char *type, cons
  * reserved to release, so a warning and 0 (a DEL must not fail for it). */
 int berth_cni_delegate_del(const struct berth_cni_call *call, const char *type, berth_error *err);
 
+/* DEL's IPAM step, called twice by a main plugin's DEL: with before_link true before it deletes
+ * the container's link, and with false after.  IPAM DEL runs in one of the two: after the link
+ * for most types (an address is never free while it is still configured: the order of the
+ * reference's bridge), before it for IPAM that needs the link to release (dhcp: the
+ * DHCPRELEASE goes out on the container's interface; the order of the reference's macvlan,
+ * ipvlan, vlan, ptp, host-device, tap and dummy for every type).  type NULL: nothing. */
+int berth_cni_ipam_del(const struct berth_cni_call *call, const char *type, bool before_link,
+		       berth_error *err);
+
 /* The undo of a delegated ADD: DEL through `type`; a failure is only logged (a warning). */
 void berth_cni_delegate_undo(const struct berth_cni_call *call, const char *type);
 

@@ -212,29 +212,38 @@ ok $? "bridge + dhcp: the container reaches the DHCP server"
 ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=DEL CNI_CONTAINERID=cb$T CNI_NETNS=/run/netns/dcb$T \
 	CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$CNI_BIN/bridge" <<<"$bconf" >/dev/null
 ok $? "bridge + dhcp: DEL succeeds"
-# bridge (ours and the reference) deletes the container's link before it calls IPAM DEL, so no
-# DHCPRELEASE can go out on it: the daemon forgets the lease, the server lets it expire
+# berth's bridge calls a dhcp IPAM's DEL before it deletes the container's link (the reference's
+# bridge deletes the link first, so its DHCPRELEASE cannot go out): the server frees the lease
+wait_for 5 no_lease "$mb"
+ok $? "bridge + dhcp: DEL released the lease at the server"
 is "$(ls "$D/state" | wc -l)" 0 "bridge + dhcp: DEL made the daemon forget the lease"
 
-# ---- through the reference macvlan (on the bridge of the host netns): it calls IPAM DEL before
-# it deletes the link, so the release goes out ----
-if [ -x "$REF_CNI/macvlan" ]; then
-	ip netns add "dcm$T"; defer "ip netns del dcm$T"
+# ---- through macvlan (on the bridge of the host netns), ours and the reference's: both call
+# IPAM DEL before they delete the link, so the release goes out ----
+mv_case() { # mv_case WHO MACVLAN-BINARY
+	local who=$1 bin=$2 ns=dcm$1$T out rc mm
+	ip netns add "$ns"; defer "ip netns del $ns"
 	mconf=$(printf '{"cniVersion":"1.0.0","name":"%s","type":"macvlan","master":"br0","ipam":{"type":"dhcp","daemonSocketPath":"%s"}}' "$NET" "$SOCK")
-	mv_call() { ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=$1 CNI_CONTAINERID=cm$T CNI_NETNS=/run/netns/dcm$T \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$REF_CNI/macvlan" <<<"$mconf"; }
+	mv_call() { ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND=$1 CNI_CONTAINERID=cm$who$T CNI_NETNS=/run/netns/$ns \
+		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$bin" <<<"$mconf"; }
 	out=$(mv_call ADD); rc=$?
-	ok $rc "macvlan (reference) + dhcp: ADD succeeds"
+	ok $rc "macvlan ($who) + dhcp: ADD succeeds"
 	[ $rc -eq 0 ] || diag "$out"
-	mm=$(ip -n "dcm$T" -j link show eth0 | jq -r '.[0].address')
+	mm=$(ip -n "$ns" -j link show eth0 | jq -r '.[0].address')
 	wait_for 5 has_lease "$mm"
-	is "$(addr_of "$out")" "$(lease_ip "$mm")" "macvlan + dhcp: the address is dnsmasq's lease"
-	ip netns exec "dcm$T" ping -c1 -W2 10.77.0.1 >/dev/null
-	ok $? "macvlan + dhcp: the container reaches the DHCP server"
+	is "$(addr_of "$out")" "$(lease_ip "$mm")" "macvlan ($who) + dhcp: the address is dnsmasq's lease"
+	ip netns exec "$ns" ping -c1 -W2 10.77.0.1 >/dev/null
+	ok $? "macvlan ($who) + dhcp: the container reaches the DHCP server"
 	mv_call DEL >/dev/null
-	ok $? "macvlan + dhcp: DEL succeeds"
+	ok $? "macvlan ($who) + dhcp: DEL succeeds"
 	wait_for 5 no_lease "$mm"
-	ok $? "macvlan + dhcp: DEL released the lease"
+	ok $? "macvlan ($who) + dhcp: DEL released the lease"
+	ip -n "$ns" link show eth0 >/dev/null 2>&1; [ $? -ne 0 ]
+	ok $? "macvlan ($who) + dhcp: DEL removed the link"
+}
+mv_case berth "$CNI_BIN/macvlan"
+if [ -x "$REF_CNI/macvlan" ]; then
+	mv_case reference "$REF_CNI/macvlan"
 else
 	skip "reference macvlan not installed"
 fi

@@ -710,6 +710,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	else
 		bridge_conf_free(&conf);
 	bridge_conf_parse_del(call->config, &conf);
+	if ((r = berth_cni_ipam_del(call, conf.ipam_type, true, err)) < 0)
+		goto out;
 	/* Without the netns, the host end is looked up by its owner (see del_host_veth). */
 	if (!call->netns || !*call->netns || call->netns_gone) {
 		if ((r = del_host_veth(call, err)) < 0)
@@ -762,8 +764,7 @@ ipam:
 		    (r = berth_nft_macspoof_del(&owner, conf.mac_spoof_chk, err)) < 0)
 			goto out;
 	}
-	if (conf.ipam_type)
-		r = berth_cni_delegate_del(call, conf.ipam_type, err);
+	r = berth_cni_ipam_del(call, conf.ipam_type, false, err);
 out:
 	bridge_conf_free(&conf);
 	return r;

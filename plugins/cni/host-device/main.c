@@ -1019,11 +1019,10 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	}
 	if (!berth_path_component_ok(call->name))
 		return 0;
-	if ((r = del_attachment(call, call->netns_gone ? NULL : call->netns, err)) < 0)
+	if ((r = berth_cni_ipam_del(call, ipam_type, true, err)) < 0 ||
+	    (r = del_attachment(call, call->netns_gone ? NULL : call->netns, err)) < 0)
 		return r;
-	if (ipam_type)
-		return berth_cni_delegate_del(call, ipam_type, err);
-	return 0;
+	return berth_cni_ipam_del(call, ipam_type, false, err);
 }
 
 static int cmd_check(const struct berth_cni_call *call, struct berth_cni_result **ret,

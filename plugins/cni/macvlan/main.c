@@ -404,6 +404,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 		type = json_object_get(ipam, "type");
 	if (json_is_string(type) && *json_string_value(type) && !strchr(json_string_value(type), '/'))
 		ipam_type = json_string_value(type);
+	if ((r = berth_cni_ipam_del(call, ipam_type, true, err)) < 0)
+		return r;
 
 	/* without its netns the link went with it */
 	if (call->netns && *call->netns && !call->netns_gone) {
@@ -437,9 +439,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			del_tmp_links(cont, nsfd);
 		}
 	}
-	if (ipam_type)
-		r = berth_cni_delegate_del(call, ipam_type, err);
-	return r;
+	return berth_cni_ipam_del(call, ipam_type, false, err);
 }
 
 #define check_fail(err, ...) berth_error_set(err, BERTH_CNI_ERR_INTERNAL, ENOENT, __VA_ARGS__)

@@ -429,6 +429,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	if (ptp_conf_parse(call->config, &conf, &perr) < 0)
 		berth_log_warn("DEL: ignoring config error: %s", perr.msg);
 	ptp_conf_parse_del(call->config, &conf);
+	if ((r = berth_cni_ipam_del(call, conf.ipam_type, true, err)) < 0)
+		return r;
 	if (!call->netns || !*call->netns || call->netns_gone) {
 		if ((r = del_host_veth(call, err)) < 0)
 			return r;
@@ -469,9 +471,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	/* masquerade elements, from their state file (no netns needed) */
 	if ((r = berth_nft_masq_del(&owner, conf.ip_masq, err)) < 0)
 		return r;
-	if (conf.ipam_type)
-		r = berth_cni_delegate_del(call, conf.ipam_type, err);
-	return r;
+	return berth_cni_ipam_del(call, conf.ipam_type, false, err);
 }
 
 static int cmd_status(const struct berth_cni_call *call, struct berth_cni_result **ret,

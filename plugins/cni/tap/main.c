@@ -275,6 +275,8 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 	} else {
 		ipam_type = c.ipam_type;
 	}
+	if ((r = berth_cni_ipam_del(call, ipam_type, true, err)) < 0)
+		return r;
 	/* without the netns the tap went with it (the tun driver destroys its devices) */
 	if (call->netns && *call->netns && !call->netns_gone) {
 		_cleanup_close_ int nsfd = -1;
@@ -304,9 +306,7 @@ static int cmd_del(const struct berth_cni_call *call, struct berth_cni_result **
 			berth_error_clear(err);
 		}
 	}
-	if (ipam_type)
-		return berth_cni_delegate_del(call, ipam_type, err);
-	return 0;
+	return berth_cni_ipam_del(call, ipam_type, false, err);
 }
 
 static int check_fail(berth_error *err, const char *what, const char *ifname, long long have,
