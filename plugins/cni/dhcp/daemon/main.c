@@ -235,28 +235,32 @@ static void pending_drop(struct lease *l, const char *path)
 	lease_free(l);
 }
 
-/* A state directory entry's path; false for what is not a lease file. */
-static bool state_entry(const struct dirent *e, char *path, size_t n)
+/* The next lease file of the state directory d that parses (its path in path), or NULL at the
+ * end; what is not a lease file, or does not parse, is passed over. */
+static struct lease *next_state_lease(DIR *d, char *path, size_t n)
 {
-	size_t len = strlen(e->d_name);
-	if (len != 21 || strcmp(e->d_name + 16, ".json"))
-		return false;
-	snprintf(path, n, "%s/%s", g_state, e->d_name);
-	return true;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		struct lease *l = NULL;
+		size_t len = strlen(e->d_name);
+		if (len != 21 || strcmp(e->d_name + 16, ".json"))
+			continue;
+		snprintf(path, n, "%s/%s", g_state, e->d_name);
+		if (lease_parse(path, &l) == 0)
+			return l;
+	}
+	return NULL;
 }
 
 static void load_state(void)
 {
 	_cleanup_closedir_ DIR *d = opendir(g_state);
-	struct dirent *e;
 	berth_error err = { 0 };
+	struct lease *l;
 	char path[4096];
 	if (!d)
 		return;
-	while ((e = readdir(d))) {
-		struct lease *l = NULL;
-		if (!state_entry(e, path, sizeof(path)) || lease_parse(path, &l) < 0)
-			continue;
+	while ((l = next_state_lease(d, path, sizeof(path)))) {
 		if (l->pending) {
 			pending_drop(l, path);
 			continue;
@@ -457,14 +461,11 @@ static int do_check(const struct request *q, const char *cid, berth_error *err)
 static void gc_pending(const char *net)
 {
 	_cleanup_closedir_ DIR *d = opendir(g_state);
-	struct dirent *e;
+	struct lease *l;
 	char path[4096];
 	if (!d)
 		return;
-	while ((e = readdir(d))) {
-		struct lease *l = NULL;
-		if (!state_entry(e, path, sizeof(path)) || lease_parse(path, &l) < 0)
-			continue;
+	while ((l = next_state_lease(d, path, sizeof(path)))) {
 		pthread_mutex_lock(&g_lock);
 		bool ours = lease_find(l->client_id) != NULL;
 		pthread_mutex_unlock(&g_lock);
