@@ -9,6 +9,7 @@
 # containers at once, bad input, and the reference plugin + daemon side by side.
 # time-limit: 300
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib-dhcp.bash"
 need_root
 command -v dnsmasq >/dev/null || skip_all "dnsmasq (dnsmasq-base) not installed"
 PLUG=$CNI_BIN/dhcp
@@ -23,13 +24,7 @@ H=dh$T S=ds$T NET=dn$T
 hostlinks() { ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort; }
 hostlinks0=$(hostlinks)
 
-mknetns "$H"
-mknetns "$S"
-ip -n "$H" link add br0 type bridge && ip -n "$H" link set br0 up
-ip link add eth0 netns "$S" type veth peer name up0 netns "$H"
-ip -n "$H" link set up0 master br0 up
-ip -n "$S" addr add 10.77.0.1/24 dev eth0
-ip -n "$S" link set eth0 up
+dhcp_lan "$H" "$S" 10.77.0.1/24 || { echo "Bail out! the DHCP LAN netns"; exit 1; }
 
 DNSPID=
 start_dnsmasq() {

@@ -10,6 +10,7 @@
 # held after the restart.  Also: a pending file that DEL or GC finds is released.
 # time-limit: 300
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib-dhcp.bash"
 need_root
 FB=${BERTH_FAULT_BUILD:-$BERTH_SRC/build-fault}
 [ "${SANITIZE:-}" = 1 ] && skip_all "crash injection runs in the plain tier (FAULT=1 build)"
@@ -23,13 +24,7 @@ mkdir -m 0700 "$D/run"
 SOCK=$D/run/dhcp.sock
 H=kh$T S=ks$T C=kc$T NET=kn$T
 
-mknetns "$H"
-mknetns "$S"
-ip -n "$H" link add br0 type bridge && ip -n "$H" link set br0 up
-ip link add eth0 netns "$S" type veth peer name up0 netns "$H"
-ip -n "$H" link set up0 master br0 up
-ip -n "$S" addr add 10.78.0.1/24 dev eth0
-ip -n "$S" link set eth0 up
+dhcp_lan "$H" "$S" 10.78.0.1/24 || { echo "Bail out! the DHCP LAN netns"; exit 1; }
 ip netns add "$C"
 defer "ip netns del $C"
 ip link add eth0 netns "$C" type veth peer name vc netns "$H"
