@@ -6,6 +6,7 @@
 # sees the parent there; the host's interfaces are never used); its other end is in a peer netns
 # holding the parent network's first address.  Podman in a private mount ns as in podman.sh.
 source "$(dirname "$0")/../integration/lib-core.bash"
+source "$(dirname "$0")/lib-podman.bash"
 command -v podman >/dev/null || skip_all "podman not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 core_setup
@@ -21,45 +22,7 @@ ip -n "$H" link add "$MASTER" type veth peer name eth0 netns "$PEER"
 ip -n "$H" link set "$MASTER" up; ip -n "$PEER" link set eth0 up
 ip -n "$PEER" addr add "$SUBNET.1/24" dev eth0
 
-cat >"$D/containers.conf" <<TOML
-[containers]
-cgroups = "disabled"
-default_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$OURS"]
-network_config_dir = "$D/net.d"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "crun"
-tmp_dir = "$D/tmp"
-TOML
-cat >"$D/storage.conf" <<TOML
-[storage]
-driver = "vfs"
-graphroot = "$D/graph"
-runroot = "$D/run"
-TOML
-nsenter --net="/run/netns/$H" unshare -m sh -c \
-	'mount --make-rprivate /sys/fs/cgroup 2>/dev/null; umount /sys/fs/cgroup/unified 2>/dev/null; exec sleep infinity' &
-HOLDER=$!
-defer "kill $HOLDER"
-for _ in $(seq 100); do
-	[ "$(readlink /proc/$HOLDER/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
-		! nsenter -t "$HOLDER" -m test -e /sys/fs/cgroup/unified/cgroup.procs && break
-	sleep 0.05
-done
-pod() { nsenter -t "$HOLDER" -m -n podman "$@"; }
-export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
-defer "pod rm -af -t0; pod system reset -f"
-
-R=$D/rootfs
-mkdir -p "$R/bin" "$R/tmp" "$R/etc"
-cp /bin/busybox "$R/bin/busybox"
-for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
-tar -C "$R" -cf "$D/rootfs.tar" .
-check "podman import busybox" -- pod import "$D/rootfs.tar" "localhost/bb$T:latest"
+podman_setup "$OURS"
 check "podman network create -d macvlan -o parent=$MASTER" -- \
 	pod network create -d macvlan -o parent="$MASTER" --subnet "$SUBNET.0/24" --gateway "$SUBNET.1" \
 	--ip-range "$SUBNET.64/26" "$NET"

@@ -6,6 +6,7 @@
 # Host side in a throwaway netns; podman in a private mount ns with the cgroup hybrid fix,
 # cgroups disabled, vfs storage under a temp dir; the image is busybox-static imported.
 source "$(dirname "$0")/../integration/lib-core.bash"
+source "$(dirname "$0")/lib-podman.bash"
 command -v podman >/dev/null || skip_all "podman not installed"
 [ -x /bin/busybox ] || skip_all "busybox-static not installed"
 core_setup
@@ -33,53 +34,12 @@ cat >"$D/net.d/$NET.conflist" <<JSON
   ]
 }
 JSON
-cat >"$D/containers.conf" <<TOML
-[containers]
-cgroups = "disabled"
-default_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]
-netns = "bridge"
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$OURS"]
-network_config_dir = "$D/net.d"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "crun"
-tmp_dir = "$D/tmp"
-TOML
-cat >"$D/storage.conf" <<TOML
-[storage]
-driver = "vfs"
-graphroot = "$D/graph"
-runroot = "$D/run"
-TOML
-# One mount namespace for every podman call: podman bind-mounts its netns files under
-# /run/netns there, and later calls (exec, rm) must see them.
-nsenter --net="/run/netns/$H" unshare -m sh -c \
-	'mount --make-rprivate /sys/fs/cgroup 2>/dev/null; umount /sys/fs/cgroup/unified 2>/dev/null; exec sleep infinity' &
-HOLDER=$!
-defer "kill $HOLDER"
-for _ in $(seq 100); do
-	[ "$(readlink /proc/$HOLDER/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
-		! nsenter -t "$HOLDER" -m test -e /sys/fs/cgroup/unified/cgroup.procs && break
-	sleep 0.05
-done
-pod() { nsenter -t "$HOLDER" -m -n podman "$@"; }
-export CONTAINERS_CONF=$D/containers.conf CONTAINERS_STORAGE_CONF=$D/storage.conf
-defer "pod rm -af -t0; pod system reset -f"
 # berth net check/gc take a per-network lock file beside the cache
 defer "rm -f /var/lib/cni/berth-locks/$NET"
-
-R=$D/rootfs
-mkdir -p "$R/bin" "$R/tmp" "$R/etc"
-cp /bin/busybox "$R/bin/busybox"
-for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
-tar -C "$R" -cf "$D/rootfs.tar" .
+podman_setup "$OURS" bridge
 for p in bridge host-local portmap firewall tuning; do
 	[ -x "$OURS/$p" ] || { echo "Bail out! $OURS/$p missing"; exit 1; }
 done
-check "podman import busybox" -- pod import "$D/rootfs.tar" "localhost/bb$T:latest"
 is "$(pod network ls --format '{{.Name}}' | grep -c "^$NET\$")" 1 "podman accepts the network (every plugin passed VERSION)"
 
 run() { # NAME ARGS...: detached container serving hello-NAME on port 80
