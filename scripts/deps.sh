@@ -13,7 +13,7 @@ DEMO_PKGS="iproute2 iputils-ping nftables jq busybox-static"
 TEST_PKGS="perl dnsmasq-base containernetworking-plugins qemu-system-x86 dmsetup thin-provisioning-tools
 	e2fsprogs xfsprogs clang llvm libclang-rt-14-dev valgrind socat tar coreutils kmod
 	podman crun graphviz iptables cppcheck clang-tidy util-linux iperf3 firewalld dbus-daemon sqlite3 containerd runc
-	btrfs-progs attr acl golang-github-containernetworking-plugin-dnsname"
+	btrfs-progs attr acl golang-github-containernetworking-plugin-dnsname systemd"
 
 what=${1:-test}
 case $what in
