@@ -79,8 +79,8 @@ reap_daemon() {
 # dnsmasq rewrites its lease file in place on every change: a lease missing from one read is
 # read again a little later before it counts as gone
 lease_ip() {
-	local i v
-	for i in 1 2 3; do
+	local v
+	for _ in 1 2 3; do
 		v=$(awk -v m="$MAC" '$2 == m { print $3 }' "$D/leases" 2>/dev/null)
 		[ -n "$v" ] && break
 		sleep 0.1

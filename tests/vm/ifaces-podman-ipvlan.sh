@@ -112,7 +112,7 @@ case $info in *"ipvlan  mode l2 "*) ok 0 "a's eth0 is an ipvlan in mode l2" ;;
 *) ok 1 "a's eth0 is an ipvlan in mode l2"; echo "#   $sk: $info" ;; esac
 is "$(sed -n 's/^[0-9]*: eth0@if\([0-9]*\):.*/\1/p' <<<"$info")" \
 	"$(ip -o link show $PARENT | cut -d: -f1)" "a's eth0 sits on our parent"
-ls -A /var/lib/cni/networks/$NET 2>/dev/null | grep -q '^\.berth$'; ok $? "the addresses come from our host-local (its .berth state)"
+[ -e "/var/lib/cni/networks/$NET/.berth" ]; ok $? "the addresses come from our host-local (its .berth state)"
 check "a pings b" podman exec a ping -c1 -W5 "$ipb"
 check "b pings a" podman exec b ping -c1 -W5 "$ipa"
 check "a pings the peer on the parent's network" podman exec a ping -c1 -W5 $SUB.1
