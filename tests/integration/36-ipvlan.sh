@@ -6,31 +6,9 @@
 # ("host" side, master veth m0) so the real host is never touched.  Everything that needs the
 # kernel's ipvlan runs in the VM: tests/vm/ifaces-ipvlan.sh (through 47-ifaces-vm.sh).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib-subif.bash"
 need_root
-P=$CNI_BIN/ipvlan
-[ -x "$P" ] || skip_all "ipvlan not built"
-command -v jq >/dev/null || skip_all "jq missing"
-H=ih$T C=ic$T D=/tmp/berth-ipvlan-$T
-mknetns "$H"; mknetns "$C"
-defer "rm -rf $D"
-ip -n "$H" link add m0 type veth peer name m1 && ip -n "$H" link set m0 up
-state() { { ip -n "$H" -o link show; ip -n "$C" -o link show; ls -A "$D/n1" 2>/dev/null; } | sed 's/^[0-9]*: //; s/ qlen.*//' | sort; }
-before=$(state)
-run() { # CMD [VERSION-CONFIG...] < conf: the plugin in netns H
-	ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID=c1 CNI_NETNS="${NETNS-/run/netns/$C}" \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$P"
-}
-IPAM="\"ipam\":{\"type\":\"host-local\",\"subnet\":\"10.77.0.0/24\",\"dataDir\":\"$D\"}"
-conf() { echo "{\"cniVersion\":\"${V:-1.0.0}\",\"name\":\"n1\",\"type\":\"ipvlan\"$1}"; }
-bad() { # DESC CODE MSG-REGEX CONFIG
-	local out rc
-	out=$(run ADD <<<"$4"); rc=$?
-	if [ $rc -eq 1 ] && [ "$(jget "$out" .code)" = "$2" ] && jget "$out" .msg | grep -Eq "$3"; then
-		ok 0 "bad input: $1"
-	else
-		ok 1 "bad input: $1"; diag "rc=$rc $out"
-	fi
-}
+subif_setup ipvlan 10.77.0.0/24
 bad "master not a string" 7 'master' "$(conf ",\"master\":5,$IPAM")"
 bad "master too long" 7 'not a valid interface name' "$(conf ",\"master\":\"averyveryverylongname\",$IPAM")"
 bad "master that does not exist" 7 'failed to lookup master "nosuch0"' "$(conf ",\"master\":\"nosuch0\",$IPAM")"
@@ -56,26 +34,5 @@ for v in 0.1.0 0.2.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 done
 bad "chained without IPAM, no ipvlan in this kernel" 999 'failed to create ipvlan' \
 	"$(conf ',"prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"m0"}],"ips":[{"address":"10.1.0.2/24"}]}')"
-is "$(state)" "$before" "the refused and failed ADDs left both netns and the IPAM store as they were"
-run DEL <<<"$(conf ",\"master\":\"m0\",$IPAM")" >/dev/null; ok $? "DEL after the failed ADDs succeeds"
-run DEL <<<"$(conf ",\"master\":\"m0\",$IPAM")" >/dev/null; ok $? "a second DEL succeeds"
-run DEL <<<"$(conf ",\"master\":5,\"mode\":\"l9\",$IPAM")" >/dev/null; ok $? "DEL of a config ADD refuses succeeds"
-NETNS=/run/netns/gone$T run DEL <<<"$(conf ",\"master\":\"m0\",$IPAM")" >/dev/null; ok $? "DEL without the netns succeeds"
-NETNS= run DEL <<<"$(conf ",\"master\":\"m0\",$IPAM")" >/dev/null; ok $? "DEL without CNI_NETNS succeeds"
-# a link of the name that is not an ipvlan is not ours: DEL leaves it
-ip -n "$C" link add eth0 type veth peer name e1
-run DEL <<<"$(conf ",\"master\":\"m0\",$IPAM")" >/dev/null; ok $? "DEL with a veth called eth0 in the container succeeds"
-ip -n "$C" link show eth0 >/dev/null 2>&1; ok $? "and leaves that veth alone"
-bad "ADD when eth0 is taken" 999 'already exists' "$(conf ",\"master\":\"m0\",$IPAM")"
-ip -n "$C" link del eth0
-is "$(state)" "$before" "host unchanged after DELs"
-out=$(V=1.1.0 run STATUS <<<"$(V=1.1.0 conf ",\"master\":\"m0\",$IPAM")"); rc=$?
-[ $rc -eq 1 ] && [ "$(jget "$out" .code)" = 50 ] && jget "$out" .msg | grep -q 'cannot create links of kind ipvlan'
-ok $? "STATUS on a kernel without ipvlan: code 50"; [ $rc -eq 1 ] || diag "$out"
-out=$(V=1.1.0 run STATUS <<<"$(V=1.1.0 conf ",\"mode\":\"x\"")"); rc=$?
-[ $rc -eq 1 ] && [ "$(jget "$out" .code)" = 7 ]; ok $? "STATUS of a bad config: code 7"
-V=1.1.0 run GC <<<"$(V=1.1.0 conf ",\"master\":\"m0\",$IPAM,\"cni.dev/valid-attachments\":[]")" >/dev/null; ok $? "GC succeeds"
-out=$(run VERSION <<<'{"cniVersion":"1.1.0"}')
-is "$(jget "$out" '.supportedVersions|join(",")')" "0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0,1.1.0" "VERSION lists 0.1.0 to 1.1.0"
-is "$(state)" "$before" "host unchanged at the end"
+subif_del_status_gc '"master":"m0"' '"master":5,"mode":"l9"' '"mode":"x"'
 done_testing

@@ -6,31 +6,9 @@
 # ("host" side, master veth m0) so the real host is never touched.  Everything that needs the
 # kernel's vlan runs in the VM: tests/vm/ifaces-vlan.sh (through 47-ifaces-vm.sh).
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib-subif.bash"
 need_root
-P=$CNI_BIN/vlan
-[ -x "$P" ] || skip_all "vlan not built"
-command -v jq >/dev/null || skip_all "jq missing"
-H=vh$T C=vc$T D=/tmp/berth-vlan-$T
-mknetns "$H"; mknetns "$C"
-defer "rm -rf $D"
-ip -n "$H" link add m0 type veth peer name m1 && ip -n "$H" link set m0 up
-state() { { ip -n "$H" -o link show; ip -n "$C" -o link show; ls -A "$D/n1" 2>/dev/null; } | sed 's/^[0-9]*: //; s/ qlen.*//' | sort; }
-before=$(state)
-run() { # CMD [VERSION-CONFIG...] < conf: the plugin in netns H
-	ip netns exec "$H" env -i PATH="$PATH" CNI_COMMAND="$1" CNI_CONTAINERID=c1 CNI_NETNS="${NETNS-/run/netns/$C}" \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" "$P"
-}
-IPAM="\"ipam\":{\"type\":\"host-local\",\"subnet\":\"10.78.0.0/24\",\"dataDir\":\"$D\"}"
-conf() { echo "{\"cniVersion\":\"${V:-1.0.0}\",\"name\":\"n1\",\"type\":\"vlan\"$1}"; }
-bad() { # DESC CODE MSG-REGEX CONFIG
-	local out rc
-	out=$(run ADD <<<"$4"); rc=$?
-	if [ $rc -eq 1 ] && [ "$(jget "$out" .code)" = "$2" ] && jget "$out" .msg | grep -Eq "$3"; then
-		ok 0 "bad input: $1"
-	else
-		ok 1 "bad input: $1"; diag "rc=$rc $out"
-	fi
-}
+subif_setup vlan 10.78.0.0/24
 bad "master missing" 7 '"master" field is required' "$(conf ",\"vlanId\":5,$IPAM")"
 bad "master empty" 7 '"master" field is required' "$(conf ",\"master\":\"\",\"vlanId\":5,$IPAM")"
 bad "master not a string" 7 'master' "$(conf ",\"master\":5,\"vlanId\":5,$IPAM")"
@@ -55,26 +33,5 @@ for v in 0.1.0 0.2.0 0.3.1 0.4.0 1.0.0 1.1.0; do
 	V=$v bad "$v: no 802.1q in this kernel: the ADD fails" 999 'failed to create vlan: .*Unknown device type' \
 		"$(V=$v conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")"
 done
-is "$(state)" "$before" "the refused and failed ADDs left both netns and the IPAM store as they were"
-run DEL <<<"$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")" >/dev/null; ok $? "DEL after the failed ADDs succeeds"
-run DEL <<<"$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")" >/dev/null; ok $? "a second DEL succeeds"
-run DEL <<<"$(conf ",\"master\":5,\"vlanId\":9999,$IPAM")" >/dev/null; ok $? "DEL of a config ADD refuses succeeds"
-NETNS=/run/netns/gone$T run DEL <<<"$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")" >/dev/null; ok $? "DEL without the netns succeeds"
-NETNS= run DEL <<<"$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")" >/dev/null; ok $? "DEL without CNI_NETNS succeeds"
-# a link of the name that is not an vlan is not ours: DEL leaves it
-ip -n "$C" link add eth0 type veth peer name e1
-run DEL <<<"$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")" >/dev/null; ok $? "DEL with a veth called eth0 in the container succeeds"
-ip -n "$C" link show eth0 >/dev/null 2>&1; ok $? "and leaves that veth alone"
-bad "ADD when eth0 is taken" 999 'already exists' "$(conf ",\"master\":\"m0\",\"vlanId\":5,$IPAM")"
-ip -n "$C" link del eth0
-is "$(state)" "$before" "host unchanged after DELs"
-out=$(V=1.1.0 run STATUS <<<"$(V=1.1.0 conf ",\"master\":\"m0\",$IPAM")"); rc=$?
-[ $rc -eq 1 ] && [ "$(jget "$out" .code)" = 50 ] && jget "$out" .msg | grep -q 'cannot create links of kind vlan'
-ok $? "STATUS on a kernel without vlan: code 50"; [ $rc -eq 1 ] || diag "$out"
-out=$(V=1.1.0 run STATUS <<<"$(V=1.1.0 conf ",\"vlanId\":-3")"); rc=$?
-[ $rc -eq 1 ] && [ "$(jget "$out" .code)" = 7 ]; ok $? "STATUS of a bad config: code 7"
-V=1.1.0 run GC <<<"$(V=1.1.0 conf ",\"master\":\"m0\",$IPAM,\"cni.dev/valid-attachments\":[]")" >/dev/null; ok $? "GC succeeds"
-out=$(run VERSION <<<'{"cniVersion":"1.1.0"}')
-is "$(jget "$out" '.supportedVersions|join(",")')" "0.1.0,0.2.0,0.3.0,0.3.1,0.4.0,1.0.0,1.1.0" "VERSION lists 0.1.0 to 1.1.0"
-is "$(state)" "$before" "host unchanged at the end"
+subif_del_status_gc '"master":"m0","vlanId":5' '"master":5,"vlanId":9999' '"vlanId":-3'
 done_testing
