@@ -8,9 +8,7 @@
 # reference plugins (1.1.1) have no dummy: there is no differential part.  No jq (slow here).
 CNI_DIR=$1 REF_DIR=$2 FAULT_DIR=$3
 P=$CNI_DIR/dummy
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 DATA=/tmp/dummy-ipam
 NET=dn
 cni() { # PLUGIN CMD NS IFNAME < conf (CNI_PATH: the plugin's own directory, for its IPAM)

@@ -8,9 +8,7 @@
 P=$1/host-device
 REF=$2
 FB=$3
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 ST=/tmp/hdvm-state
 cni() { # PLUGIN CMD ID NS < conf
 	(env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \

@@ -9,23 +9,11 @@
 # ADDs then DELs; a differential run against the reference; crash injection.  Prints TAP.
 D=$1 REF=$2 FD=$3
 P=$D/ipvlan
-n=0 U=$$
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
-has() { case $1 in *"$2"*) ok 0 "$3" ;; *) ok 1 "$3"; echo "#   '$2' not in: $(echo "$1" | tr '\n' ' ' | cut -c1-400)" ;; esac; }
-cni() { # PLUGIN CMD NS [IFNAME [ID]] < conf: the plugin in the VM's own netns
-	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="${5:-c1}" CNI_NETNS="/run/netns/$3" \
-		CNI_IFNAME="${4:-eth0}" CNI_PATH="$(dirname "$1")" ${BERTH_FAULT:+BERTH_FAULT="$BERTH_FAULT"} "$1" 2>/dev/null
-}
+U=$$
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 # conf VERSION DATADIR EXTRA: host-local on 10.30.0.0/24 (from .10), default route via .1
 conf() {
 	echo "{\"cniVersion\":\"$1\",\"name\":\"ipv\",\"type\":\"ipvlan\"$3,\"ipam\":{\"type\":\"host-local\",\"subnet\":\"10.30.0.0/24\",\"rangeStart\":\"10.30.0.10\",\"gateway\":\"10.30.0.1\",\"routes\":[{\"dst\":\"0.0.0.0/0\"}],\"dataDir\":\"/tmp/ipam-$2\"}}"
-}
-links() { ip -n "$1" -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' '; }
-kstate() { # NS IF: kind/mode/mtu, addresses, routes (ifindexes and MACs stripped)
-	ip -n "$1" -d -o link show "$2" 2>/dev/null | sed 's/^[0-9]*: //; s/@[^:]*:/:/; s/link\/ether [^ ]* brd [^ ]*//; s/ numtxqueues.*//; s/ promiscuity [0-9]*//; s/ state [A-Z]* / /'
-	ip -n "$1" -o addr show dev "$2" 2>/dev/null | awk '{print $3, $4}' | grep -v '^inet6 fe80'
-	ip -n "$1" route show 2>/dev/null
 }
 ips_held() { ls "/tmp/ipam-$1/ipv" 2>/dev/null | grep -c '^10\.'; }
 
@@ -159,38 +147,11 @@ left=0; for j in $(seq 1 $NP); do [ "$(links q$j)" = "lo " ] || left=$((left + 1
 is "$left" 0 "$NP parallel DELs: every eth0 is gone"
 is "$(ips_held q)" 0 "$NP parallel DELs: every address released"
 
-# ---- differential against the reference plugin ----
-if [ "$REF" != - ] && [ -x "$REF/ipvlan" ]; then
-	for c in "1.0.0|,\"master\":\"ipvm0\",\"mode\":\"l3\",\"mtu\":1400" "0.3.1|,\"master\":\"ipvm0\"" "0.4.0|,\"master\":\"ipvm0\",\"dns\":{\"nameservers\":[\"10.1.1.1\"]}"; do
-		v=${c%%|*} x=${c#*|}
-		ip netns add Z
-		ro=$(cni "$REF/ipvlan" ADD Z <<<"$(conf $v zr "$x")"); rr=$?; rs=$(kstate Z eth0)
-		cni "$REF/ipvlan" DEL Z <<<"$(conf $v zr "$x")" >/dev/null; rd=$?; rl=$(links Z)
-		oo=$(cni "$P" ADD Z <<<"$(conf $v zo "$x")"); orc=$?; os=$(kstate Z eth0)
-		cni "$P" DEL Z <<<"$(conf $v zo "$x")" >/dev/null; od=$?; ol=$(links Z)
-		is "$orc $od" "$rr $rd" "reference $v$x: same exit statuses for ADD and DEL"
-		is "$oo" "$ro" "reference $v: same result"
-		is "$os" "$rs" "reference $v: same kernel state after ADD"
-		is "$ol" "$rl" "reference $v: same links after DEL"
-		ip netns del Z
-	done
-else
-	ok 1 "the reference plugin is missing ($REF/ipvlan)"
-fi
-
-# ---- crash injection (FAULT=1 build): DEL cleans up, ADD works again ----
-if [ "$FD" != - ] && [ -x "$FD/ipvlan" ]; then
-	for f in sublink-after-create sublink-after-rename sublink-after-ipam sublink-before-result; do
-		ip netns add K
-		(BERTH_FAULT=ipvlan:$f cni "$FD/ipvlan" ADD K <<<"$(conf 1.0.0 k ',"master":"ipvm0"')" >/dev/null) 2>/dev/null; rc=$?
-		is "$rc" 137 "crash at $f: the ADD is killed"
-		cni "$P" DEL K <<<"$(conf 1.0.0 k ',"master":"ipvm0"')" >/dev/null; ok $? "crash at $f: DEL succeeds"
-		is "$(links K) $(ips_held k)" "lo  0" "crash at $f: DEL left no link and no address"
-		cni "$P" ADD K <<<"$(conf 1.0.0 k ',"master":"ipvm0"')" >/dev/null; ok $? "crash at $f: ADD works again"
-		cni "$P" DEL K <<<"$(conf 1.0.0 k ',"master":"ipvm0"')" >/dev/null
-		ip netns del K
-	done
-fi
+# ---- differential against the reference plugin, crash injection (tests/vm/lib-ifaces.bash) ----
+zconf() { conf "$1" "$2" "$3"; } # VERSION DATADIR EXTRA
+kconf() { conf 1.0.0 k ',"master":"ipvm0"'; }
+sublink_differential ipvlan "$P" "$REF" "1.0.0|,\"master\":\"ipvm0\",\"mode\":\"l3\",\"mtu\":1400" "0.3.1|,\"master\":\"ipvm0\"" "0.4.0|,\"master\":\"ipvm0\",\"dns\":{\"nameservers\":[\"10.1.1.1\"]}"
+sublink_crash ipvlan "$P" "$FD"
 
 for x in A B X R L F N; do ip netns del $x 2>/dev/null; done
 ip link del ipvm0 2>/dev/null; rm -rf /tmp/ipam-*

@@ -11,9 +11,7 @@
 CNI=$1
 REF=${2:--}
 FAULT=${3:--}
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 H=vmh; P=vmp; C1=vmc1; C2=vmc2; D=/tmp/mvvm.$$
 cleanup() { for x in $H $P $C1 $C2 vmgone; do ip netns del $x 2>/dev/null; done; rm -rf $D; }
 trap cleanup EXIT

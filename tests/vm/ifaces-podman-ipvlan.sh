@@ -14,9 +14,7 @@
 # writes "master": "": the plugin then takes the interface of the default route, which this
 # script points at the parent.  A podman that accepts the option gets it.  Prints TAP.
 CNI=$1
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 # check NAME CMD...: the command succeeds (its output shown as diagnostics when it does not)
 check() {
 	local name=$1 out rc; shift

@@ -6,9 +6,7 @@
 # compared with the reference's; one crash at a fault point then DEL.  Prints TAP.
 CNI=$1 REF=$2 FAULT=$3
 H=vh$$ D=/tmp/ptpvm$$
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 cleanup() { for x in $H c1$$ c2$$ c3$$; do ip netns del "$x" 2>/dev/null; done; rm -rf "$D"; }
 trap cleanup EXIT
 conf() { # DATADIR [EXTRA ,"k":v...]

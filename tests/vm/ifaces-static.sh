@@ -6,9 +6,7 @@
 # addresses, the gateway-less route through the address's gateway, DEL.  No jq (slow here).
 CNI_DIR=$1 REF_DIR=$2
 S=$CNI_DIR/static
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 cni() { # PLUGIN CMD NS IFNAME [CNI_ARGS] < conf
 	env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID=c1 CNI_NETNS="${3:+/run/netns/$3}" \
 		CNI_IFNAME="$4" CNI_ARGS="${5:-}" CNI_PATH="$CNI_DIR" "$1" 2>/dev/null

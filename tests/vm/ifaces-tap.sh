@@ -7,9 +7,7 @@
 # after the netns died; a kill before the tap is made persistent leaves no tap.  Prints TAP.
 P=$1/tap
 FB=$3
-n=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
-is() { if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got '$1', want '$2'"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib-ifaces.bash"
 cni() { # PLUGIN CMD ID NS < conf
 	(env -i PATH="$PATH" CNI_COMMAND="$2" CNI_CONTAINERID="$3" CNI_NETNS="/run/netns/$4" \
 		CNI_IFNAME=tap0 CNI_PATH="$(dirname "$1")" \
