@@ -187,6 +187,13 @@ is "$(jq -c '[.routes[] | [.dst, .gw, .priority]]' <<<"$out")" '[["192.168.9.0/2
 cni "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
 wait_for 5 no_lease "$m1"
 ok $? "DEL releases it"
+# null is absent, as for every key (the fuzzer found "broadcast": null read an unset bool)
+for b in null true false; do
+	out=$(cni "$PLUG" ADD c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0 "\"broadcast\":$b")"); rc=$?
+	ok $rc "ADD with broadcast $b succeeds"
+	[ $rc -eq 0 ] || diag "$out"
+	cni "$PLUG" DEL c1$T "/run/netns/dc1$T" eth0 <<<"$(conf 1.1.0)" >/dev/null
+done
 
 # ---- through berth's bridge plugin: the chain a runtime runs ----
 ip netns add "dcb$T"; defer "ip netns del dcb$T"

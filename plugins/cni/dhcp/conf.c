@@ -165,10 +165,11 @@ static int conf_parse(json_t *config, const char *cni_args, struct dhcp_conf *c,
 		return berth_error_set(err, BERTH_ERR_INVALID_CONFIG, EINVAL,
 				       "ipam.timeout: not a duration (\"10s\", \"1m\", \"500ms\") "
 				       "of at most 24h");
-	bool bc;
+	/* absent or null: the daemon's default (-1) */
+	bool bc = false;
 	if ((r = berth_json_get_bool(ipam, "ipam", "broadcast", false, &bc, err)) < 0)
 		return r;
-	if (json_object_get(ipam, "broadcast"))
+	if ((v = json_object_get(ipam, "broadcast")) && !json_is_null(v))
 		c->broadcast = bc;
 
 	if ((r = berth_json_get_array(ipam, "ipam", "request", false, &arr, err)) < 0)
