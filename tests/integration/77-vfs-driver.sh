@@ -77,6 +77,9 @@ is "$(sdrv vfs "$W/t.json" STATUS | j capabilities.reflink)" false "no reflinks 
 stor_conf "$W/t1.json" "$W/t/one" "$W/t1-run" '{"copy_threads":1}'
 copy_case "$(stat -f -c %T "$W") (plain copy, copy_threads 1)" "$W/t1.json"
 stor_conf "$W/t4.json" "$W/t/four" "$W/t4-run" '{"copy_threads":4}'
+# their stores' roots are bind mounts of themselves (as containers/storage makes them) until
+# CLEANUP: left mounted, `rm -rf $W` could not remove them
+defer 'for c in t t1 t4; do sdrv vfs "$W/$c.json" CLEANUP >/dev/null 2>&1; done'
 copy_case "$(stat -f -c %T "$W") (plain copy, copy_threads 4)" "$W/t4.json"
 if [ "$HAVE_BTRFS" = 1 ]; then
 	# Exclusive bytes: what the copy holds that nothing else shares

@@ -170,6 +170,7 @@ int main(void)
 	ok(strstr(err.msg, "exec") != NULL, "with a message naming the exec: %s", err.msg);
 	free(TAKE_PTR(out));
 
+	unlink(pidfile);
 	unlink(prog);
 	rmdir(dir);
 	return done_testing();
