@@ -119,42 +119,46 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_out,
-	       char **ret_errout, berth_error *err)
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int berth_exec_start(const struct berth_exec_opts *opts, bool want_err, struct berth_child *ret,
+		     berth_error *err)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	struct outbuf ob = { 0 }, eb = { 0 };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
-	sigset_t dfl;
+	sigset_t dfl, none;
 	const char *prog = opts->argv[0];
-	size_t written = 0;
 	pid_t pid;
-	int r, status = 0;
-	bool timed_out = false;
-	long long deadline = opts->timeout_ms > 0 ? now_ms() + opts->timeout_ms : 0;
+	int r;
 
+	*ret = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-	    (ret_errout && pipe2(errp, O_CLOEXEC) < 0)) {
+	    (want_err && pipe2(errp, O_CLOEXEC) < 0)) {
 		r = berth_error_errno(err, BERTH_ERR_IO, "pipe");
-		goto out_close;
+		goto fail;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	if (ret_errout)
+	if (want_err)
 		posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
 	if (opts->extra_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, opts->extra_fd, 3);
-	/* A child that exits without reading its stdin must not kill us with SIGPIPE: ignore it
-	 * while we write (restored below), and give the child the default disposition. */
+	/* the child gets SIGPIPE's default disposition (we ignore it while we write, below) and
+	 * no blocked signals: a daemon's threads block the ones its signalfd reads */
 	posix_spawnattr_init(&attr);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
+	sigemptyset(&none);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-	sigaction(SIGPIPE, &ign, &old_pipe);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	/* ETXTBSY: the plugin is being replaced (an install writing it) right now; as libcni
 	 * does, try again for a little while (up to ~1 s) before giving up */
 	for (int tries = 0;; tries++) {
@@ -166,42 +170,77 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (r != 0)
-		sigaction(SIGPIPE, &old_pipe, NULL);
 	if (r != 0) {
 		errno = r;
 		r = berth_error_errno(err, BERTH_ERR_IO, "exec %s", prog);
-		goto out_close;
+		goto fail;
 	}
-	close(in[0]);
-	in[0] = -1;
-	close(out[1]);
-	out[1] = -1;
-	if (errp[1] >= 0) {
-		close(errp[1]);
-		errp[1] = -1;
-	}
+	close_fd(&in[0]);
+	close_fd(&out[1]);
+	close_fd(&errp[1]);
 	fcntl(in[1], F_SETFL, O_NONBLOCK);
-	if (!opts->input || opts->input_len == 0) {
-		close(in[1]);
-		in[1] = -1;
+	*ret = (struct berth_child){ .pid = pid, .in = in[1], .out = out[0], .err = errp[0] };
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&in[i]);
+		close_fd(&out[i]);
+		close_fd(&errp[i]);
 	}
+	return r;
+}
+
+void berth_exec_feed(struct berth_child *c, const char *input, size_t len)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+
+	if (c->in < 0 || c->written >= len)
+		return;
+	/* a child that exits without reading its stdin must not kill us with SIGPIPE */
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	while (c->written < len) {
+		ssize_t w = write(c->in, input + c->written, len - c->written);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno != EAGAIN)
+				close_fd(&c->in); /* gone: no more input */
+			break;
+		}
+		c->written += (size_t)w;
+	}
+	sigaction(SIGPIPE, &old_pipe, NULL);
+}
+
+int berth_exec_finish(struct berth_child *c, const struct berth_exec_opts *opts, int *ret_status,
+		      char **ret_out, char **ret_errout, berth_error *err)
+{
+	struct outbuf ob = { 0 }, eb = { 0 };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	const char *prog = opts->argv[0];
+	int r, status = 0;
+	bool timed_out = false;
+	long long deadline = opts->timeout_ms > 0 ? now_ms() + opts->timeout_ms : 0;
+
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	if (!opts->input || c->written >= opts->input_len)
+		close_fd(&c->in);
 
 	/* Pump stdin/stdout/stderr until both outputs reach EOF. */
-	while (out[0] >= 0 || errp[0] >= 0) {
+	while (c->out >= 0 || c->err >= 0) {
 		struct pollfd pfd[3];
 		int n = 0, idx_in = -1, idx_out = -1, idx_err = -1, timeout = -1;
 
-		if (in[1] >= 0) {
-			pfd[n] = (struct pollfd){ .fd = in[1], .events = POLLOUT };
+		if (c->in >= 0) {
+			pfd[n] = (struct pollfd){ .fd = c->in, .events = POLLOUT };
 			idx_in = n++;
 		}
-		if (out[0] >= 0) {
-			pfd[n] = (struct pollfd){ .fd = out[0], .events = POLLIN };
+		if (c->out >= 0) {
+			pfd[n] = (struct pollfd){ .fd = c->out, .events = POLLIN };
 			idx_out = n++;
 		}
-		if (errp[0] >= 0) {
-			pfd[n] = (struct pollfd){ .fd = errp[0], .events = POLLIN };
+		if (c->err >= 0) {
+			pfd[n] = (struct pollfd){ .fd = c->err, .events = POLLIN };
 			idx_err = n++;
 		}
 		if (deadline) {
@@ -217,43 +256,32 @@ int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_o
 			if (errno == EINTR)
 				continue;
 			r = berth_error_errno(err, BERTH_ERR_IO, "poll");
-			kill(pid, SIGKILL);
+			kill(c->pid, SIGKILL);
 			goto out_wait;
 		}
 		if (r == 0)
 			continue;
 		if (idx_in >= 0 && pfd[idx_in].revents) {
-			ssize_t w = write(in[1], opts->input + written, opts->input_len - written);
+			ssize_t w = write(c->in, opts->input + c->written, opts->input_len - c->written);
 			if (w > 0)
-				written += (size_t)w;
+				c->written += (size_t)w;
 			if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
-			    written == opts->input_len || (pfd[idx_in].revents & (POLLERR | POLLHUP))) {
-				close(in[1]);
-				in[1] = -1;
-			}
+			    c->written == opts->input_len || (pfd[idx_in].revents & (POLLERR | POLLHUP)))
+				close_fd(&c->in);
 		}
-		if (idx_out >= 0 && pfd[idx_out].revents) {
-			r = outbuf_read(&ob, out[0]);
-			if (r <= 0) {
-				close(out[0]);
-				out[0] = -1;
-			}
-		}
-		if (idx_err >= 0 && pfd[idx_err].revents) {
-			r = outbuf_read(&eb, errp[0]);
-			if (r <= 0) {
-				close(errp[0]);
-				errp[0] = -1;
-			}
-		}
+		if (idx_out >= 0 && pfd[idx_out].revents && outbuf_read(&ob, c->out) <= 0)
+			close_fd(&c->out);
+		if (idx_err >= 0 && pfd[idx_err].revents && outbuf_read(&eb, c->err) <= 0)
+			close_fd(&c->err);
 	}
 	if (timed_out)
-		kill_tree(pid);
+		kill_tree(c->pid);
 	r = 0;
 out_wait:
 	sigaction(SIGPIPE, &old_pipe, NULL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	c->pid = -1;
 	if (r == 0 && timed_out)
 		r = berth_error_set(err, BERTH_ERR_IO, ETIMEDOUT,
 				    "%s did not finish within %d ms and was killed", prog,
@@ -269,18 +297,34 @@ out_wait:
 			eb.data = NULL;
 		}
 	}
-out_close:
-	for (int i = 0; i < 2; i++) {
-		if (in[i] >= 0)
-			close(in[i]);
-		if (out[i] >= 0)
-			close(out[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
-	}
+	close_fd(&c->in);
+	close_fd(&c->out);
+	close_fd(&c->err);
 	free(ob.data);
 	free(eb.data);
 	return r;
+}
+
+void berth_exec_abandon(struct berth_child *c)
+{
+	/* EOF on its stdin: a protocol executable answers an error and exits */
+	close_fd(&c->in);
+	close_fd(&c->out);
+	close_fd(&c->err);
+	while (c->pid >= 0 && waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->pid = -1;
+}
+
+int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_out,
+	       char **ret_errout, berth_error *err)
+{
+	struct berth_child c;
+	int r = berth_exec_start(opts, ret_errout != NULL, &c, err);
+
+	if (r < 0)
+		return r;
+	return berth_exec_finish(&c, opts, ret_status, ret_out, ret_errout, err);
 }
 
 int berth_find_in_path(const char *name, const char *path, char **ret, berth_error *err)

@@ -2,9 +2,11 @@
 /* Client side of the storage protocol: run a driver executable for one verb. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "berth/cleanup.h"
@@ -45,10 +47,30 @@ int berth_stor_client_new(const char *path, const char *driver, const char *root
 	return 0;
 }
 
+struct berth_stor_spare {
+	pthread_mutex_t lock;
+	char *verb;
+	char **envp;	      /* the environment with STOR_COMMAND=verb */
+	struct berth_child c; /* pid -1: none waiting */
+	bool refilling;	      /* a call is starting the next one */
+};
+
+static void spare_free(struct berth_stor_spare *sp)
+{
+	if (!sp)
+		return;
+	berth_exec_abandon(&sp->c);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp->verb);
+	berth_strv_free(sp->envp);
+	free(sp);
+}
+
 void berth_stor_client_free(struct berth_stor_client *c)
 {
 	if (!c)
 		return;
+	spare_free(c->spare);
 	free(c->path);
 	if (c->config)
 		json_decref(c->config);
@@ -98,13 +120,87 @@ static int parse_error(const struct berth_stor_client *c, const char *verb, cons
 	return -EIO;
 }
 
+/* The environment of a call of verb: ours with STOR_COMMAND=verb. */
+static char **verb_env(const char *verb)
+{
+	_cleanup_free_ char *envcmd = NULL;
+
+	if (asprintf(&envcmd, "%s=%s", BERTH_STOR_ENV_COMMAND, verb) < 0)
+		return NULL;
+	const char *set[] = { envcmd, NULL };
+	return berth_env_override(environ, set);
+}
+
+/* Start a driver for the spare's verb and put it in the slot, unless one is there already or
+ * being started. */
+static void spare_refill(const struct berth_stor_client *c)
+{
+	struct berth_stor_spare *sp = c->spare;
+	const char *argv[] = { c->path, NULL };
+	struct berth_exec_opts o = { .argv = argv, .envp = sp->envp, .extra_fd = -1 };
+	struct berth_child ch;
+	berth_error e = { 0 };
+	bool busy;
+
+	/* one refill at a time: calls at once do not each start one */
+	pthread_mutex_lock(&sp->lock);
+	busy = sp->c.pid >= 0 || sp->refilling;
+	sp->refilling = sp->refilling || !busy;
+	pthread_mutex_unlock(&sp->lock);
+	if (busy)
+		return;
+	if (berth_exec_start(&o, true, &ch, &e) < 0)
+		ch.pid = -1; /* the next call execs the driver itself, and says why if it fails */
+	pthread_mutex_lock(&sp->lock);
+	sp->c = ch;
+	sp->refilling = false;
+	pthread_mutex_unlock(&sp->lock);
+}
+
+int berth_stor_client_keep_spare(struct berth_stor_client *c, const char *verb, berth_error *err)
+{
+	struct berth_stor_spare *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
+	pthread_mutex_init(&sp->lock, NULL);
+	sp->c = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	sp->verb = strdup(verb);
+	sp->envp = verb_env(verb);
+	if (!sp->verb || !sp->envp) {
+		spare_free(sp);
+		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
+	}
+	spare_free(c->spare);
+	c->spare = sp;
+	spare_refill(c);
+	return 0;
+}
+
+/* The driver waiting, if there is one: taken out of the slot. */
+static bool spare_take(const struct berth_stor_client *c, struct berth_child *ret)
+{
+	struct berth_stor_spare *sp = c->spare;
+
+	pthread_mutex_lock(&sp->lock);
+	*ret = sp->c;
+	sp->c = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	pthread_mutex_unlock(&sp->lock);
+	if (ret->pid >= 0 && waitpid(ret->pid, NULL, WNOHANG) != 0) {
+		/* it died waiting (killed by someone): reaped; this call execs its own */
+		ret->pid = -1;
+		berth_exec_abandon(ret);
+		return false;
+	}
+	return ret->pid >= 0;
+}
+
 int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, json_t *args,
 			   int stream_fd, json_t **ret, berth_error *err)
 {
 	_cleanup_json_ json_t *req = NULL, *res = NULL;
 	_cleanup_free_ char *input = NULL, *out = NULL, *errout = NULL;
 	_cleanup_strv_ char **envp = NULL;
-	_cleanup_free_ char *envcmd = NULL;
 	json_t *a;
 	int status = 0, r;
 
@@ -116,13 +212,7 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 		json_object_set_new(a, "stream", json_pack("{s:i}", "fd", 3));
 	json_object_set_new(req, "args", a);
 	input = berth_json_dump(req);
-	if (asprintf(&envcmd, "%s=%s", BERTH_STOR_ENV_COMMAND, verb) < 0) {
-		envcmd = NULL;
-		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
-	}
-	const char *set[] = { envcmd, NULL };
-	envp = berth_env_override(environ, set);
-	if (!input || !envp)
+	if (!input)
 		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 
 	/* berth_exec sets up the child's 0-2 before fd 3: a stream on 0-2 (say, our stdout)
@@ -137,14 +227,29 @@ int berth_stor_client_call(const struct berth_stor_client *c, const char *verb, 
 	const char *argv[] = { c->path, NULL };
 	struct berth_exec_opts o = {
 		.argv = argv,
-		.envp = envp,
 		.input = input,
 		.input_len = strlen(input),
 		/* a stream moves as much data as a layer holds: no deadline on it */
 		.timeout_ms = stream_fd >= 0 ? 0 : c->timeout_ms,
 		.extra_fd = stream_fd,
 	};
-	r = berth_exec(&o, &status, &out, &errout, err);
+	struct berth_child ch;
+	bool spare_verb = stream_fd < 0 && c->spare && !strcmp(c->spare->verb, verb);
+	if (spare_verb && spare_take(c, &ch)) {
+		/* its input first, then the next spare while this one works */
+		berth_exec_feed(&ch, o.input, o.input_len);
+		spare_refill(c);
+		r = berth_exec_finish(&ch, &o, &status, &out, &errout, err);
+	} else {
+		/* none waiting (taken by a call at the same time, or it died): the next one for
+		 * the call after this */
+		if (spare_verb)
+			spare_refill(c);
+		if (!(envp = verb_env(verb)))
+			return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
+		o.envp = envp;
+		r = berth_exec(&o, &status, &out, &errout, err);
+	}
 	if (r < 0)
 		return berth_error_prefix(err, "storage driver %s %s", c->path, verb);
 	if (errout && *errout)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "berth/error.h"
@@ -25,6 +26,28 @@ struct berth_exec_opts {
 
 int berth_exec(const struct berth_exec_opts *opts, int *ret_status, char **ret_out,
 	       char **ret_errout, berth_error *err);
+
+/*
+ * berth_exec in two halves, so that a child can be started before its input is known (a
+ * driver process kept ready, storage/client.c): berth_exec_start spawns it (opts->input and
+ * timeout_ms are not used yet; want_err: a pipe for its stderr, else inherited) and
+ * berth_exec_finish gives it `input`, collects its output and reaps it, as berth_exec does,
+ * the deadline counting from there.  berth_exec_abandon closes its stdin unwritten (it reads
+ * EOF) and reaps it.  A child that was started is finished or abandoned exactly once.
+ */
+struct berth_child {
+	int pid;
+	int in, out, err; /* our ends; -1 when closed */
+	size_t written;   /* bytes of input already written */
+};
+
+int berth_exec_start(const struct berth_exec_opts *opts, bool want_err, struct berth_child *ret,
+		     berth_error *err);
+/* Write what of input fits without blocking (the rest goes in berth_exec_finish). */
+void berth_exec_feed(struct berth_child *c, const char *input, size_t len);
+int berth_exec_finish(struct berth_child *c, const struct berth_exec_opts *opts, int *ret_status,
+		      char **ret_out, char **ret_errout, berth_error *err);
+void berth_exec_abandon(struct berth_child *c);
 
 /* Find `name` (a plain file name, no '/') along a ':'-separated path of directories.
  * Returns a malloc'd full path, or -ENOENT. */

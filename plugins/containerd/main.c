@@ -454,6 +454,11 @@ int main(int argc, char **argv)
 		if (r < 0)
 			goto out;
 	}
+	/* a driver process for CREATE (Prepare, View) started ahead, with the capabilities left:
+	 * a container start does not wait for the driver's exec */
+	r = berth_stor_client_keep_spare(sel.client, "CREATE", &err);
+	if (r < 0)
+		goto out;
 
 	/* signals arrive on a signalfd read by the main thread; every thread blocks them */
 	sigemptyset(&mask);

@@ -6,15 +6,17 @@
 # one snapshot holds up no other, the host's storage config selects the driver.
 source "$(dirname "$0")/lib-snap.bash"
 
-# a driver wrapper: the first CREATE made while $GATE exists waits until it is removed
+# a driver wrapper: the first CREATE asked for while $GATE exists waits until it is removed
+# (once it has its request: the daemon keeps a CREATE driver started ahead of the call)
 mkdir -p "$W/drivers"
 cat >"$W/drivers/overlay" <<EOS
 #!/bin/sh
+req=\$(cat)
 if [ "\$STOR_COMMAND" = CREATE ] && [ -e "\$GATE" ] && mkdir "\$GATE.claim" 2>/dev/null; then
 	: >"\$GATE.waiting"
 	while [ -e "\$GATE" ]; do sleep 0.05; done
 fi
-exec "$STOR_BIN/overlay" "\$@"
+printf '%s' "\$req" | exec "$STOR_BIN/overlay" "\$@"
 EOS
 chmod +x "$W/drivers/overlay"
 export GATE=$W/gate

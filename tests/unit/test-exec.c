@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* berth_exec: output capture, exit status, and the retry while the program is busy being
- * written (ETXTBSY), as when a plugin is replaced while a runtime calls it. */
+ * written (ETXTBSY), as when a plugin is replaced while a runtime calls it; a child started
+ * before its input (berth_exec_start/feed/finish/abandon) and the storage client's driver
+ * kept ready for one verb (berth_stor_client_keep_spare). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 
 #include "berth/cleanup.h"
 #include "berth/exec.h"
+#include "berth/storage-client.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/berth-test-exec.XXXXXX";
@@ -86,6 +90,167 @@ static void hold_stop(struct holder *h)
 {
 	atomic_store(&h->stop, true);
 	pthread_join(h->thread, NULL);
+}
+
+static void write_prog(const char *text)
+{
+	FILE *f = fopen(prog, "w");
+
+	fputs(text, f);
+	fclose(f);
+	chmod(prog, 0755);
+}
+
+/* Wait (up to 30 s) until `path` exists: a child got that far. */
+static bool wait_file(const char *path)
+{
+	for (int i = 0; i < 1500; i++) {
+		if (access(path, F_OK) == 0)
+			return true;
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	return false;
+}
+
+static int count_started(void)
+{
+	char cmd[400];
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls %s | grep -c '^started\\.'", dir);
+	FILE *p = popen(cmd, "r");
+	if (p) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = -1;
+		pclose(p);
+	}
+	return n;
+}
+
+static void test_start_finish(void)
+{
+	char mark[300], script[600];
+	struct berth_child c;
+	berth_error err = { 0 };
+	int status = -1;
+	char *out = NULL, *errout = NULL;
+	const char *argv[] = { prog, NULL };
+
+	snprintf(mark, sizeof(mark), "%s/ran", dir);
+	snprintf(script, sizeof(script), "#!/bin/sh\ntouch %s\ncat\necho done >&2\nexit 4\n", mark);
+	write_prog(script);
+	struct berth_exec_opts o = { .argv = argv, .extra_fd = -1, .input = "input, later",
+				     .input_len = strlen("input, later") };
+	is_int(berth_exec_start(&o, true, &c, &err), 0, "a child started before its input");
+	ok(wait_file(mark), "... runs before it has any input");
+	berth_exec_feed(&c, o.input, 6);
+	is_int(berth_exec_finish(&c, &o, &status, &out, &errout, &err), 0,
+	       "fed part, finished: it gets the rest");
+	is_str(out, "input, later", "... its stdout is all the input, once");
+	is_str(errout, "done\n", "... its stderr apart");
+	is_int(status, 4, "... its exit status");
+	is_int(c.pid, -1, "... and it is reaped");
+	free(TAKE_PTR(out));
+	free(TAKE_PTR(errout));
+
+	is_int(berth_exec_start(&o, true, &c, &err), 0, "another started");
+	berth_exec_abandon(&c);
+	errno = 0;
+	ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
+	   "abandoned: it read EOF, ended, and was reaped (no child left)");
+	unlink(mark);
+}
+
+/* The fake driver: makes started.<pid> at its start, before reading its input, and answers
+ * its pid, its STOR_COMMAND and the bytes of the request. */
+static void test_spare(void)
+{
+	char script[700], path[320];
+	struct berth_stor_client *c = NULL;
+	berth_error err = { 0 };
+	json_t *res = NULL;
+
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\ntouch %s/started.$$\nn=$(wc -c)\n"
+		 "echo \"{\\\"pid\\\":$$,\\\"verb\\\":\\\"$STOR_COMMAND\\\",\\\"bytes\\\":$n}\"\n",
+		 dir);
+	write_prog(script);
+	is_int(berth_stor_client_new(prog, "fake", dir, NULL, NULL, &c, &err), 0, "a storage client");
+	is_int(berth_stor_client_keep_spare(c, "CREATE", &err), 0, "one driver kept ready for CREATE");
+	for (int i = 0; i < 1500 && count_started() < 1; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	is_int(count_started(), 1, "... started at once, before any call");
+
+	is_int(berth_stor_client_call(c, "CREATE", NULL, -1, &res, &err), 0, "CREATE (%s)", err.msg);
+	int first = (int)json_integer_value(json_object_get(res, "pid"));
+	is_str(json_string_value(json_object_get(res, "verb")), "CREATE",
+	       "... answered by a driver with STOR_COMMAND=CREATE");
+	ok(json_integer_value(json_object_get(res, "bytes")) > 20, "... that read the whole request");
+	snprintf(path, sizeof(path), "%s/started.%d", dir, first);
+	ok(access(path, F_OK) == 0, "... the one started ahead (pid %d)", first);
+	json_decref(TAKE_PTR(res));
+	for (int i = 0; i < 1500 && count_started() < 2; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	is_int(count_started(), 2, "... and the next one was started meanwhile");
+
+	is_int(berth_stor_client_call(c, "VERSION", NULL, -1, &res, &err), 0, "VERSION (%s)", err.msg);
+	is_str(json_string_value(json_object_get(res, "verb")), "VERSION",
+	       "... runs a driver of its own, with STOR_COMMAND=VERSION");
+	int version = (int)json_integer_value(json_object_get(res, "pid"));
+	json_decref(TAKE_PTR(res));
+	is_int(count_started(), 3, "... and leaves the waiting one");
+
+	is_int(berth_stor_client_call(c, "CREATE", NULL, -1, &res, &err), 0, "CREATE again");
+	int second = (int)json_integer_value(json_object_get(res, "pid"));
+	json_decref(TAKE_PTR(res));
+	ok(second > 0 && second != first, "... by another process (%d, then %d)", first, second);
+
+	/* the waiting one killed: the next CREATE runs a driver of its own, succeeds, and starts
+	 * the next one to wait */
+	for (int i = 0; i < 1500 && count_started() < 4; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	int waiting = -1;
+	DIR *d = opendir(dir);
+	for (struct dirent *de; d && (de = readdir(d));) {
+		int p = strncmp(de->d_name, "started.", 8) ? -1 : atoi(de->d_name + 8);
+		if (p > 0 && p != first && p != second && p != version)
+			waiting = p;
+	}
+	if (d)
+		closedir(d);
+	ok(waiting > 0 && kill(waiting, SIGKILL) == 0, "the driver waiting (%d) is killed", waiting);
+	char st[64];
+	snprintf(st, sizeof(st), "/proc/%d/stat", waiting);
+	for (int i = 0; i < 1500; i++) { /* until it is a zombie */
+		char line[256] = "";
+		FILE *sf = fopen(st, "r");
+		bool z = !sf || (fgets(line, sizeof(line), sf) && strstr(line, ") Z "));
+		if (sf)
+			fclose(sf);
+		if (z)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	is_int(berth_stor_client_call(c, "CREATE", NULL, -1, &res, &err), 0,
+	       "CREATE after the waiting driver died (%s)", err.msg);
+	int third = (int)json_integer_value(json_object_get(res, "pid"));
+	ok(third > 0 && third != waiting, "... answered by a driver of its own (%d)", third);
+	json_decref(TAKE_PTR(res));
+	for (int i = 0; i < 1500 && count_started() < 6; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	is_int(count_started(), 6, "... and a new one waits for the next CREATE");
+	is_int(berth_stor_client_call(c, "CREATE", NULL, -1, &res, &err), 0, "CREATE");
+	int fourth = (int)json_integer_value(json_object_get(res, "pid"));
+	json_decref(TAKE_PTR(res));
+	ok(fourth > 0 && fourth != third && fourth != waiting, "... answered by that one (%d)", fourth);
+	char cmd[400];
+
+	berth_stor_client_free(c);
+	errno = 0;
+	ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
+	   "the client freed: the driver waiting was ended and reaped (no child left)");
+	snprintf(cmd, sizeof(cmd), "rm -f %s/started.*", dir);
+	ok(system(cmd) == 0, "cleaned");
 }
 
 int main(void)
@@ -169,6 +334,9 @@ int main(void)
 	is_int(r, -ETXTBSY, "busy for longer than the retries: -ETXTBSY");
 	ok(strstr(err.msg, "exec") != NULL, "with a message naming the exec: %s", err.msg);
 	free(TAKE_PTR(out));
+
+	test_start_finish();
+	test_spare();
 
 	unlink(pidfile);
 	unlink(prog);
