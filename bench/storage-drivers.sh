@@ -10,7 +10,8 @@
 #
 #  1. layer apply: one tar of APPLY_MB (1 MiB and 16 KiB files in 100 directories) extracted by
 #     GNU tar -xf and applied by each driver's APPLY_DIFF (CREATE untimed), MB/s and the ratio
-#     to tar; then vfs's copy of that layer (CREATE of a child) with reflinks and plain;
+#     to tar; then vfs's copy of that layer (CREATE of a child) with reflinks and plain, and
+#     GNU cp -a of the same tree with --reflink=always and =never (what the filesystem allows);
 #  2. a container rootfs: CREATE (rw, on the image's top layer) + MOUNT, on a 10-layer and a
 #     100-layer image (each layer 2 files of 256 KiB and 20 of 4 KiB; every tenth deletes a
 #     file of an earlier one); vfs with reflinks and with plain copies: the same store, the
@@ -190,6 +191,19 @@ for ((r = 1; r <= RUNS; r++)); do
 		COPY[$s]+="$((t1 - t0)) "
 		must store_call "$s" REMOVE "{\"id\":\"copy$r\"}"
 	done
+	# GNU cp on the same trees, with and without reflinks: what the filesystem allows
+	for fs in btrfs xfs; do
+		src=$F/vfs/layers/apply$r/fs
+		[ "$fs" = xfs ] && src=$X/vfs-xfs/layers/apply$r/fs
+		for m in always never; do
+			sync
+			t0=$(now)
+			must cp -a --reflink=$m "$src" "$src.cp"
+			t1=$(now)
+			COPY[cp-$fs-$m]+="$((t1 - t0)) "
+			rm -rf "$src.cp"
+		done
+	done
 done
 for s in overlay btrfs vfs vfs-xfs; do for ((r = 1; r <= RUNS; r++)); do must store_call "$s" REMOVE "{\"id\":\"apply$r\"}"; done; done
 
@@ -305,6 +319,11 @@ for fs in btrfs xfs; do
 		a=$(echo "${COPY[$pre$t]}" | med) b=$(echo "${COPY[$pre-plain$t]}" | med)
 		printf '| %s plain / reflinks%s | %s |\n' "$fs" "${t:+, copy_threads 1}" "$(ratio "$a" "$b")"
 	done
+	for m in always never; do
+		printf '| %s: GNU cp -a --reflink=%s, the same tree | %s |\n' "$fs" "$m" "$(ms "$(echo "${COPY[cp-$fs-$m]}" | med)")"
+	done
+	a=$(echo "${COPY[cp-$fs-always]}" | med) b=$(echo "${COPY[cp-$fs-never]}" | med)
+	printf '| %s: GNU cp, never / always | %s |\n' "$fs" "$(ratio "$a" "$b")"
 	echo
 done
 echo "### Container rootfs: CREATE (rw) + MOUNT on the image's top layer"
