@@ -226,8 +226,18 @@ static int drop_capabilities(berth_error *err)
 		bool keep = false;
 		for (size_t i = 0; i < ARRAY_SIZE(keep_caps); i++)
 			keep = keep || keep_caps[i] == c;
-		if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+		/* already out (systemd's CapabilityBoundingSet= takes CAP_SETPCAP with the rest,
+		 * and dropping needs it even for a capability that is gone) */
+		if (keep || prctl(PR_CAPBSET_READ, c, 0, 0, 0) <= 0)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0)
+			continue;
+		if (errno != EPERM)
 			return berth_error_errno(err, BERTH_ERR_IO, "drop capability %d", c);
+		/* no CAP_SETPCAP: it stays in the bounding set, but out of the permitted set
+		 * (below), and no_new_privs keeps any program we start from gaining it */
+		berth_log_warn("capability %d stays in the bounding set (no CAP_SETPCAP to drop it)",
+			       c);
 	}
 	{
 		/* keep what we have of the list (a container may have given us less) */
