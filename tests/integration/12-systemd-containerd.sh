@@ -11,10 +11,11 @@
 #   5. an image (built offline, as the pull would fetch it) unpacked with `--snapshotter berth`,
 #      and `ctr run --snapshotter berth --rm` of it: the container sees its layers;
 # then `systemctl stop berth-snapshotter` takes containerd down with it (RequiredBy), the daemon
-# exits 0 and removes its socket, and `systemctl disable` takes the symlinks away.
+# exits 0 and removes its socket, and `systemctl disable` takes the symlinks away.  Last,
+# berth-dhcp's socket unit: enabled, a client's connection starts the daemon (Type=notify).
 source "$(dirname "$0")/../lib.sh"
 need_root
-for c in make systemctl containerd ctr runc unshare nsenter jq; do
+for c in make systemctl containerd ctr runc unshare nsenter setpriv jq python3; do
 	command -v "$c" >/dev/null || skip_all "$c not installed (scripts/deps.sh test)"
 done
 [ -x /lib/systemd/systemd ] || skip_all "no /lib/systemd/systemd (scripts/deps.sh test)"
@@ -176,5 +177,18 @@ in_sd test -e "$SOCK"
 ok "$([ $? -ne 0 ] && echo 0 || echo 1)" "its socket is gone"
 check "systemctl disable berth-snapshotter" -- in_sd systemctl disable berth-snapshotter
 is "$(in_sd find /etc/systemd/system -name 'berth-snapshotter.service' | wc -l)" 0 "disable removed its symlinks"
+
+# berth-dhcp's units, installed by the same make install: socket activation, Type=notify
+check "systemctl enable --now berth-dhcp.socket" -- in_sd systemctl enable --now berth-dhcp.socket
+DSOCK=/run/berth/dhcp/dhcp.sock
+is "$(in_sd stat -c '%a %U %F' /run/berth/dhcp "$DSOCK")" "700 root directory
+600 root socket" "the dhcp socket: 0600 in a 0700 directory"
+is "$(in_sd systemctl is-active berth-dhcp.service)" inactive "berth-dhcp is not running yet"
+in_sd python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.close()' "$DSOCK"
+ok $? "a client connects to the socket"
+for ((i = 0; i < 100; i++)); do [ "$(in_sd systemctl is-active berth-dhcp.service)" = active ] && break; sleep 0.1; done
+is "$(in_sd systemctl is-active berth-dhcp.service)" active "... which starts berth-dhcp (socket activation; READY=1 reached systemd)"
+check "systemctl stop berth-dhcp.socket berth-dhcp.service" -- in_sd systemctl stop berth-dhcp.socket berth-dhcp.service
+is "$(in_sd systemctl show -p ExecMainStatus --value berth-dhcp.service)" 0 "berth-dhcp exited 0 on SIGTERM"
 
 done_testing
