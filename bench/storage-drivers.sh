@@ -12,6 +12,7 @@
 #     GNU tar -xf and applied by each driver's APPLY_DIFF (CREATE untimed), MB/s and the ratio
 #     to tar; then vfs's copy of that layer (CREATE of a child) with reflinks and plain, and
 #     GNU cp -a of the same tree with --reflink=always and =never (what the filesystem allows);
+#     and vfs's copy, reflinks and plain, of a layer that is all data (APPLY_MB files of 1 MiB);
 #  2. a container rootfs: CREATE (rw, on the image's top layer) + MOUNT, on a 10-layer and a
 #     100-layer image (each layer 2 files of 256 KiB and 20 of 4 KiB; every tenth deletes a
 #     file of an earlier one); vfs with reflinks and with plain copies: the same store, the
@@ -94,6 +95,12 @@ with tarfile.open(out + "/apply.tar", "w", format=tarfile.PAX_FORMAT) as t:
         add(t, "d%d/big%d" % (i % 100, i), 1 << 20)
     for i in range(mb * 4 // 10 * 64):
         add(t, "d%d/small%d" % (i % 100, i), 16 << 10)
+# the data tar: APPLY_MB files of 1 MiB in 10 directories (a layer of libraries, models, data)
+with tarfile.open(out + "/data.tar", "w", format=tarfile.PAX_FORMAT) as t:
+    for d in range(10):
+        add(t, "d%d" % d)
+    for i in range(mb):
+        add(t, "d%d/blob%d" % (i % 10, i), 1 << 20)
 # image layers: 2 files of 256 KiB and 20 of 4 KiB in a directory of their own; every tenth
 # deletes one of an earlier layer
 for l in range(1, 101):
@@ -206,6 +213,24 @@ for ((r = 1; r <= RUNS; r++)); do
 	done
 done
 for s in overlay btrfs vfs vfs-xfs; do for ((r = 1; r <= RUNS; r++)); do must store_call "$s" REMOVE "{\"id\":\"apply$r\"}"; done; done
+# vfs: the same copies of a layer that is all data (the data tar), reflinks and plain
+DATA_ENTRIES=$(tar -tf "$B/data.tar" | wc -l)
+DATA_BYTES=$(stat -c %s "$B/data.tar")
+for s in vfs vfs-xfs; do
+	must store_call "$s" CREATE '{"id":"data"}'
+	must store_call "$s" APPLY_DIFF '{"id":"data","stream":{"fd":3}}' 3<"$B/data.tar"
+	for ((r = 1; r <= RUNS; r++)); do
+		for v in "" -plain; do
+			sync
+			t0=$(now)
+			must store_call "$s$v" CREATE "{\"id\":\"dcopy$r\",\"parent\":\"data\",\"rw\":true}"
+			t1=$(now)
+			COPY[data-$s$v]+="$((t1 - t0)) "
+			must store_call "$s$v" REMOVE "{\"id\":\"dcopy$r\"}"
+		done
+	done
+	must store_call "$s" REMOVE '{"id":"data"}'
+done
 
 # ---- 2. images of 10 and 100 layers ----
 declare -A IMG10 IMG100
@@ -324,6 +349,16 @@ for fs in btrfs xfs; do
 	done
 	a=$(echo "${COPY[cp-$fs-always]}" | med) b=$(echo "${COPY[cp-$fs-never]}" | med)
 	printf '| %s: GNU cp, never / always | %s |\n' "$fs" "$(ratio "$a" "$b")"
+	echo
+	echo "### vfs on $fs: CREATE of a child of a data layer (a copy of $(mib "$DATA_BYTES") MiB, $DATA_ENTRIES entries, files of 1 MiB)"
+	echo
+	echo "| $fs copy, data layer | median ms |"
+	echo "| --- | --- |"
+	for v in "" -plain; do
+		printf '| %s %s | %s |\n' "$fs" "$(vlabel "$pre$v")" "$(ms "$(echo "${COPY[data-$pre$v]}" | med)")"
+	done
+	a=$(echo "${COPY[data-$pre]}" | med) b=$(echo "${COPY[data-$pre-plain]}" | med)
+	printf '| %s plain / reflinks | %s |\n' "$fs" "$(ratio "$a" "$b")"
 	echo
 done
 echo "### Container rootfs: CREATE (rw) + MOUNT on the image's top layer"
