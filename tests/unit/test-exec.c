@@ -250,7 +250,8 @@ static void test_spare(void)
 	ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
 	   "the client freed: the driver waiting was ended and reaped (no child left)");
 	snprintf(cmd, sizeof(cmd), "rm -f %s/started.*", dir);
-	ok(system(cmd) == 0, "cleaned");
+	if (system(cmd) != 0)
+		fprintf(stderr, "# could not remove %s/started.*\n", dir);
 }
 
 int main(void)
