@@ -11,9 +11,8 @@
 # as on a stock host) on a sparse loop file in BENCH_DIR (default /var/tmp).  tmp: /tmp as it
 # is.  (On a machine whose /tmp is an ext4 without a journal, as on the one RESULTS.md names,
 # its inode allocator skips every inode deleted in the last 5 s (5 min while its table block is
-# dirty), fs/ext4/ialloc.c
-# recently_deleted(): after an unpack's layers are removed, each new inode costs a scan, and a
-# snapshotter that makes more inodes per snapshot pays more.)
+# dirty), fs/ext4/ialloc.c recently_deleted(): after an unpack's layers are removed, each new
+# inode costs a scan, and a snapshotter that makes more inodes per snapshot pays more.)
 # One private containerd (tests/e2e/lib-containerd.bash: own root, state, socket, config, in a
 # private mount namespace) with both snapshotters; the image is generated offline
 # (tests/e2e/mk-oci-image.sh -b IMAGE_MIB: busybox + whiteouts + two layers of IMAGE_MIB/2 MiB of

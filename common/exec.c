@@ -137,7 +137,7 @@ int berth_exec_start(const struct berth_exec_opts *opts, bool want_err, struct b
 	pid_t pid;
 	int r;
 
-	*ret = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	*ret = BERTH_CHILD_NONE;
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
 	    (want_err && pipe2(errp, O_CLOEXEC) < 0)) {
 		r = berth_error_errno(err, BERTH_ERR_IO, "pipe");

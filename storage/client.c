@@ -164,7 +164,7 @@ int berth_stor_client_keep_spare(struct berth_stor_client *c, const char *verb, 
 	if (!sp)
 		return berth_error_set(err, BERTH_ERR_INTERNAL, ENOMEM, "out of memory");
 	pthread_mutex_init(&sp->lock, NULL);
-	sp->c = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	sp->c = BERTH_CHILD_NONE;
 	sp->verb = strdup(verb);
 	sp->envp = verb_env(verb);
 	if (!sp->verb || !sp->envp) {
@@ -184,7 +184,7 @@ static bool spare_take(const struct berth_stor_client *c, struct berth_child *re
 
 	pthread_mutex_lock(&sp->lock);
 	*ret = sp->c;
-	sp->c = (struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	sp->c = BERTH_CHILD_NONE;
 	pthread_mutex_unlock(&sp->lock);
 	if (ret->pid >= 0 && waitpid(ret->pid, NULL, WNOHANG) != 0) {
 		/* it died waiting (killed by someone): reaped; this call execs its own */

@@ -40,6 +40,7 @@ struct berth_child {
 	int in, out, err; /* our ends; -1 when closed */
 	size_t written;   /* bytes of input already written */
 };
+#define BERTH_CHILD_NONE ((struct berth_child){ .pid = -1, .in = -1, .out = -1, .err = -1 })
 
 int berth_exec_start(const struct berth_exec_opts *opts, bool want_err, struct berth_child *ret,
 		     berth_error *err);
